@@ -1,0 +1,216 @@
+//! Lossless CloudFormation template model (YAML and JSON).
+//!
+//! Owns: parsing a template into a tree of [`Node`]s that remembers, for every node, its
+//! short-form tag (`!Ref`, `!GetAtt`, ...), anchor, scalar style and exact source [`Span`];
+//! finding nodes by path; rendering the template with a set of [`Edits`] so that every byte
+//! that is not replaced stays identical to the input; rendering as JSON with short tags turned
+//! into their long form.
+//!
+//! Must not know about: CloudFormation resource types, S3, zipping, the file system (callers
+//! read the text and pass it in), or the terminal.
+//!
+//! API CONTRACT (implementation in progress): see the doc comment of each item.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A position in the source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Pos {
+    /// Byte offset into the source text.
+    pub byte: usize,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, counted in characters (not bytes).
+    pub col: usize,
+}
+
+/// A half-open byte range of the source, `start.byte..end.byte`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: Pos,
+    pub end: Pos,
+}
+
+/// How a scalar was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScalarStyle {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    /// `|` block scalar.
+    Literal,
+    /// `>` block scalar.
+    Folded,
+}
+
+/// Source format of a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    /// `value` is the decoded scalar value (quotes and escapes resolved).
+    Scalar { value: String, style: ScalarStyle },
+    Sequence(Vec<Node>),
+    /// Entries in source order.
+    Mapping(Vec<(Node, Node)>),
+    /// `*name`.
+    Alias(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    /// Tag as written, e.g. `!Ref`, `!!str`, `!GetAtt`; `None` when untagged.
+    pub tag: Option<String>,
+    /// Anchor name (without `&`).
+    pub anchor: Option<String>,
+    /// Whether a collection was written in flow style (`[...]`, `{...}`); false for scalars.
+    pub flow: bool,
+    /// Full span of the node, including its tag and anchor.
+    pub span: Span,
+    /// Span of the content only (for a scalar: the token including its quotes or block header;
+    /// for a collection: same as the part after the properties).
+    pub content: Span,
+}
+
+impl Node {
+    /// The scalar value, if this is a scalar.
+    pub fn as_scalar(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+    /// Looks up a key of a mapping node (by scalar key value).
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Mapping(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_scalar() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    /// Follows a path of mapping keys, e.g. `["Resources", "Fn", "Properties", "Code"]`.
+    pub fn get_path(&self, path: &[&str]) -> Option<&Node> {
+        path.iter().try_fold(self, |n, k| n.get(k))
+    }
+    /// Mapping entries, or an empty slice.
+    pub fn entries(&self) -> &[(Node, Node)] {
+        match &self.kind {
+            NodeKind::Mapping(entries) => entries,
+            _ => &[],
+        }
+    }
+}
+
+/// A parsed template: the source text and its tree.
+#[derive(Debug, Clone)]
+pub struct Template {
+    origin: PathBuf,
+    source: String,
+    format: Format,
+    root: Node,
+}
+
+/// A parse error, located in the source.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}:{}:{}: {message}", origin.display(), pos.line, pos.col)]
+pub struct ParseError {
+    pub origin: PathBuf,
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// A render error (e.g. a tag with no long form in JSON output).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}:{}:{}: {message}", origin.display(), pos.line, pos.col)]
+pub struct RenderError {
+    pub origin: PathBuf,
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl Template {
+    /// Parses `source` (YAML, or JSON when the first non-blank char is `{`). `origin` is only
+    /// used in error messages. Never panics. A document with several `---` documents, or an
+    /// empty document, is an error (a template is one mapping). Duplicate mapping keys are an
+    /// error naming both lines.
+    pub fn parse(origin: &Path, source: String) -> Result<Template, ParseError> {
+        let _ = (origin, source);
+        todo!("cfn-yaml parse")
+    }
+    pub fn origin(&self) -> &Path {
+        &self.origin
+    }
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    pub fn format(&self) -> Format {
+        self.format
+    }
+    pub fn root(&self) -> &Node {
+        &self.root
+    }
+    /// Renders the template with `edits` applied, in the template's own format. With no edits
+    /// the output equals the input byte for byte.
+    pub fn render(&self, edits: &Edits) -> String {
+        let _ = edits;
+        todo!()
+    }
+    /// Renders the template (with `edits`) as JSON, converting short tags to long form.
+    pub fn render_json(&self, edits: &Edits) -> Result<String, RenderError> {
+        let _ = edits;
+        todo!()
+    }
+}
+
+/// What replaces a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replacement {
+    /// A string scalar. Keeps a quoted node's quote style; a plain node stays plain when the
+    /// value is safe as a plain scalar, else it is double-quoted. Tag and anchor are kept.
+    String(String),
+    /// A mapping of string keys to string values, in this order. In block context it is written
+    /// as a block mapping on the following lines, indented one step deeper than the key that
+    /// owns the node (the step is the document's own indentation step, else 2); in flow context
+    /// or JSON, as a flow mapping `{k: v, ...}` / `{"k": "v", ...}`. The node's tag and anchor
+    /// are dropped.
+    Mapping(Vec<(String, String)>),
+}
+
+/// A set of replacements, keyed by the node they replace (by its span).
+#[derive(Debug, Clone, Default)]
+pub struct Edits {
+    edits: Vec<(Span, Replacement)>,
+}
+
+impl Edits {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Replaces `node` (which must belong to the template later rendered) with `with`.
+    pub fn replace(&mut self, node: &Node, with: Replacement) {
+        self.edits.push((node.span, with));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.edits.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.edits.len()
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Yaml => "yaml",
+            Format::Json => "json",
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests of the copilot-lite binary against an in-process S3 server.
