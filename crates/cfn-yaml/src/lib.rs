@@ -9,10 +9,22 @@
 //! Must not know about: CloudFormation resource types, S3, zipping, the file system (callers
 //! read the text and pass it in), or the terminal.
 //!
-//! API CONTRACT (implementation in progress): see the doc comment of each item.
+//! YAML is read with yaml-rust2's event parser; node ends, tags and anchors positions are
+//! recovered from the source. JSON templates are read by a small span-keeping JSON parser and
+//! produce the same tree (all collections `flow`, strings double-quoted).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+mod json;
+mod lines;
+mod quote;
+mod render;
+mod to_json;
+mod yaml;
+
+/// Deepest collection nesting accepted when parsing (keeps recursion bounded).
+pub(crate) const MAX_DEPTH: usize = 200;
 
 /// A position in the source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -54,7 +66,10 @@ pub enum Format {
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
     /// `value` is the decoded scalar value (quotes and escapes resolved).
-    Scalar { value: String, style: ScalarStyle },
+    Scalar {
+        value: String,
+        style: ScalarStyle,
+    },
     Sequence(Vec<Node>),
     /// Entries in source order.
     Mapping(Vec<(Node, Node)>),
@@ -142,8 +157,47 @@ impl Template {
     /// empty document, is an error (a template is one mapping). Duplicate mapping keys are an
     /// error naming both lines.
     pub fn parse(origin: &Path, source: String) -> Result<Template, ParseError> {
-        let _ = (origin, source);
-        todo!("cfn-yaml parse")
+        let bom = if source.starts_with('\u{feff}') { 3 } else { 0 };
+        let body = source.get(bom..).unwrap_or("");
+        let looks_json = body.trim_start().starts_with('{');
+        let (root, format) = if looks_json {
+            match json::parse(origin, &source, bom) {
+                Ok(root) => (root, Format::Json),
+                Err(json::JsonError::Semantic(e)) => return Err(e),
+                // Not JSON: maybe a YAML flow mapping.
+                Err(json::JsonError::Syntax(e)) => match yaml::parse(origin, &source, bom) {
+                    Ok(root) => (root, Format::Yaml),
+                    Err(_) => return Err(e),
+                },
+            }
+        } else {
+            (yaml::parse(origin, &source, bom)?, Format::Yaml)
+        };
+        Ok(Template {
+            origin: origin.to_path_buf(),
+            source,
+            format,
+            root,
+        })
+    }
+    /// The node whose full span is `span` (the outermost one if several), if any.
+    pub fn find_node_by_span(&self, span: Span) -> Option<&Node> {
+        fn find(n: &Node, span: Span) -> Option<&Node> {
+            if n.span == span {
+                return Some(n);
+            }
+            if span.start.byte < n.span.start.byte || span.end.byte > n.span.end.byte {
+                return None;
+            }
+            match &n.kind {
+                NodeKind::Mapping(entries) => entries
+                    .iter()
+                    .find_map(|(k, v)| find(k, span).or_else(|| find(v, span))),
+                NodeKind::Sequence(items) => items.iter().find_map(|i| find(i, span)),
+                _ => None,
+            }
+        }
+        find(&self.root, span)
     }
     pub fn origin(&self) -> &Path {
         &self.origin
@@ -160,13 +214,11 @@ impl Template {
     /// Renders the template with `edits` applied, in the template's own format. With no edits
     /// the output equals the input byte for byte.
     pub fn render(&self, edits: &Edits) -> String {
-        let _ = edits;
-        todo!()
+        render::render(self, edits)
     }
     /// Renders the template (with `edits`) as JSON, converting short tags to long form.
     pub fn render_json(&self, edits: &Edits) -> Result<String, RenderError> {
-        let _ = edits;
-        todo!()
+        to_json::render_json(self, edits)
     }
 }
 
