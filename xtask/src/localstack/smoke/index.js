@@ -1,0 +1,1 @@
+exports.handler = async (event) => ({ ok: true, records: (event.Records || []).length });
