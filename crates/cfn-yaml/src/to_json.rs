@@ -282,7 +282,8 @@ impl<'a> W<'a> {
     fn untagged(&mut self, n: &'a Node, depth: usize, force_str: bool) -> Result<J, RenderError> {
         Ok(match &n.kind {
             NodeKind::Scalar { value, style } => {
-                if *style == ScalarStyle::Plain && !force_str {
+                // An empty plain scalar is null even as an intrinsic's argument (`!GetAZs`).
+                if *style == ScalarStyle::Plain && (!force_str || value.is_empty()) {
                     plain(value)
                 } else {
                     J::Str(value.clone())

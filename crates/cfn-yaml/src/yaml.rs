@@ -285,11 +285,15 @@ impl<'s> Builder<'s> {
     }
 
     fn parent_indent(&self) -> isize {
-        self.stack
-            .iter()
-            .rev()
-            .find(|f| !f.flow)
-            .map_or(-1, |f| isize::try_from(f.col).unwrap_or(isize::MAX))
+        self.stack.iter().rev().find(|f| !f.flow).map_or(-1, |f| {
+            // A block mapping's marker is its first `:`; its indentation is its first key's.
+            let first_key = f.entries.first().map(|(k, _)| k).or(f.pending.as_ref());
+            let col = match first_key {
+                Some(k) if f.is_map => k.span.start.col.saturating_sub(1),
+                _ => f.col,
+            };
+            isize::try_from(col).unwrap_or(isize::MAX)
+        })
     }
 
     /// Takes the tag and anchor tokens of the next node: (tag, anchor, start, end).
@@ -522,7 +526,24 @@ impl<'s> Builder<'s> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(self.err_at(mb, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
-        let (tag, anchor, pstart, _) = self.take_props(has_anchor, has_tag, mb)?;
+        let (tag, anchor, pstart, pend) = self.take_props(has_anchor, has_tag, mb)?;
+        let bytes = self.src.as_bytes();
+        let mut mb = mb;
+        if !is_map && !matches!(bytes.get(mb), Some(b'[' | b'-')) && !self.in_flow() {
+            // yaml-rust2 marks an indentless sequence at its first item: find its `-`.
+            let mut i = pstart.map_or_else(|| self.prev_end(), |_| pend);
+            loop {
+                match bytes.get(i) {
+                    Some(b'-') => {
+                        mb = i;
+                        break;
+                    }
+                    Some(&c) if is_ws(c) || matches!(c, b':' | b'?') => i += 1,
+                    Some(b'#') => i = line_end(bytes, i),
+                    _ => break,
+                }
+            }
+        }
         let (flow, implicit) = match self.src.as_bytes().get(mb) {
             Some(b'[') if !is_map => (true, false),
             Some(b'{') if is_map => (true, false),
