@@ -1,0 +1,276 @@
+use super::*;
+use std::path::Path;
+
+fn parse(text: &str) -> Template {
+    Template::parse(Path::new("t.yml"), text.to_string()).expect("test template parses")
+}
+
+/// Builds the YAML for a nested property path, e.g. `Command.ScriptLocation` with `*` given
+/// concrete names.
+fn property_yaml(path: &str, value: &str) -> (String, String) {
+    let mut yaml = String::new();
+    let mut concrete = Vec::new();
+    for (depth, key) in path.split('.').enumerate() {
+        let key = if key == "*" {
+            format!("Any{depth}")
+        } else {
+            key.to_string()
+        };
+        yaml.push_str(&"  ".repeat(depth + 3));
+        yaml.push_str(&key);
+        yaml.push(':');
+        concrete.push(key);
+        if depth + 1 == path.split('.').count() {
+            yaml.push(' ');
+            yaml.push_str(value);
+        }
+        yaml.push('\n');
+    }
+    (yaml, concrete.join("."))
+}
+
+#[test]
+fn every_resource_row_is_found_with_its_concrete_property_path() {
+    for rule in RULES
+        .iter()
+        .filter(|r| r.resource_type != INCLUDE && r.resource_type != SERVERLESS_REPO)
+    {
+        let (props, concrete) = property_yaml(rule.property, "some/local/path");
+        let text = format!(
+            "Resources:\n  Res:\n    Type: {}\n    Properties:\n{props}",
+            rule.resource_type
+        );
+        let t = parse(&text);
+        let found = candidates(&t);
+        let matching: Vec<_> = found
+            .iter()
+            .filter(|c| std::ptr::eq(c.rule, rule))
+            .collect();
+        assert_eq!(matching.len(), 1, "row {rule:?} in\n{text}");
+        let c = matching[0];
+        assert_eq!(c.property, concrete);
+        assert_eq!(c.value, Value::Local("some/local/path"));
+        assert_eq!(
+            c.site,
+            Site::Resource {
+                logical_id: "Res",
+                resource_type: rule.resource_type
+            }
+        );
+    }
+}
+
+#[test]
+fn table_has_every_decided_row() {
+    // SPEC A3: rows 1, 3, 4, 6-26 (with 11, 15 and 17 spanning several properties), Include,
+    // ServerlessRepo.
+    let types: std::collections::BTreeSet<_> = RULES.iter().map(|r| r.resource_type).collect();
+    assert_eq!(types.len(), 24, "{types:?}");
+    assert_eq!(RULES.len(), 31);
+    let lambda = rules_for("AWS::Lambda::Function").next().unwrap();
+    assert!(lambda.force_zip);
+    assert_eq!(
+        lambda.form,
+        Form::Map {
+            bucket: "S3Bucket",
+            key: "S3Key"
+        }
+    );
+    let stack = rules_for("AWS::CloudFormation::Stack").next().unwrap();
+    assert!(stack.recursive && stack.file_only);
+    assert_eq!(stack.form, Form::Https);
+    let stackset = rules_for("AWS::CloudFormation::StackSet").next().unwrap();
+    assert!(!stackset.recursive && stackset.file_only);
+    assert!(rules_for("AWS::Lambda::Function").all(|r| !r.property.contains("ImageUri")));
+}
+
+#[test]
+fn local_path_rule() {
+    let t = parse(concat!(
+        "A: lambdas/x/\n",
+        "B: 'quoted/path'\n",
+        "C: \"dq/path\"\n",
+        "D: !Ref Param\n",
+        "E: !Sub '${AWS::Region}/x'\n",
+        "F: {Ref: X}\n",
+        "G: [a, b]\n",
+        "H: s3://bucket/key\n",
+        "I: https://example.com/x\n",
+        "J: ''\n",
+        "K:\n",
+        "L: 123\n",
+        "M: true\n",
+        "N: !!str 123\n",
+        "O: 1.5e3\n",
+        "P: '123'\n",
+        "Q: null\n",
+        "R: ./relative\n",
+        "S: C:/windows/style\n",
+        "T: 0x1F\n",
+    ));
+    let v = |k: &str| classify(t.root().get(k).unwrap());
+    assert_eq!(v("A"), Value::Local("lambdas/x/"));
+    assert_eq!(v("B"), Value::Local("quoted/path"));
+    assert_eq!(v("C"), Value::Local("dq/path"));
+    assert_eq!(v("D"), Value::Skip);
+    assert_eq!(v("E"), Value::Skip);
+    assert_eq!(v("F"), Value::Skip);
+    assert_eq!(v("G"), Value::Skip);
+    assert_eq!(v("H"), Value::Skip);
+    assert_eq!(v("I"), Value::Skip);
+    assert_eq!(v("J"), Value::Skip);
+    assert_eq!(v("K"), Value::Skip);
+    assert_eq!(v("L"), Value::NotAPath { found: "a number" });
+    assert_eq!(v("M"), Value::NotAPath { found: "a boolean" });
+    assert_eq!(v("N"), Value::Local("123"));
+    assert_eq!(v("O"), Value::NotAPath { found: "a number" });
+    assert_eq!(v("P"), Value::Local("123"));
+    assert_eq!(v("Q"), Value::Skip);
+    assert_eq!(v("R"), Value::Local("./relative"));
+    assert_eq!(v("S"), Value::Local("C:/windows/style"));
+    assert_eq!(v("T"), Value::NotAPath { found: "a number" });
+}
+
+#[test]
+fn candidates_come_in_document_order_including_includes_and_metadata() {
+    let t = parse(concat!(
+        "Metadata:\n",
+        "  AWS::ServerlessRepo::Application:\n",
+        "    LicenseUrl: LICENSE.txt\n",
+        "    ReadmeUrl: README.md\n",
+        "Parameters:\n",
+        "  P:\n",
+        "    Fn::Transform: {Name: AWS::Include, Parameters: {Location: not/here.yml}}\n",
+        "Resources:\n",
+        "  Fn2:\n",
+        "    Type: AWS::Lambda::Function\n",
+        "    Properties:\n",
+        "      Code: b/\n",
+        "      Other:\n",
+        "        Fn::Transform:\n",
+        "          Name: AWS::Include\n",
+        "          Parameters:\n",
+        "            Location: snippets/long.yml\n",
+        "  Fn1:\n",
+        "    Type: AWS::Serverless::Function\n",
+        "    Properties:\n",
+        "      CodeUri: a/\n",
+        "      Extra: !Transform {Name: AWS::Include, Parameters: {Location: snippets/short.yml}}\n",
+        "  Unknown:\n",
+        "    Type: Custom::Thing\n",
+        "    Properties:\n",
+        "      Code: not/ours\n",
+        "Outputs:\n",
+        "  O:\n",
+        "    Value:\n",
+        "      Fn::Transform: {Name: AWS::Include, Parameters: {Location: out.yml}}\n",
+        "    Other:\n",
+        "      Fn::Transform: {Name: Other::Macro, Parameters: {Location: macro.yml}}\n",
+    ));
+    let found: Vec<_> = candidates(&t)
+        .into_iter()
+        .map(|c| (c.site.name().to_string(), c.property, c.value))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (
+                SERVERLESS_REPO.into(),
+                "LicenseUrl".into(),
+                Value::Local("LICENSE.txt")
+            ),
+            (
+                SERVERLESS_REPO.into(),
+                "ReadmeUrl".into(),
+                Value::Local("README.md")
+            ),
+            ("Fn2".into(), "Code".into(), Value::Local("b/")),
+            (
+                "Fn2".into(),
+                "Fn::Transform.Parameters.Location".into(),
+                Value::Local("snippets/long.yml")
+            ),
+            ("Fn1".into(), "CodeUri".into(), Value::Local("a/")),
+            (
+                "Fn1".into(),
+                "!Transform.Parameters.Location".into(),
+                Value::Local("snippets/short.yml")
+            ),
+            (
+                "Outputs".into(),
+                "Fn::Transform.Parameters.Location".into(),
+                Value::Local("out.yml")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn for_each_fragments_are_searched_and_inline_code_skips() {
+    let t = parse(concat!(
+        "Resources:\n",
+        "  Fn::ForEach::Functions:\n",
+        "    - Name\n",
+        "    - [A, B]\n",
+        "    - Fn${Name}:\n",
+        "        Type: AWS::Lambda::Function\n",
+        "        Properties:\n",
+        "          Code: lambdas/shared/\n",
+        "      Fn::ForEach::Inner:\n",
+        "        - X\n",
+        "        - [1]\n",
+        "        - Layer${X}:\n",
+        "            Type: AWS::Lambda::LayerVersion\n",
+        "            Properties:\n",
+        "              Content: layers/\n",
+        "  Fn::ForEach::Broken:\n",
+        "    - only-two\n",
+        "    - entries\n",
+        "  Inline:\n",
+        "    Type: AWS::Serverless::Function\n",
+        "    Properties:\n",
+        "      InlineCode: 'exports.handler = () => 1'\n",
+        "      CodeUri: ignored/\n",
+    ));
+    let found: Vec<_> = candidates(&t)
+        .into_iter()
+        .map(|c| (c.site.name().to_string(), c.value))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("Fn${Name}".into(), Value::Local("lambdas/shared/")),
+            ("Layer${X}".into(), Value::Local("layers/")),
+        ]
+    );
+}
+
+#[test]
+fn graphql_wildcards_match_every_resolver_and_function() {
+    let t = parse(concat!(
+        "Resources:\n",
+        "  Api:\n",
+        "    Type: AWS::Serverless::GraphQLApi\n",
+        "    Properties:\n",
+        "      SchemaUri: schema.graphql\n",
+        "      Resolvers:\n",
+        "        Query:\n",
+        "          getPost: {CodeUri: resolvers/getPost.js}\n",
+        "          listPosts: {CodeUri: resolvers/listPosts.js}\n",
+        "        Mutation:\n",
+        "          addPost: {Runtime: APPSYNC_JS}\n",
+        "      Functions:\n",
+        "        f1:\n",
+        "          CodeUri: functions/f1.js\n",
+    ));
+    let found: Vec<_> = candidates(&t).into_iter().map(|c| c.property).collect();
+    assert_eq!(
+        found,
+        vec![
+            "SchemaUri",
+            "Resolvers.Query.getPost.CodeUri",
+            "Resolvers.Query.listPosts.CodeUri",
+            "Functions.f1.CodeUri"
+        ]
+    );
+}
