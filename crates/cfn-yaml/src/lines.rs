@@ -10,8 +10,12 @@ pub(crate) struct LineIndex<'a> {
     src: &'a str,
     /// Byte offset of the start of each line; the first line starts after the BOM.
     line_starts: Vec<usize>,
+    /// Whether each line is pure ASCII (columns are then byte differences).
+    ascii: Vec<bool>,
     /// Number of UTF-8 continuation bytes before byte `k * BLOCK`.
     cont: Vec<usize>,
+    /// Line index of the last `pos` lookup (lookups are mostly in source order).
+    hint: std::cell::Cell<usize>,
     /// Cursor of the last marker conversion: (line, col, byte).
     cache: (usize, usize, usize),
 }
@@ -24,15 +28,25 @@ impl<'a> LineIndex<'a> {
     pub(crate) fn new(src: &'a str, first: usize) -> Self {
         let bytes = src.as_bytes();
         let mut line_starts = vec![first.min(bytes.len())];
+        let mut ascii = vec![true];
         let mut i = first;
         while let Some(&c) = bytes.get(i) {
             match c {
-                b'\n' => line_starts.push(i + 1),
+                b'\n' => {
+                    line_starts.push(i + 1);
+                    ascii.push(true);
+                }
                 b'\r' => {
                     if bytes.get(i + 1) == Some(&b'\n') {
                         i += 1;
                     }
                     line_starts.push(i + 1);
+                    ascii.push(true);
+                }
+                c if c >= 0x80 => {
+                    if let Some(a) = ascii.last_mut() {
+                        *a = false;
+                    }
                 }
                 _ => {}
             }
@@ -48,7 +62,9 @@ impl<'a> LineIndex<'a> {
         LineIndex {
             src,
             line_starts,
+            ascii,
             cont,
+            hint: std::cell::Cell::new(0),
             cache: (0, 0, 0),
         }
     }
@@ -67,18 +83,32 @@ impl<'a> LineIndex<'a> {
     /// The position of a byte offset (clamped to the text).
     pub(crate) fn pos(&self, byte: usize) -> Pos {
         let byte = byte.min(self.src.len());
-        let line_idx = self
-            .line_starts
-            .partition_point(|&s| s <= byte)
-            .saturating_sub(1);
+        let on_line = |l: usize| {
+            self.line_starts.get(l).is_some_and(|&s| s <= byte)
+                && self.line_starts.get(l + 1).is_none_or(|&n| byte < n)
+        };
+        let hint = self.hint.get();
+        let line_idx = if on_line(hint) {
+            hint
+        } else if on_line(hint + 1) {
+            hint + 1
+        } else {
+            self.line_starts
+                .partition_point(|&s| s <= byte)
+                .saturating_sub(1)
+        };
+        self.hint.set(line_idx);
         let ls = self
             .line_starts
             .get(line_idx)
             .copied()
             .unwrap_or(0)
             .min(byte);
-        let chars =
-            (byte - ls).saturating_sub(self.cont_before(byte).saturating_sub(self.cont_before(ls)));
+        let chars = if self.ascii.get(line_idx).copied().unwrap_or(false) {
+            byte - ls
+        } else {
+            (byte - ls).saturating_sub(self.cont_before(byte).saturating_sub(self.cont_before(ls)))
+        };
         Pos {
             byte,
             line: line_idx + 1,

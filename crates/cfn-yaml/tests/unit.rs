@@ -865,3 +865,46 @@ fn large_template_parses_fast() {
     assert!(total.as_secs() < 20, "{total:?}");
     assert!(out.len() > src.len());
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    for src in [
+        format!("A: {}{}\n", "[".repeat(5000), "]".repeat(5000)),
+        format!("{{\"A\": {}{}}}", "[".repeat(5000), "]".repeat(5000)),
+        format!("A: {}", "{a: ".repeat(5000)),
+        format!(
+            "A:\n{}",
+            (1..3000)
+                .map(|i| format!("{}k:\n", " ".repeat(i)))
+                .collect::<String>()
+        ),
+    ] {
+        let e = Template::parse(Path::new("t.yaml"), src).unwrap_err();
+        assert!(
+            e.message.contains("nesting deeper") || e.message.contains("recursion limit"),
+            "{e}"
+        );
+    }
+    let ok = format!("A: {}x{}\n", "[".repeat(100), "]".repeat(100));
+    let t = parse(&ok);
+    assert!(t.render_json(&Edits::new()).is_ok());
+}
+
+#[test]
+fn empty_sequence_items() {
+    let src = "L:\n  -\n  - b\n  - # c\n  - d\n";
+    let t = parse(src);
+    let NodeKind::Sequence(items) = &at(&t, &["L"]).kind else {
+        panic!()
+    };
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0].as_scalar(), Some(""));
+    let mut edits = Edits::new();
+    edits.replace(&items[0], s3("b", "k"));
+    edits.replace(&items[2], Replacement::String("s".into()));
+    let out = t.render(&edits);
+    assert_eq!(
+        out,
+        "L:\n  - S3Bucket: b\n    S3Key: k\n  - b\n  - s # c\n  - d\n"
+    );
+}
