@@ -9,9 +9,13 @@
 //! Must not know about: CloudFormation resource types, S3, zipping, the file system (callers
 //! read the text and pass it in), or the terminal.
 //!
-//! YAML is read with yaml-rust2's event parser; node ends, tags and anchors positions are
-//! recovered from the source. JSON templates are read by a small span-keeping JSON parser and
-//! produce the same tree (all collections `flow`, strings double-quoted).
+//! YAML is read with yaml-rust2's event parser, which only reports where each event's content
+//! token starts: node ends are computed by scanning the source per scalar style, and tag,
+//! anchor and alias positions come from a second pass of yaml-rust2's scanner. Positions are
+//! taken from the markers' line and column (the marker index is not reliable after non-ASCII
+//! block scalar lines). JSON templates (first non-blank character `{`) are read by a small
+//! span-keeping JSON parser and produce the same tree (all collections `flow`, strings
+//! double-quoted); text that is not JSON but is YAML (e.g. `{a: b}`) is read as YAML.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -231,8 +235,8 @@ pub enum Replacement {
     /// A mapping of string keys to string values, in this order. In block context it is written
     /// as a block mapping on the following lines, indented one step deeper than the key that
     /// owns the node (the step is the document's own indentation step, else 2); in flow context
-    /// or JSON, as a flow mapping `{k: v, ...}` / `{"k": "v", ...}`. The node's tag and anchor
-    /// are dropped.
+    /// or JSON, as a flow mapping `{k: v, ...}` / `{"k": "v", ...}`. The node's tag is dropped;
+    /// its anchor, if any, is kept so that aliases of it stay valid (YAML only).
     Mapping(Vec<(String, String)>),
 }
 

@@ -231,8 +231,13 @@ impl R<'_> {
                         text: flow_mapping(pairs, true),
                     };
                 }
+                // The anchor is kept so that aliases of the node stay valid.
+                let anchor = node.anchor.as_ref().map(|a| format!("&{a}"));
                 let flow = |r: &Self| {
                     let mut text = flow_mapping(pairs, false);
+                    if let Some(a) = &anchor {
+                        text = format!("{a} {text}");
+                    }
                     if s0 == s1 && r.needs_space(s0) {
                         text.insert(0, ' ');
                     }
@@ -251,20 +256,33 @@ impl R<'_> {
                         let indent = key_col + self.step(step);
                         let lines = block_lines(pairs, indent, self.eol);
                         match self.blank_line_start(s0) {
-                            Some(ls) => Splice {
-                                start: ls,
-                                end: s1,
-                                text: lines,
-                            },
+                            Some(ls) => {
+                                let text = match &anchor {
+                                    Some(a) => {
+                                        format!("{}{a}{}{lines}", " ".repeat(indent), self.eol)
+                                    }
+                                    None => lines,
+                                };
+                                Splice {
+                                    start: ls,
+                                    end: s1,
+                                    text,
+                                }
+                            }
                             None => {
                                 let mut a = s0;
                                 while matches!(self.byte_before(a), Some(b' ' | b'\t')) {
                                     a -= 1;
                                 }
+                                let props = anchor.as_ref().map(|a| format!(" {a}"));
                                 Splice {
                                     start: a,
                                     end: s1,
-                                    text: format!("{}{lines}", self.eol),
+                                    text: format!(
+                                        "{}{}{lines}",
+                                        props.unwrap_or_default(),
+                                        self.eol
+                                    ),
                                 }
                             }
                         }
@@ -277,7 +295,10 @@ impl R<'_> {
                             indent += 1;
                         }
                         let lines = block_lines(pairs, indent, self.eol);
-                        let text = format!("{prefix}{}", lines.get(indent..).unwrap_or(""));
+                        let text = match &anchor {
+                            Some(a) => format!("{prefix}{a}{}{lines}", self.eol),
+                            None => format!("{prefix}{}", lines.get(indent..).unwrap_or("")),
+                        };
                         Splice {
                             start: s0,
                             end: s1,

@@ -400,10 +400,13 @@ fn mapping_replacement_value_on_next_line_and_tagged_and_quoted() {
     let (out, re) = replace(src, &["A", "Code"], s3("my bucket", "0abc.zip"));
     assert_eq!(
         out,
-        "A:\n  Code:\n    S3Bucket: my bucket\n    S3Key: \"0abc.zip\"\n  B: 1\n"
+        "A:\n  Code: &a\n    S3Bucket: my bucket\n    S3Key: \"0abc.zip\"\n  B: 1\n"
     );
     let code = re.root().get_path(&["A", "Code"]).unwrap();
-    assert_eq!((code.tag.as_ref(), code.anchor.as_ref()), (None, None));
+    assert_eq!(
+        (code.tag.as_deref(), code.anchor.as_deref()),
+        (None, Some("a"))
+    );
 }
 
 #[test]
@@ -907,4 +910,34 @@ fn empty_sequence_items() {
         out,
         "L:\n  - S3Bucket: b\n    S3Key: k\n  - b\n  - s # c\n  - d\n"
     );
+}
+
+#[test]
+fn mapping_replacement_keeps_anchor_for_aliases() {
+    let src = "A:\n  Code: &c ./src # c\n  Other: *c\nL:\n  - &i ./x\n  - *i\nF: [&f y, *f]\nB:\n  Code: # c\n    &d ./src\n  Again: *d\n";
+    let t = parse(src);
+    let mut edits = Edits::new();
+    edits.replace(at(&t, &["A", "Code"]), s3("b", "k"));
+    let NodeKind::Sequence(items) = &at(&t, &["L"]).kind else {
+        panic!()
+    };
+    edits.replace(&items[0], s3("b", "k"));
+    let NodeKind::Sequence(f) = &at(&t, &["F"]).kind else {
+        panic!()
+    };
+    edits.replace(&f[0], s3("b", "k"));
+    edits.replace(at(&t, &["B", "Code"]), s3("b", "k"));
+    let out = t.render(&edits);
+    assert_eq!(
+        out,
+        "A:\n  Code: &c\n    S3Bucket: b\n    S3Key: k # c\n  Other: *c\nL:\n  - &i\n    S3Bucket: b\n    S3Key: k\n  - *i\nF: [&f {S3Bucket: b, S3Key: k}, *f]\nB:\n  Code: # c\n    &d\n    S3Bucket: b\n    S3Key: k\n  Again: *d\n"
+    );
+    let re = Template::parse(Path::new("o"), out).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&re.render_json(&Edits::new()).unwrap()).unwrap();
+    let m = serde_json::json!({"S3Bucket": "b", "S3Key": "k"});
+    assert_eq!(v["A"]["Other"], m);
+    assert_eq!(v["L"][1], m);
+    assert_eq!(v["F"][1], m);
+    assert_eq!(v["B"]["Again"], m);
 }
