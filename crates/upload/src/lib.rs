@@ -1,14 +1,38 @@
 //! Uploads artifacts to S3.
 //!
 //! Owns: the S3 client configuration (standard credential chain, custom endpoints with
-//! path-style addressing), the existence check (`HeadObject`), single-part and multipart
-//! uploads with checksums and bounded concurrency, object URLs. Must not know about templates,
-//! zips, or the terminal.
-//!
-//! API CONTRACT (implementation in progress).
+//! path-style addressing, standard retry mode), the existence check (`HeadObject`), single-part
+//! and multipart uploads with checksums (CRC32C) and bounded concurrency, aborting interrupted
+//! multipart uploads, mapping S3 errors to [`UploadError`], object URLs. Must not know about
+//! templates, zips, content hashing or the terminal (it logs through `tracing` only).
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder;
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectCannedAcl,
+    ServerSideEncryption,
+};
+use aws_smithy_types::byte_stream::Length;
+use aws_smithy_types::retry::RetryConfig;
+use futures::{StreamExt, TryStreamExt};
+
+/// Default for [`Options::multipart_threshold`] and [`Options::part_size`]: 8 MiB.
+pub const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
+/// S3's smallest allowed part (all parts but the last).
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// S3's largest part number.
+pub const MAX_PARTS: u64 = 10_000;
+/// Parts of one multipart upload in flight at once.
+pub const PART_CONCURRENCY: usize = 4;
+/// Attempts per request (SDK standard retry mode, exponential backoff with jitter).
+pub const MAX_ATTEMPTS: u32 = 5;
 
 /// Server-side encryption requested for uploads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +41,7 @@ pub enum Sse {
     Kms { key_id: Option<String> },
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// `--force-upload`: upload even when the key exists.
     pub force: bool,
@@ -27,9 +51,25 @@ pub struct Options {
     pub expected_owner: Option<String>,
     /// Send `x-amz-acl: bucket-owner-full-control` (default true).
     pub owner_full_control_acl: bool,
-    /// Parts above this size use multipart (default 8 MiB).
+    /// Files larger than this use multipart (default 8 MiB; 0 means the default).
     pub multipart_threshold: u64,
+    /// Multipart part size (default 8 MiB; 0 means the default). Raised to S3's 5 MiB minimum,
+    /// and as needed to stay within 10,000 parts.
     pub part_size: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            force: false,
+            sse: None,
+            metadata: BTreeMap::new(),
+            expected_owner: None,
+            owner_full_control_acl: true,
+            multipart_threshold: DEFAULT_PART_SIZE,
+            part_size: DEFAULT_PART_SIZE,
+        }
+    }
 }
 
 /// Where to connect.
@@ -46,11 +86,26 @@ pub enum UploadError {
     #[error("bucket {bucket} does not exist (or is not in region {region})")]
     NoSuchBucket { bucket: String, region: String },
     #[error("access denied to s3://{bucket}/{key}: {message}")]
-    AccessDenied { bucket: String, key: String, message: String },
+    AccessDenied {
+        bucket: String,
+        key: String,
+        message: String,
+    },
     #[error("{op} s3://{bucket}/{key}: {message}")]
-    S3 { op: &'static str, bucket: String, key: String, message: String },
+    S3 {
+        op: &'static str,
+        bucket: String,
+        key: String,
+        message: String,
+    },
     #[error("reading {path}: {source}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// Neither `--region` nor the SDK chain (env, profile, IMDS) gave a region.
+    #[error("no AWS region: pass --region or set AWS_REGION")]
+    NoRegion,
 }
 
 /// Outcome of [`Uploader::upload_file`].
@@ -65,51 +120,678 @@ pub enum Uploaded {
 /// An S3 client bound to one bucket.
 #[derive(Debug, Clone)]
 pub struct Uploader {
-    _private: (),
+    client: Client,
+    bucket: String,
+    region: String,
+    /// Custom endpoint in effect (no trailing slash), `None` on AWS.
+    endpoint: Option<String>,
+    options: Options,
+}
+
+/// Where the bytes of an upload come from.
+#[derive(Debug, Clone)]
+enum Source<'a> {
+    File(&'a Path),
+    Bytes(bytes::Bytes),
+}
+
+impl Source<'_> {
+    /// A body for `len` bytes at `offset`; files are streamed (re-opened on retries), never
+    /// read whole into memory.
+    async fn body(&self, offset: u64, len: u64) -> Result<ByteStream, std::io::Error> {
+        match self {
+            Source::File(path) => ByteStream::read_from()
+                .path(path)
+                .offset(offset)
+                .length(Length::Exact(len))
+                .build()
+                .await
+                .map_err(std::io::Error::other),
+            Source::Bytes(b) => {
+                let start = usize::try_from(offset).map_err(std::io::Error::other)?;
+                let end = usize::try_from(offset + len).map_err(std::io::Error::other)?;
+                b.get(start..end)
+                    .map(|_| ByteStream::from(b.slice(start..end)))
+                    .ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "range out of bounds",
+                        )
+                    })
+            }
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        match self {
+            Source::File(p) => p.to_path_buf(),
+            Source::Bytes(_) => PathBuf::from("<memory>"),
+        }
+    }
 }
 
 impl Uploader {
     /// Builds a client from the AWS SDK's standard chain plus `conn` overrides.
-    pub async fn connect(conn: &Connection, bucket: &str, options: Options) -> Result<Uploader, UploadError> {
-        let _ = (conn, bucket, options);
-        todo!()
+    pub async fn connect(
+        conn: &Connection,
+        bucket: &str,
+        options: Options,
+    ) -> Result<Uploader, UploadError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        if let Some(region) = &conn.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(UploadError::NoRegion);
+        }
+        Ok(Self::build(&sdk, conn.endpoint.as_deref(), bucket, options))
     }
-    /// Builds from an existing SDK config (tests).
-    pub fn from_sdk_config(config: &aws_config::SdkConfig, bucket: &str, options: Options) -> Uploader {
-        let _ = (config, bucket, options);
-        todo!()
+
+    /// Builds from an existing SDK config (tests). Its endpoint (or the S3-specific one from
+    /// its service config) counts as a custom endpoint; without a region, `us-east-1`.
+    pub fn from_sdk_config(
+        config: &aws_config::SdkConfig,
+        bucket: &str,
+        options: Options,
+    ) -> Uploader {
+        Self::build(config, None, bucket, options)
     }
+
+    fn build(
+        sdk: &aws_config::SdkConfig,
+        endpoint_override: Option<&str>,
+        bucket: &str,
+        options: Options,
+    ) -> Uploader {
+        let endpoint = endpoint_override
+            .map(str::to_owned)
+            .or_else(|| s3_endpoint_from_sdk(sdk))
+            .map(|e| e.trim_end_matches('/').to_owned())
+            .filter(|e| !e.is_empty());
+        let region = sdk
+            .region()
+            .map_or_else(|| "us-east-1".to_owned(), |r| r.as_ref().to_owned());
+
+        let mut builder = aws_sdk_s3::config::Builder::from(sdk)
+            .region(Region::new(region.clone()))
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        if sdk.behavior_version().is_none() {
+            builder = builder.behavior_version(BehaviorVersion::latest());
+        }
+        if let Some(e) = &endpoint {
+            builder = builder.endpoint_url(e.clone()).force_path_style(true);
+        }
+        tracing::debug!(%bucket, %region, endpoint = ?endpoint, "S3 client configured");
+        Uploader {
+            client: Client::from_conf(builder.build()),
+            bucket: bucket.to_owned(),
+            region,
+            endpoint,
+            options,
+        }
+    }
+
     pub fn bucket(&self) -> &str {
-        todo!()
+        &self.bucket
     }
+
     /// Region the client uses.
     pub fn region(&self) -> &str {
-        todo!()
+        &self.region
     }
+
+    /// Custom S3 endpoint in effect (without trailing slash), `None` when talking to AWS.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// The options uploads use.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The underlying SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Whether `key` exists (HeadObject). 404 = false; 403 = false with a warning logged.
     pub async fn exists(&self, key: &str) -> Result<bool, UploadError> {
-        let _ = key;
-        todo!()
+        let res = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.options.expected_owner.clone())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                let code = err.code().map(str::to_owned);
+                if code.as_deref() == Some("NoSuchBucket") {
+                    return Err(self.no_such_bucket());
+                }
+                let not_found = matches!(&err, SdkError::ServiceError(e) if e.err().is_not_found());
+                if not_found || status == Some(404) || code.as_deref() == Some("NoSuchKey") {
+                    return Ok(false);
+                }
+                if status == Some(403)
+                    || code.as_deref() == Some("AccessDenied")
+                    || code.as_deref() == Some("Forbidden")
+                {
+                    tracing::warn!(
+                        bucket = %self.bucket,
+                        %key,
+                        "HeadObject s3://{}/{key} was denied (403); uploading anyway",
+                        self.bucket
+                    );
+                    return Ok(false);
+                }
+                Err(self.map_err("HeadObject", key, err))
+            }
+        }
     }
+
     /// Uploads `path` to `key` unless it exists (and `force` is off). Multipart above the
     /// threshold; an interrupted multipart upload is aborted.
-    pub async fn upload_file(&self, key: &str, path: &Path, content_type: &str) -> Result<Uploaded, UploadError> {
-        let _ = (key, path, content_type);
-        todo!()
+    pub async fn upload_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<Uploaded, UploadError> {
+        let meta = tokio::fs::metadata(path)
+            .await
+            .map_err(|source| UploadError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if !meta.is_file() {
+            return Err(UploadError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+            });
+        }
+        self.upload(key, Source::File(path), meta.len(), content_type)
+            .await
     }
+
     /// Uploads bytes (templates) the same way.
-    pub async fn upload_bytes(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<Uploaded, UploadError> {
-        let _ = (key, bytes, content_type);
-        todo!()
+    pub async fn upload_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Uploaded, UploadError> {
+        let len = bytes.len() as u64;
+        self.upload(
+            key,
+            Source::Bytes(bytes::Bytes::from(bytes)),
+            len,
+            content_type,
+        )
+        .await
     }
+
+    async fn upload(
+        &self,
+        key: &str,
+        source: Source<'_>,
+        size: u64,
+        content_type: &str,
+    ) -> Result<Uploaded, UploadError> {
+        if !self.options.force && self.exists(key).await? {
+            tracing::debug!(bucket = %self.bucket, %key, "already exists, skipping upload");
+            return Ok(Uploaded::Skipped);
+        }
+        let threshold = nonzero_or_default(self.options.multipart_threshold);
+        if size > threshold {
+            self.multipart(key, &source, size, content_type).await?;
+        } else {
+            self.put_single(key, &source, size, content_type).await?;
+        }
+        tracing::debug!(bucket = %self.bucket, %key, bytes = size, "uploaded");
+        Ok(Uploaded::Sent { bytes: size })
+    }
+
+    async fn put_single(
+        &self,
+        key: &str,
+        source: &Source<'_>,
+        size: u64,
+        content_type: &str,
+    ) -> Result<(), UploadError> {
+        let body = source
+            .body(0, size)
+            .await
+            .map_err(|source_err| UploadError::Io {
+                path: source.path(),
+                source: source_err,
+            })?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            .body(body);
+        self.apply_put_options(req, content_type)
+            .send()
+            .await
+            .map_err(|e| self.map_err("PutObject", key, e))?;
+        Ok(())
+    }
+
+    fn apply_put_options(
+        &self,
+        req: PutObjectFluentBuilder,
+        content_type: &str,
+    ) -> PutObjectFluentBuilder {
+        let o = &self.options;
+        let mut req = req
+            .content_type(content_type)
+            .set_expected_bucket_owner(o.expected_owner.clone())
+            .set_metadata(metadata(o))
+            .set_server_side_encryption(sse(o))
+            .set_ssekms_key_id(kms_key(o));
+        if o.owner_full_control_acl {
+            req = req.acl(ObjectCannedAcl::BucketOwnerFullControl);
+        }
+        req
+    }
+
+    fn apply_create_options(
+        &self,
+        req: CreateMultipartUploadFluentBuilder,
+        content_type: &str,
+    ) -> CreateMultipartUploadFluentBuilder {
+        let o = &self.options;
+        let mut req = req
+            .content_type(content_type)
+            .set_expected_bucket_owner(o.expected_owner.clone())
+            .set_metadata(metadata(o))
+            .set_server_side_encryption(sse(o))
+            .set_ssekms_key_id(kms_key(o));
+        if o.owner_full_control_acl {
+            req = req.acl(ObjectCannedAcl::BucketOwnerFullControl);
+        }
+        req
+    }
+
+    async fn multipart(
+        &self,
+        key: &str,
+        source: &Source<'_>,
+        size: u64,
+        content_type: &str,
+    ) -> Result<(), UploadError> {
+        let part_size = effective_part_size(self.options.part_size, size);
+        let create = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C);
+        let created = self
+            .apply_create_options(create, content_type)
+            .send()
+            .await
+            .map_err(|e| self.map_err("CreateMultipartUpload", key, e))?;
+        let Some(upload_id) = created.upload_id else {
+            return Err(UploadError::S3 {
+                op: "CreateMultipartUpload",
+                bucket: self.bucket.clone(),
+                key: key.to_owned(),
+                message: "response has no UploadId".to_owned(),
+            });
+        };
+        tracing::debug!(bucket = %self.bucket, %key, %upload_id, size, part_size, "multipart upload started");
+
+        match self
+            .send_parts(key, source, size, part_size, &upload_id)
+            .await
+        {
+            Ok(parts) => {
+                let done = self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .set_expected_bucket_owner(self.options.expected_owner.clone())
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await;
+                match done {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let err = self.map_err("CompleteMultipartUpload", key, e);
+                        self.abort(key, &upload_id).await;
+                        Err(err)
+                    }
+                }
+            }
+            Err(err) => {
+                self.abort(key, &upload_id).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Uploads all parts, at most [`PART_CONCURRENCY`] at once; stops at the first failure
+    /// (parts in flight are dropped).
+    async fn send_parts(
+        &self,
+        key: &str,
+        source: &Source<'_>,
+        size: u64,
+        part_size: u64,
+        upload_id: &str,
+    ) -> Result<Vec<CompletedPart>, UploadError> {
+        let count = size.div_ceil(part_size);
+        let mut parts: Vec<CompletedPart> = futures::stream::iter(0..count)
+            .map(|i| {
+                let offset = i * part_size;
+                let len = part_size.min(size - offset);
+                // Part numbers are 1..=10_000 (effective_part_size keeps count within that).
+                let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
+                self.send_part(key, source, upload_id, number, offset, len)
+            })
+            .buffer_unordered(PART_CONCURRENCY)
+            .try_collect()
+            .await?;
+        parts.sort_by_key(|p| p.part_number);
+        Ok(parts)
+    }
+
+    async fn send_part(
+        &self,
+        key: &str,
+        source: &Source<'_>,
+        upload_id: &str,
+        number: i32,
+        offset: u64,
+        len: u64,
+    ) -> Result<CompletedPart, UploadError> {
+        let body = source
+            .body(offset, len)
+            .await
+            .map_err(|e| UploadError::Io {
+                path: source.path(),
+                source: e,
+            })?;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(i64::try_from(len).unwrap_or(i64::MAX))
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            .set_expected_bucket_owner(self.options.expected_owner.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.map_err("UploadPart", key, e))?;
+        tracing::trace!(bucket = %self.bucket, %key, part = number, len, "part uploaded");
+        Ok(CompletedPart::builder()
+            .part_number(number)
+            .set_e_tag(out.e_tag)
+            .set_checksum_crc32_c(out.checksum_crc32_c)
+            .build())
+    }
+
+    /// Best effort: a failed abort is logged (the bucket's lifecycle rules are the backstop).
+    async fn abort(&self, key: &str, upload_id: &str) {
+        let res = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .set_expected_bucket_owner(self.options.expected_owner.clone())
+            .send()
+            .await;
+        match res {
+            Ok(_) => {
+                tracing::debug!(bucket = %self.bucket, %key, %upload_id, "multipart upload aborted")
+            }
+            Err(e) => tracing::warn!(
+                bucket = %self.bucket,
+                %key,
+                %upload_id,
+                "could not abort multipart upload: {}",
+                DisplayErrorContext(&e)
+            ),
+        }
+    }
+
+    fn no_such_bucket(&self) -> UploadError {
+        UploadError::NoSuchBucket {
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+        }
+    }
+
+    fn map_err<E, R>(&self, op: &'static str, key: &str, err: SdkError<E, R>) -> UploadError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = err.code().map(str::to_owned);
+        let message = match (&code, err.message()) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.clone(),
+            _ => DisplayErrorContext(&err).to_string(),
+        };
+        match code.as_deref() {
+            Some("NoSuchBucket") => self.no_such_bucket(),
+            Some("AccessDenied") => UploadError::AccessDenied {
+                bucket: self.bucket.clone(),
+                key: key.to_owned(),
+                message,
+            },
+            _ => UploadError::S3 {
+                op,
+                bucket: self.bucket.clone(),
+                key: key.to_owned(),
+                message,
+            },
+        }
+    }
+
     /// `s3://bucket/key`.
     pub fn s3_uri(&self, key: &str) -> String {
         format!("s3://{}/{}", self.bucket(), key)
     }
+
     /// URL CloudFormation accepts for a nested template: with a custom endpoint
     /// `<endpoint>/<bucket>/<key>`, else `https://<bucket>.s3.<region>.amazonaws.com[.cn]/<key>`.
     pub fn https_url(&self, key: &str) -> String {
-        let _ = key;
-        todo!()
+        https_url(self.endpoint.as_deref(), &self.bucket, &self.region, key)
+    }
+}
+
+/// The URL form of [`Uploader::https_url`], without a client.
+pub fn https_url(endpoint: Option<&str>, bucket: &str, region: &str, key: &str) -> String {
+    let key = encode_key(key);
+    match endpoint {
+        Some(e) => format!("{}/{bucket}/{key}", e.trim_end_matches('/')),
+        None => {
+            let suffix = if region.starts_with("cn-") {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            format!("https://{bucket}.s3.{region}.{suffix}/{key}")
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters and `/`.
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn nonzero_or_default(v: u64) -> u64 {
+    if v == 0 { DEFAULT_PART_SIZE } else { v }
+}
+
+/// Part size honouring S3's minimum and the 10,000-part limit.
+fn effective_part_size(requested: u64, size: u64) -> u64 {
+    nonzero_or_default(requested)
+        .max(MIN_PART_SIZE)
+        .max(size.div_ceil(MAX_PARTS))
+}
+
+/// The S3 endpoint the SDK would use from this config: `AWS_ENDPOINT_URL_S3` / the profile's
+/// `services` section, else the global endpoint (`AWS_ENDPOINT_URL`, profile `endpoint_url`).
+fn s3_endpoint_from_sdk(sdk: &aws_config::SdkConfig) -> Option<String> {
+    let from_service = sdk.service_config().and_then(|conf| {
+        let key = aws_types::service_config::ServiceConfigKey::builder()
+            .service_id("S3")
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .ok()?;
+        conf.load_config(key)
+    });
+    from_service.or_else(|| sdk.endpoint_url().map(str::to_owned))
+}
+
+fn metadata(o: &Options) -> Option<HashMap<String, String>> {
+    (!o.metadata.is_empty()).then(|| {
+        o.metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
+
+fn sse(o: &Options) -> Option<ServerSideEncryption> {
+    match &o.sse {
+        None => None,
+        Some(Sse::Aes256) => Some(ServerSideEncryption::Aes256),
+        Some(Sse::Kms { .. }) => Some(ServerSideEncryption::AwsKms),
+    }
+}
+
+fn kms_key(o: &Options) -> Option<String> {
+    match &o.sse {
+        Some(Sse::Kms { key_id }) => key_id.clone(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uploader(region: Option<&str>, endpoint: Option<&str>) -> Uploader {
+        let mut b = aws_config::SdkConfig::builder().behavior_version(BehaviorVersion::latest());
+        if let Some(r) = region {
+            b = b.region(Region::new(r.to_owned()));
+        }
+        if let Some(e) = endpoint {
+            b = b.endpoint_url(e);
+        }
+        Uploader::from_sdk_config(&b.build(), "my-bucket", Options::default())
+    }
+
+    #[test]
+    fn https_url_on_aws() {
+        let u = uploader(Some("eu-west-1"), None);
+        assert_eq!(u.endpoint(), None);
+        assert_eq!(
+            u.https_url("manual/addons/api/abc.yml"),
+            "https://my-bucket.s3.eu-west-1.amazonaws.com/manual/addons/api/abc.yml"
+        );
+    }
+
+    #[test]
+    fn https_url_in_china() {
+        let u = uploader(Some("cn-north-1"), None);
+        assert_eq!(
+            u.https_url("k/x.yml"),
+            "https://my-bucket.s3.cn-north-1.amazonaws.com.cn/k/x.yml"
+        );
+    }
+
+    #[test]
+    fn https_url_with_endpoint() {
+        let u = uploader(Some("us-east-1"), Some("http://127.0.0.1:9000/"));
+        assert_eq!(u.endpoint(), Some("http://127.0.0.1:9000"));
+        assert_eq!(
+            u.https_url("a/b.yml"),
+            "http://127.0.0.1:9000/my-bucket/a/b.yml"
+        );
+    }
+
+    #[test]
+    fn https_url_percent_encodes() {
+        assert_eq!(
+            https_url(None, "b", "us-west-2", "a b/c+d~e_f.g-h%"),
+            "https://b.s3.us-west-2.amazonaws.com/a%20b/c%2Bd~e_f.g-h%25"
+        );
+        assert_eq!(
+            https_url(Some("http://h"), "b", "r", "é"),
+            "http://h/b/%C3%A9"
+        );
+    }
+
+    #[test]
+    fn region_defaults_when_absent() {
+        assert_eq!(uploader(None, None).region(), "us-east-1");
+        assert_eq!(uploader(Some("ap-south-1"), None).region(), "ap-south-1");
+    }
+
+    #[test]
+    fn part_size_rules() {
+        assert_eq!(effective_part_size(0, 100), DEFAULT_PART_SIZE);
+        assert_eq!(effective_part_size(1, 100), MIN_PART_SIZE);
+        assert_eq!(effective_part_size(6 << 20, 100), 6 << 20);
+        let huge = 200 * 1024 * 1024 * 1024_u64;
+        let ps = effective_part_size(MIN_PART_SIZE, huge);
+        assert!(huge.div_ceil(ps) <= MAX_PARTS);
+    }
+
+    #[test]
+    fn default_options() {
+        let o = Options::default();
+        assert!(o.owner_full_control_acl);
+        assert_eq!(o.multipart_threshold, DEFAULT_PART_SIZE);
+        assert!(!o.force);
+    }
+
+    #[test]
+    fn sse_mapping() {
+        let mut o = Options::default();
+        assert_eq!(sse(&o), None);
+        o.sse = Some(Sse::Aes256);
+        assert_eq!(sse(&o), Some(ServerSideEncryption::Aes256));
+        assert_eq!(kms_key(&o), None);
+        o.sse = Some(Sse::Kms {
+            key_id: Some("k".into()),
+        });
+        assert_eq!(sse(&o), Some(ServerSideEncryption::AwsKms));
+        assert_eq!(kms_key(&o).as_deref(), Some("k"));
     }
 }

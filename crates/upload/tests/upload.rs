@@ -1,0 +1,561 @@
+//! Uploads against the in-process S3 server (`s3-test-server`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use s3_test_server::{Fault, TestS3};
+use upload::{Connection, Options, Sse, UploadError, Uploaded, Uploader};
+
+const MIB: usize = 1024 * 1024;
+const BUCKET: &str = "artifacts";
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+async fn server() -> TestS3 {
+    init_tracing();
+    let s3 = TestS3::start().await;
+    s3.create_bucket(BUCKET).await;
+    s3
+}
+
+fn uploader(s3: &TestS3, options: Options) -> Uploader {
+    Uploader::from_sdk_config(&s3.sdk_config(), BUCKET, options)
+}
+
+/// Deterministic, non-repeating-ish content.
+fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn multipart_options() -> Options {
+    Options {
+        multipart_threshold: 5 * MIB as u64,
+        part_size: 5 * MIB as u64,
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn small_file_is_uploaded_with_one_put() {
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(100_000);
+    let path = write_file(dir.path(), "a.zip", &data);
+    let up = uploader(&s3, Options::default());
+
+    let res = up
+        .upload_file("assets/abc.zip", &path, "application/zip")
+        .await
+        .unwrap();
+
+    assert_eq!(res, Uploaded::Sent { bytes: 100_000 });
+    assert_eq!(s3.object(BUCKET, "assets/abc.zip").unwrap(), data);
+    assert_eq!(s3.count_operation("HeadObject"), 1);
+    assert_eq!(s3.count_operation("PutObject"), 1);
+    assert_eq!(s3.write_requests(), 1);
+    let put = s3
+        .requests()
+        .into_iter()
+        .find(|r| r.operation == "PutObject")
+        .unwrap();
+    assert_eq!(put.status, 200);
+    assert_eq!(put.header("content-type"), Some("application/zip"));
+    assert_eq!(put.header("x-amz-acl"), Some("bucket-owner-full-control"));
+    // Checksums on: CRC32C, in a header or an aws-chunked trailer.
+    let sent_crc = put.header("x-amz-checksum-crc32c").is_some()
+        || put
+            .header("x-amz-trailer")
+            .is_some_and(|t| t.contains("x-amz-checksum-crc32c"));
+    assert!(sent_crc, "no CRC32C checksum sent: {:?}", put.headers);
+    assert!(up.exists("assets/abc.zip").await.unwrap());
+}
+
+#[tokio::test]
+async fn second_upload_is_skipped_without_any_put() {
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "a.zip", b"same bytes");
+    let up = uploader(&s3, Options::default());
+    assert_eq!(
+        up.upload_file("k/a.zip", &path, "application/zip")
+            .await
+            .unwrap(),
+        Uploaded::Sent { bytes: 10 }
+    );
+    s3.clear_requests();
+
+    let res = up
+        .upload_file("k/a.zip", &path, "application/zip")
+        .await
+        .unwrap();
+
+    assert_eq!(res, Uploaded::Skipped);
+    assert_eq!(s3.write_requests(), 0, "{:?}", s3.requests());
+    assert_eq!(s3.count_operation("HeadObject"), 1);
+}
+
+#[tokio::test]
+async fn force_uploads_again_without_head() {
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    s3.put_object_blocking(BUCKET, "k/a.zip", b"old");
+    let path = write_file(dir.path(), "a.zip", b"new bytes");
+    let up = uploader(
+        &s3,
+        Options {
+            force: true,
+            ..Options::default()
+        },
+    );
+
+    let res = up
+        .upload_file("k/a.zip", &path, "application/zip")
+        .await
+        .unwrap();
+
+    assert_eq!(res, Uploaded::Sent { bytes: 9 });
+    assert_eq!(s3.object(BUCKET, "k/a.zip").unwrap(), b"new bytes");
+    assert_eq!(s3.count_operation("HeadObject"), 0);
+    assert_eq!(s3.count_operation("PutObject"), 1);
+}
+
+#[tokio::test]
+async fn large_file_uses_multipart() {
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(20 * MIB + 12_345);
+    let path = write_file(dir.path(), "big.zip", &data);
+    let mut meta = BTreeMap::new();
+    meta.insert("team".to_owned(), "platform".to_owned());
+    let up = uploader(
+        &s3,
+        Options {
+            metadata: meta,
+            ..multipart_options()
+        },
+    );
+
+    let res = up
+        .upload_file("big/x.zip", &path, "application/zip")
+        .await
+        .unwrap();
+
+    assert_eq!(
+        res,
+        Uploaded::Sent {
+            bytes: data.len() as u64
+        }
+    );
+    assert!(
+        s3.object(BUCKET, "big/x.zip").unwrap() == data,
+        "object bytes differ"
+    );
+    assert_eq!(s3.count_operation("CreateMultipartUpload"), 1);
+    assert_eq!(s3.count_operation("UploadPart"), 5); // 4 full parts + a short one
+    assert_eq!(s3.count_operation("CompleteMultipartUpload"), 1);
+    assert_eq!(s3.count_operation("PutObject"), 0);
+    assert_eq!(s3.count_operation("AbortMultipartUpload"), 0);
+    assert_eq!(s3.open_multipart_uploads(), 0);
+    let reqs = s3.requests();
+    assert!(
+        reqs.iter()
+            .filter(|r| r.operation != "HeadObject")
+            .all(|r| r.status == 200),
+        "{reqs:?}"
+    );
+    let create = reqs
+        .iter()
+        .find(|r| r.operation == "CreateMultipartUpload")
+        .unwrap();
+    assert_eq!(create.header("x-amz-checksum-algorithm"), Some("CRC32C"));
+    let mut part_numbers: Vec<u32> = reqs
+        .iter()
+        .filter(|r| r.operation == "UploadPart")
+        .map(|r| {
+            r.query
+                .split('&')
+                .find_map(|p| p.strip_prefix("partNumber="))
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    part_numbers.sort_unstable();
+    assert_eq!(part_numbers, vec![1, 2, 3, 4, 5]);
+
+    let head = s3
+        .client()
+        .head_object()
+        .bucket(BUCKET)
+        .key("big/x.zip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/zip"));
+    assert_eq!(head.content_length(), Some(data.len() as i64));
+    assert_eq!(
+        head.metadata().unwrap().get("team").map(String::as_str),
+        Some("platform")
+    );
+}
+
+#[tokio::test]
+async fn file_at_threshold_is_single_put() {
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(5 * MIB);
+    let path = write_file(dir.path(), "edge.zip", &data);
+    let up = uploader(&s3, multipart_options());
+    up.upload_file("edge.zip", &path, "application/zip")
+        .await
+        .unwrap();
+    assert_eq!(s3.count_operation("PutObject"), 1);
+    assert_eq!(s3.count_operation("CreateMultipartUpload"), 0);
+    assert!(s3.object(BUCKET, "edge.zip").unwrap() == data);
+}
+
+#[tokio::test]
+async fn metadata_content_type_and_options_are_sent() {
+    let s3 = server().await;
+    let mut meta = BTreeMap::new();
+    meta.insert("source".to_owned(), "copilot-lite".to_owned());
+    meta.insert("svc".to_owned(), "api".to_owned());
+    let up = uploader(
+        &s3,
+        Options {
+            metadata: meta,
+            sse: Some(Sse::Aes256),
+            owner_full_control_acl: false,
+            ..Options::default()
+        },
+    );
+
+    let res = up
+        .upload_bytes(
+            "manual/addons/api/t.yml",
+            b"Resources: {}\n".to_vec(),
+            "application/x-yaml",
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(res, Uploaded::Sent { bytes: 14 });
+    assert_eq!(
+        s3.object(BUCKET, "manual/addons/api/t.yml").unwrap(),
+        b"Resources: {}\n"
+    );
+    let put = s3
+        .requests()
+        .into_iter()
+        .find(|r| r.operation == "PutObject")
+        .unwrap();
+    assert_eq!(put.header("x-amz-server-side-encryption"), Some("AES256"));
+    assert_eq!(put.header("x-amz-acl"), None);
+    assert_eq!(put.header("x-amz-meta-source"), Some("copilot-lite"));
+    let head = s3
+        .client()
+        .head_object()
+        .bucket(BUCKET)
+        .key("manual/addons/api/t.yml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/x-yaml"));
+    let m = head.metadata().unwrap();
+    assert_eq!(m.get("source").map(String::as_str), Some("copilot-lite"));
+    assert_eq!(m.get("svc").map(String::as_str), Some("api"));
+
+    // Same bytes again: skipped.
+    let again = up
+        .upload_bytes(
+            "manual/addons/api/t.yml",
+            b"Resources: {}\n".to_vec(),
+            "application/x-yaml",
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, Uploaded::Skipped);
+}
+
+#[tokio::test]
+async fn kms_and_expected_owner_headers() {
+    let s3 = server().await;
+    let up = uploader(
+        &s3,
+        Options {
+            sse: Some(Sse::Kms {
+                key_id: Some("alias/app".to_owned()),
+            }),
+            expected_owner: Some("123456789012".to_owned()),
+            force: true,
+            ..Options::default()
+        },
+    );
+    up.upload_bytes("t.yml", b"x".to_vec(), "application/x-yaml")
+        .await
+        .unwrap();
+    let put = s3
+        .requests()
+        .into_iter()
+        .find(|r| r.operation == "PutObject")
+        .unwrap();
+    assert_eq!(put.header("x-amz-server-side-encryption"), Some("aws:kms"));
+    assert_eq!(
+        put.header("x-amz-server-side-encryption-aws-kms-key-id"),
+        Some("alias/app")
+    );
+    assert_eq!(
+        put.header("x-amz-expected-bucket-owner"),
+        Some("123456789012")
+    );
+}
+
+#[tokio::test]
+async fn missing_bucket_is_a_friendly_error() {
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "a.zip", b"data");
+    let up = Uploader::from_sdk_config(&s3.sdk_config(), "no-such-bucket", Options::default());
+
+    let err = up
+        .upload_file("a.zip", &path, "application/zip")
+        .await
+        .unwrap_err();
+
+    match &err {
+        UploadError::NoSuchBucket { bucket, region } => {
+            assert_eq!(bucket, "no-such-bucket");
+            assert_eq!(region, "us-east-1");
+        }
+        other => panic!("expected NoSuchBucket, got {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "bucket no-such-bucket does not exist (or is not in region us-east-1)"
+    );
+    assert!(s3.keys("no-such-bucket").is_empty());
+}
+
+#[tokio::test]
+async fn head_forbidden_counts_as_absent_and_uploads() {
+    let s3 = server().await;
+    s3.put_object_blocking(BUCKET, "k.zip", b"old");
+    s3.inject_fault(Fault::always("HeadObject", 403, "AccessDenied"));
+    let up = uploader(&s3, Options::default());
+    assert!(!up.exists("k.zip").await.unwrap());
+    let res = up
+        .upload_bytes("k.zip", b"new".to_vec(), "application/zip")
+        .await
+        .unwrap();
+    assert_eq!(res, Uploaded::Sent { bytes: 3 });
+    assert_eq!(s3.object(BUCKET, "k.zip").unwrap(), b"new");
+}
+
+#[tokio::test]
+async fn put_denied_is_access_denied() {
+    let s3 = server().await;
+    s3.inject_fault(Fault::always("PutObject", 403, "AccessDenied"));
+    let up = uploader(&s3, Options::default());
+    let err = up
+        .upload_bytes("k.zip", b"x".to_vec(), "application/zip")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, UploadError::AccessDenied { bucket, key, .. } if bucket == BUCKET && key == "k.zip"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn other_errors_name_operation_bucket_and_key() {
+    let s3 = server().await;
+    s3.inject_fault(Fault::always("HeadObject", 400, "InvalidArgument"));
+    let up = uploader(&s3, Options::default());
+    let err = up.exists("some/key").await.unwrap_err();
+    match &err {
+        UploadError::S3 {
+            op, bucket, key, ..
+        } => {
+            assert_eq!(*op, "HeadObject");
+            assert_eq!(bucket, BUCKET);
+            assert_eq!(key, "some/key");
+        }
+        other => panic!("expected S3 error, got {other:?}"),
+    }
+    assert!(
+        err.to_string()
+            .starts_with("HeadObject s3://artifacts/some/key: "),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried() {
+    let s3 = server().await;
+    s3.inject_fault(Fault::nth("PutObject", 0, 503, "SlowDown"));
+    let up = uploader(&s3, Options::default());
+    let res = up
+        .upload_bytes("r.yml", b"retry me".to_vec(), "application/x-yaml")
+        .await
+        .unwrap();
+    assert_eq!(res, Uploaded::Sent { bytes: 8 });
+    assert_eq!(s3.count_operation("PutObject"), 2);
+    assert_eq!(s3.object(BUCKET, "r.yml").unwrap(), b"retry me");
+}
+
+#[tokio::test]
+async fn failed_part_aborts_the_multipart_upload() {
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(20 * MIB);
+    let path = write_file(dir.path(), "big.zip", &data);
+    // The third part to arrive is refused (non-retryable).
+    s3.inject_fault(Fault::nth("UploadPart", 2, 403, "AccessDenied"));
+    let up = uploader(&s3, multipart_options());
+
+    let err = up
+        .upload_file("big/fail.zip", &path, "application/zip")
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, UploadError::AccessDenied { .. }), "{err:?}");
+    assert_eq!(s3.count_operation("CreateMultipartUpload"), 1);
+    assert_eq!(s3.count_operation("AbortMultipartUpload"), 1);
+    assert_eq!(s3.count_operation("CompleteMultipartUpload"), 0);
+    let abort = s3
+        .requests()
+        .into_iter()
+        .find(|r| r.operation == "AbortMultipartUpload")
+        .unwrap();
+    assert_eq!(abort.status, 204, "{abort:?}");
+    assert_eq!(s3.open_multipart_uploads(), 0);
+    assert_eq!(s3.object(BUCKET, "big/fail.zip"), None);
+}
+
+#[tokio::test]
+async fn file_shrinking_during_upload_aborts() {
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(12 * MIB);
+    let path = write_file(dir.path(), "shrinks.zip", &data);
+    let hook_path = path.clone();
+    // Once the upload is created (size already measured), the file loses its tail.
+    s3.on_request(move |req| {
+        if req.operation == "CreateMultipartUpload" {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&hook_path)
+                .unwrap()
+                .set_len(1024)
+                .unwrap();
+        }
+    });
+    let up = uploader(&s3, multipart_options());
+
+    let err = up
+        .upload_file("big/shrunk.zip", &path, "application/zip")
+        .await
+        .unwrap_err();
+
+    match &err {
+        UploadError::Io { path: p, .. } => assert_eq!(p, &path),
+        other => panic!("expected Io error, got {other:?}"),
+    }
+    assert_eq!(s3.count_operation("AbortMultipartUpload"), 1);
+    assert_eq!(s3.count_operation("CompleteMultipartUpload"), 0);
+    assert_eq!(s3.open_multipart_uploads(), 0);
+    assert_eq!(s3.object(BUCKET, "big/shrunk.zip"), None);
+}
+
+#[tokio::test]
+async fn upload_bytes_above_threshold_uses_multipart() {
+    let s3 = server().await;
+    let data = pattern(11 * MIB);
+    let up = uploader(&s3, multipart_options());
+    let res = up
+        .upload_bytes("mem.bin", data.clone(), "application/octet-stream")
+        .await
+        .unwrap();
+    assert_eq!(
+        res,
+        Uploaded::Sent {
+            bytes: data.len() as u64
+        }
+    );
+    assert_eq!(s3.count_operation("UploadPart"), 3);
+    assert!(s3.object(BUCKET, "mem.bin").unwrap() == data);
+}
+
+#[tokio::test]
+async fn missing_file_is_io_error_naming_the_path() {
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.zip");
+    let up = uploader(&s3, Options::default());
+    let err = up
+        .upload_file("a.zip", &path, "application/zip")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, UploadError::Io { path: p, .. } if p == &path),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("absent.zip"));
+    assert!(s3.requests().is_empty());
+}
+
+#[tokio::test]
+async fn connect_with_endpoint_override() {
+    let s3 = server().await;
+    let conn = Connection {
+        region: Some("eu-central-1".to_owned()),
+        endpoint: Some(format!("{}/", s3.endpoint)),
+    };
+    let up = Uploader::connect(&conn, BUCKET, Options::default())
+        .await
+        .unwrap();
+    assert_eq!(up.region(), "eu-central-1");
+    assert_eq!(up.endpoint(), Some(s3.endpoint.as_str()));
+    assert_eq!(
+        up.https_url("a/b.yml"),
+        format!("{}/{BUCKET}/a/b.yml", s3.endpoint)
+    );
+    assert_eq!(up.s3_uri("a/b.yml"), "s3://artifacts/a/b.yml");
+}
+
+#[tokio::test]
+async fn connect_on_aws_builds_virtual_hosted_url() {
+    let conn = Connection {
+        region: Some("cn-northwest-1".to_owned()),
+        endpoint: None,
+    };
+    let up = Uploader::connect(&conn, "b", Options::default())
+        .await
+        .unwrap();
+    // Only meaningful when no endpoint comes from the environment.
+    if up.endpoint().is_none() {
+        assert_eq!(
+            up.https_url("k.yml"),
+            "https://b.s3.cn-northwest-1.amazonaws.com.cn/k.yml"
+        );
+    }
+}
