@@ -6,11 +6,24 @@
 //!
 //! Two steps, so that a warm run never zips: [`Source::scan`] walks and hashes (cheap: one read
 //! of each file through BLAKE3), then [`Source::build`] writes the zip only when the caller
-//! decided the object is missing remotely.
+//! decided the object is missing remotely. `build` re-hashes what it zips and fails with
+//! [`ArchiveError::Changed`] when a file changed since the scan, so an upload never carries
+//! content that differs from its key.
 //!
-//! API CONTRACT (implementation in progress).
+//! The key layout is documented (and pinned by tests) in the `key` module: BLAKE3 over a
+//! length-prefixed stream of format version, packing kind and, per file in archive order, name,
+//! normalized mode, length and content digest (raw files: length and content).
+//!
+//! Symlinks are materialized (stored as their target's content) when their canonical target
+//! stays inside [`Policy::boundary`]. Both steps run on blocking threads and read files in
+//! bounded chunks: memory does not grow with artifact size.
 
 use std::path::{Path, PathBuf};
+
+mod detect;
+mod key;
+mod scan;
+mod write;
 
 /// Hash format version, part of every key: bump it when the key inputs change.
 pub const KEY_FORMAT_VERSION: u32 = 1;
@@ -43,6 +56,8 @@ pub struct Entry {
     /// Normalized mode stored in the zip: `S_IFREG | (perm & 0o777) | 0o444`.
     pub mode: u32,
     pub size: u64,
+    /// BLAKE3 of the content as scanned (part of the key; `build` checks it again).
+    pub digest: [u8; 32],
 }
 
 /// A scanned artifact: its entries, its key, how it will be packed.
@@ -73,9 +88,16 @@ pub enum ArchiveError {
     #[error("{path}: does not exist")]
     NotFound { path: PathBuf },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{link}: symbolic link points outside {boundary} (to {target})")]
-    SymlinkEscapes { link: PathBuf, target: PathBuf, boundary: PathBuf },
+    SymlinkEscapes {
+        link: PathBuf,
+        target: PathBuf,
+        boundary: PathBuf,
+    },
     #[error("{link}: symbolic link loop")]
     SymlinkLoop { link: PathBuf },
     #[error("{path}: is a {kind}, not a regular file or folder")]
@@ -84,6 +106,8 @@ pub enum ArchiveError {
     EmptyFolder { path: PathBuf },
     #[error("{path}: file name is not valid UTF-8")]
     NonUtf8Name { path: PathBuf },
+    #[error("{path}: changed while packaging (size or content differs from the scan); run again")]
+    Changed { path: PathBuf },
     #[error("writing zip for {root}: {message}")]
     Zip { root: PathBuf, message: String },
 }
@@ -91,14 +115,74 @@ pub enum ArchiveError {
 impl Source {
     /// Walks `path` (file or folder) and computes its key. `force_zip` = the property needs
     /// an archive: a single file is zipped unless it already is a zip archive.
-    pub async fn scan(path: &Path, force_zip: bool, policy: &Policy) -> Result<Source, ArchiveError> {
-        let _ = (path, force_zip, policy);
-        todo!()
+    pub async fn scan(
+        path: &Path,
+        force_zip: bool,
+        policy: &Policy,
+    ) -> Result<Source, ArchiveError> {
+        let (path, policy) = (path.to_path_buf(), policy.clone());
+        let root = path.clone();
+        tokio::task::spawn_blocking(move || scan::scan(&path, force_zip, &policy))
+            .await
+            .map_err(|e| join_error(root, e))?
     }
+
     /// Writes the artifact (zip into a temporary file in `temp_dir`, or nothing for raw).
-    /// Fails if a file changed size since the scan.
+    /// Fails with [`ArchiveError::Changed`] if a file's size or content changed since the scan
+    /// (a raw file is only checked for its size: it is not read again here).
     pub async fn build(&self, temp_dir: &Path) -> Result<Built, ArchiveError> {
-        let _ = temp_dir;
-        todo!()
+        match self.packing {
+            Packing::Raw => {
+                let (root, expected) = (self.root.clone(), self.content_bytes);
+                tokio::task::spawn_blocking(move || raw_built(root, expected))
+                    .await
+                    .map_err(|e| join_error(self.root.clone(), e))?
+            }
+            Packing::Zip => {
+                let (source, temp_dir) = (self.clone(), temp_dir.to_path_buf());
+                tokio::task::spawn_blocking(move || write::write_zip(&source, &temp_dir))
+                    .await
+                    .map_err(|e| join_error(self.root.clone(), e))?
+            }
+        }
+    }
+}
+
+/// Content type of a file uploaded as it is: by extension (JSON, YAML), `application/zip`
+/// for a zip archive (whatever its extension, e.g. `.jar`), else `application/octet-stream`.
+pub fn raw_content_type(path: &Path) -> &'static str {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("json") => "application/json",
+        Some("yml" | "yaml") => "application/x-yaml",
+        _ if detect::is_zip_archive(path).unwrap_or(false) => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+fn raw_built(root: PathBuf, expected: u64) -> Result<Built, ArchiveError> {
+    let size = std::fs::metadata(&root).map_err(scan::io_err(&root))?.len();
+    if size != expected {
+        return Err(ArchiveError::Changed { path: root });
+    }
+    let content_type = raw_content_type(&root);
+    Ok(Built {
+        path: root,
+        size,
+        content_type,
+        _temp: None,
+    })
+}
+
+fn join_error(path: PathBuf, error: tokio::task::JoinError) -> ArchiveError {
+    match error.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(error) => ArchiveError::Io {
+            path,
+            source: std::io::Error::other(error),
+        },
     }
 }

@@ -1,0 +1,350 @@
+//! Walking an artifact under the symlink policy, and hashing what was found.
+
+use std::fs::{self, File, FileType, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use walkdir::WalkDir;
+
+use crate::{ArchiveError, Entry, Packing, Policy, Source, detect, key};
+
+const S_IFREG: u32 = 0o100_000;
+/// Read buffer for hashing; BLAKE3 uses SIMD across its 1 KiB chunks, so big reads help.
+const READ_BUF: usize = 256 * 1024;
+/// Upper bound on hashing threads (the build machine is shared; hashing is mostly I/O).
+const MAX_HASH_THREADS: usize = 4;
+
+/// The mode stored in the zip and hashed into the key.
+pub(crate) fn normalize_mode(mode: u32) -> u32 {
+    S_IFREG | (mode & 0o777) | 0o444
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
+    move |source| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(crate) fn scan(root: &Path, force_zip: bool, policy: &Policy) -> Result<Source, ArchiveError> {
+    let lstat = fs::symlink_metadata(root).map_err(|e| classify_io(root, e))?;
+    let boundary = fs::canonicalize(&policy.boundary).map_err(io_err(&policy.boundary))?;
+    let (meta, resolved) = if lstat.file_type().is_symlink() {
+        let target = check_link(root, &boundary, policy)?;
+        (
+            fs::metadata(root).map_err(|e| classify_io(root, e))?,
+            target,
+        )
+    } else {
+        (lstat, root.to_path_buf())
+    };
+    let file_type = meta.file_type();
+    if file_type.is_dir() {
+        scan_folder(root, &boundary, policy)
+    } else if file_type.is_file() {
+        scan_file(root, resolved, &meta, force_zip)
+    } else {
+        Err(special(root, file_type))
+    }
+}
+
+fn scan_file(
+    root: &Path,
+    resolved: PathBuf,
+    meta: &Metadata,
+    force_zip: bool,
+) -> Result<Source, ArchiveError> {
+    let name = root
+        .file_name()
+        .ok_or_else(|| ArchiveError::Io {
+            path: root.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"),
+        })?
+        .to_str()
+        .ok_or_else(|| ArchiveError::NonUtf8Name {
+            path: root.to_path_buf(),
+        })?
+        .to_owned();
+    let raw = !force_zip || detect::is_zip_archive(&resolved).map_err(io_err(root))?;
+    let mut entry = Entry {
+        name,
+        path: resolved,
+        mode: normalize_mode(meta.permissions().mode()),
+        size: meta.len(),
+        digest: [0; 32],
+    };
+    if raw {
+        let key = raw_key(&entry)?;
+        tracing::debug!(root = %root.display(), %key, bytes = entry.size, "scanned raw file");
+        return Ok(Source {
+            root: root.to_path_buf(),
+            packing: Packing::Raw,
+            content_bytes: entry.size,
+            entries: vec![entry],
+            key,
+        });
+    }
+    let (digest, size) =
+        hash_file(&entry.path, &mut vec![0; READ_BUF]).map_err(io_err(&entry.path))?;
+    entry.digest = digest;
+    entry.size = size;
+    Ok(zip_source(root, vec![entry]))
+}
+
+/// Raw key: the content goes into the key stream itself (see [`key`]).
+fn raw_key(entry: &Entry) -> Result<String, ArchiveError> {
+    let mut hasher = key::raw_start(entry.size);
+    let file = File::open(&entry.path).map_err(io_err(&entry.path))?;
+    // Read one byte past the expected size to notice a file that grew.
+    let read = hash_reader(
+        file.take(entry.size + 1),
+        &mut hasher,
+        &mut vec![0; READ_BUF],
+    )
+    .map_err(io_err(&entry.path))?;
+    if read != entry.size {
+        return Err(ArchiveError::Changed {
+            path: entry.path.clone(),
+        });
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+fn zip_source(root: &Path, entries: Vec<Entry>) -> Source {
+    let key = key::zip_key(&entries);
+    let content_bytes = entries.iter().map(|e| e.size).sum();
+    tracing::debug!(root = %root.display(), %key, files = entries.len(), bytes = content_bytes, "scanned zip artifact");
+    Source {
+        root: root.to_path_buf(),
+        packing: Packing::Zip,
+        entries,
+        key,
+        content_bytes,
+    }
+}
+
+fn scan_folder(root: &Path, boundary: &Path, policy: &Policy) -> Result<Source, ArchiveError> {
+    let mut entries = Vec::new();
+    for item in WalkDir::new(root).follow_links(true).sort_by_file_name() {
+        let found = item.map_err(|e| walk_error(root, e))?;
+        let target = if found.path_is_symlink() {
+            Some(check_link(found.path(), boundary, policy)?)
+        } else {
+            None
+        };
+        let file_type = found.file_type();
+        if file_type.is_dir() {
+            continue;
+        }
+        if !file_type.is_file() {
+            return Err(special(found.path(), file_type));
+        }
+        let meta = found.metadata().map_err(|e| walk_error(root, e))?;
+        let name = entry_name(root, found.path())?;
+        entries.push(Entry {
+            name,
+            path: target.unwrap_or_else(|| found.into_path()),
+            mode: normalize_mode(meta.permissions().mode()),
+            size: meta.len(),
+            digest: [0; 32],
+        });
+    }
+    if entries.is_empty() {
+        return Err(ArchiveError::EmptyFolder {
+            path: root.to_path_buf(),
+        });
+    }
+    // Byte order of the whole `/`-joined name (not per-directory walk order): `a.txt` < `a/b`.
+    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    hash_all(&mut entries)?;
+    Ok(zip_source(root, entries))
+}
+
+/// `/`-joined path of `path` relative to `root`: UTF-8, never absolute, never `..`.
+fn entry_name(root: &Path, path: &Path) -> Result<String, ArchiveError> {
+    let relative = path.strip_prefix(root).map_err(|_| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::other(format!("not under {}", root.display())),
+    })?;
+    let mut name = String::new();
+    for component in relative.components() {
+        let Component::Normal(part) = component else {
+            return Err(ArchiveError::Io {
+                path: path.to_path_buf(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "unexpected path component"),
+            });
+        };
+        let part = part.to_str().ok_or_else(|| ArchiveError::NonUtf8Name {
+            path: path.to_path_buf(),
+        })?;
+        if !name.is_empty() {
+            name.push('/');
+        }
+        name.push_str(part);
+    }
+    if name.is_empty() {
+        return Err(ArchiveError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "empty entry name"),
+        });
+    }
+    Ok(name)
+}
+
+/// Resolves a symlink and enforces the boundary; returns the canonical target.
+fn check_link(link: &Path, boundary: &Path, policy: &Policy) -> Result<PathBuf, ArchiveError> {
+    let target = fs::canonicalize(link).map_err(|e| classify_io(link, e))?;
+    if !target.starts_with(boundary) {
+        return Err(ArchiveError::SymlinkEscapes {
+            link: link.to_path_buf(),
+            target,
+            boundary: policy.boundary.clone(),
+        });
+    }
+    Ok(target)
+}
+
+/// NotFound and ELOOP get their own variants; anything else is an I/O error on `path`.
+fn classify_io(path: &Path, source: io::Error) -> ArchiveError {
+    if source.raw_os_error() == Some(libc::ELOOP) {
+        ArchiveError::SymlinkLoop {
+            link: path.to_path_buf(),
+        }
+    } else if source.kind() == io::ErrorKind::NotFound {
+        ArchiveError::NotFound {
+            path: path.to_path_buf(),
+        }
+    } else {
+        ArchiveError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn walk_error(root: &Path, error: walkdir::Error) -> ArchiveError {
+    let path = error.path().unwrap_or(root).to_path_buf();
+    if error.loop_ancestor().is_some() {
+        return ArchiveError::SymlinkLoop { link: path };
+    }
+    match error.into_io_error() {
+        Some(source) => classify_io(&path, source),
+        None => ArchiveError::Io {
+            path,
+            source: io::Error::other("walk failed"),
+        },
+    }
+}
+
+fn special(path: &Path, file_type: FileType) -> ArchiveError {
+    let kind = if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    };
+    ArchiveError::SpecialFile {
+        path: path.to_path_buf(),
+        kind,
+    }
+}
+
+/// BLAKE3 of a file's content and the number of bytes read.
+pub(crate) fn hash_file(path: &Path, buf: &mut [u8]) -> io::Result<([u8; 32], u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let total = hash_reader(File::open(path)?, &mut hasher, buf)?;
+    Ok((*hasher.finalize().as_bytes(), total))
+}
+
+/// Feeds everything `reader` yields into `hasher` in `buf`-sized reads; returns the byte count.
+fn hash_reader(
+    mut reader: impl Read,
+    hasher: &mut blake3::Hasher,
+    buf: &mut [u8],
+) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        match reader.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Digest and byte count of one file.
+type HashResult = io::Result<([u8; 32], u64)>;
+
+/// Hashes every entry, spreading files over a few threads. Sizes become the bytes actually
+/// read, so key, sizes and digests describe the same content. On failure, reports the error
+/// of the first failing entry in archive order (deterministic).
+fn hash_all(entries: &mut [Entry]) -> Result<(), ArchiveError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_HASH_THREADS)
+        .min(entries.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Vec<Mutex<Option<HashResult>>> =
+        entries.iter().map(|_| Mutex::new(None)).collect();
+    let work = || {
+        let mut buf = vec![0u8; READ_BUF];
+        while !failed.load(Ordering::Relaxed) {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(entry) = entries.get(index) else {
+                break;
+            };
+            let result = hash_file(&entry.path, &mut buf);
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            if let Ok(mut slot) = results[index].lock() {
+                *slot = Some(result);
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+    for (entry, slot) in entries.iter_mut().zip(results) {
+        let result = slot
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match result {
+            Some(Ok((digest, size))) => {
+                entry.digest = digest;
+                entry.size = size;
+            }
+            Some(Err(source)) => {
+                return Err(ArchiveError::Io {
+                    path: entry.path.clone(),
+                    source,
+                });
+            }
+            // Not reached: work stops early only after an error, reported above in order.
+            None => {
+                return Err(ArchiveError::Io {
+                    path: entry.path.clone(),
+                    source: io::Error::other("file was not hashed"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
