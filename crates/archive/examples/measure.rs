@@ -9,13 +9,19 @@ use archive::{Policy, Source};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = PathBuf::from(args.next().ok_or("usage: measure PATH [TEMP_DIR] [--keep OUT]")?);
+    let path = PathBuf::from(
+        args.next()
+            .ok_or("usage: measure PATH [TEMP_DIR] [--keep OUT]")?,
+    );
     let temp = args.next().map_or_else(std::env::temp_dir, PathBuf::from);
     let keep = match (args.next().as_deref(), args.next()) {
         (Some("--keep"), Some(out)) => Some(PathBuf::from(out)),
         _ => None,
     };
-    let boundary = std::fs::canonicalize(&path)?.parent().ok_or("no parent")?.to_path_buf();
+    let boundary = std::fs::canonicalize(&path)?
+        .parent()
+        .ok_or("no parent")?
+        .to_path_buf();
     let policy = Policy { boundary };
 
     let start = Instant::now();
