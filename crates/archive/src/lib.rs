@@ -7,10 +7,11 @@
 //! Two steps, so that a warm run never zips: [`Source::scan`] walks and hashes (cheap: one read
 //! of each file through BLAKE3), then [`Source::build`] writes the zip only when the caller
 //! decided the object is missing remotely. `build` re-hashes what it zips and fails with
-//! [`ArchiveError::Changed`] when a file changed since the scan, so an upload never carries
-//! content that differs from its key.
+//! [`ArchiveError::Changed`] when a file changed since the scan, so a zip never carries content
+//! that differs from its key (a raw file is uploaded from its own path: only its size is
+//! checked again).
 //!
-//! The key layout is documented (and pinned by tests) in the `key` module: BLAKE3 over a
+//! The exact key layout is documented (and pinned by tests) in [`key`]: BLAKE3 over a
 //! length-prefixed stream of format version, packing kind and, per file in archive order, name,
 //! normalized mode, length and content digest (raw files: length and content).
 //!
@@ -21,7 +22,7 @@
 use std::path::{Path, PathBuf};
 
 mod detect;
-mod key;
+pub mod key;
 mod scan;
 mod write;
 

@@ -739,6 +739,21 @@ async fn fifo_is_a_special_file() {
         fx.scan(&fifo, false).await,
         Err(ArchiveError::SpecialFile { .. })
     ));
+
+    // A socket inside a folder, a device as the artifact itself.
+    let fx = Fixture::new(&[("a.txt", b"a", 0o644)]);
+    let socket = fx.art().join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    match fx.scan(&fx.art(), true).await {
+        Err(ArchiveError::SpecialFile { path, kind }) => {
+            assert_eq!((path, kind), (socket, "socket"))
+        }
+        other => panic!("expected SpecialFile, got {other:?}"),
+    }
+    match fx.scan(Path::new("/dev/null"), true).await {
+        Err(ArchiveError::SpecialFile { kind, .. }) => assert_eq!(kind, "character device"),
+        other => panic!("expected SpecialFile, got {other:?}"),
+    }
 }
 
 #[tokio::test]
