@@ -1,0 +1,366 @@
+//! A service's addons: discovery in `addons/`, merge, parameters, outputs (SPEC A1, A2,
+//! B §3.1–§3.3).
+
+use std::path::{Path, PathBuf};
+
+use cfn_yaml::{NodeKind, Pos, Template};
+
+use crate::error::{AddonsError, Location, file_name};
+use crate::merge::{Input, is_null, merge};
+use crate::text::{Out, OutLine, Src, emit, is_blank, is_comment, mapping_regions};
+
+const PARAMETER_FILES: [&str; 2] = ["addons.parameters.yml", "addons.parameters.yaml"];
+
+/// The reserved parameters every workload addons template declares (B §3.3).
+pub const RESERVED_PARAMETERS: [&str; 3] = ["App", "Env", "Name"];
+
+/// One entry of `addons.parameters.yml`: a parameter of the addons stack whose value the
+/// workload stack passes (it may use intrinsics that refer to the workload stack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonParameter {
+    /// The parameter's logical ID.
+    pub key: String,
+    /// The whole entry as written (`Key: value`, comments and tags kept), re-indented so that
+    /// the key is at column 1; several lines when the value is.
+    pub entry: String,
+    /// Where the key is in the parameters file.
+    pub location: Location,
+}
+
+/// The merged addons of a service, ready for packaging.
+#[derive(Debug, Clone)]
+pub struct Addons {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+    template: Template,
+    /// Per merged line (index = line - 1): origin file index, line, column shift.
+    lines: Vec<OutLine>,
+    parameters_file: Option<PathBuf>,
+    parameters: Vec<AddonParameter>,
+    outputs: Vec<String>,
+}
+
+impl Addons {
+    /// Reads, merges and validates the addons in `dir` (`copilot/<svc>/addons`).
+    /// `Ok(None)` when the folder does not exist or holds no template file.
+    pub fn load(dir: &Path) -> Result<Option<Addons>, AddonsError> {
+        let io = |source| AddonsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let read = match std::fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let mut names = Vec::new();
+        for entry in read {
+            let entry = entry.map_err(io)?;
+            let path = entry.path();
+            if path.is_file() {
+                names.push(entry.file_name());
+            }
+        }
+        names.sort();
+        let mut templates = Vec::new();
+        let mut params = Vec::new();
+        for name in names {
+            let lossy = name.to_string_lossy();
+            if PARAMETER_FILES.contains(&lossy.as_ref()) {
+                params.push(dir.join(&name));
+            } else if lossy.ends_with(".yml") || lossy.ends_with(".yaml") {
+                templates.push(dir.join(&name));
+            }
+        }
+        if templates.is_empty() {
+            return Ok(None);
+        }
+        if params.len() > 1 {
+            return Err(AddonsError::BothParameterFiles {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let mut inputs = Vec::with_capacity(templates.len());
+        for path in &templates {
+            let text = read_text(path)?;
+            let tpl = Template::parse(path, text)?;
+            inputs.push(Input {
+                path: path.clone(),
+                tpl,
+            });
+        }
+        let parameters_file = params.pop();
+        let params_text = match &parameters_file {
+            Some(p) => Some((p.clone(), read_text(p)?)),
+            None => None,
+        };
+        Self::from_parsed(dir, inputs, params_text).map(Some)
+    }
+
+    /// Merges already-read templates (`(path, text)`, in merge order) and an optional
+    /// parameters file (`(path, text)`), as [`Addons::load`] does after reading `dir`.
+    pub fn from_texts(
+        dir: &Path,
+        templates: Vec<(PathBuf, String)>,
+        parameters: Option<(PathBuf, String)>,
+    ) -> Result<Addons, AddonsError> {
+        let mut inputs = Vec::with_capacity(templates.len());
+        for (path, text) in templates {
+            let tpl = Template::parse(&path, text)?;
+            inputs.push(Input { path, tpl });
+        }
+        Self::from_parsed(dir, inputs, parameters)
+    }
+
+    fn from_parsed(
+        dir: &Path,
+        mut inputs: Vec<Input>,
+        parameters: Option<(PathBuf, String)>,
+    ) -> Result<Addons, AddonsError> {
+        let files: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
+        let (template, lines) = if inputs.len() == 1 {
+            // One file: the merged template is that file, unchanged.
+            let only = inputs.remove(0);
+            check_root(&only)?;
+            let n = Src::new(only.tpl.source()).line_count();
+            let lines = (1..=n)
+                .map(|line| OutLine {
+                    text: String::new(),
+                    file: 0,
+                    line,
+                    shift: 0,
+                })
+                .collect();
+            (only.tpl, lines)
+        } else {
+            let merged = merge(&inputs)?;
+            let lines = merged.lines;
+            let template = Template::parse(dir, merged.text).map_err(|e| {
+                let at = locate_in(&files, &lines, e.pos);
+                AddonsError::MergedParse {
+                    at,
+                    message: e.message,
+                }
+            })?;
+            (template, lines)
+        };
+        let mut addons = Addons {
+            dir: dir.to_path_buf(),
+            files,
+            template,
+            lines,
+            parameters_file: parameters.as_ref().map(|(p, _)| p.clone()),
+            parameters: Vec::new(),
+            outputs: Vec::new(),
+        };
+        addons.outputs = addons
+            .template
+            .root()
+            .get("Outputs")
+            .map(|o| {
+                o.entries()
+                    .iter()
+                    .filter_map(|(k, _)| k.as_scalar().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        addons.parameters = addons.check_parameters(parameters)?;
+        Ok(addons)
+    }
+
+    /// The addons folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// The template files, in merge order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+    /// The merged template. Its origin is the file itself when there is one template, else
+    /// the addons folder; map positions back to the original files with [`Addons::locate`].
+    pub fn template(&self) -> &Template {
+        &self.template
+    }
+    /// The merged template's text.
+    pub fn text(&self) -> &str {
+        self.template.source()
+    }
+    /// The parameters file, if any.
+    pub fn parameters_file(&self) -> Option<&Path> {
+        self.parameters_file.as_deref()
+    }
+    /// The entries of `addons.parameters.yml` (reserved ones excluded: they cannot be there).
+    pub fn parameters(&self) -> &[AddonParameter] {
+        &self.parameters
+    }
+    /// The logical IDs of the merged template's outputs, in order.
+    pub fn outputs(&self) -> &[String] {
+        &self.outputs
+    }
+    /// Maps a position in the merged text to the original file, line and column.
+    pub fn locate(&self, merged: Pos) -> Location {
+        locate_in(&self.files, &self.lines, merged)
+    }
+
+    /// B §3.3, in Copilot's order; returns the parameters file's entries.
+    fn check_parameters(
+        &self,
+        file: Option<(PathBuf, String)>,
+    ) -> Result<Vec<AddonParameter>, AddonsError> {
+        let root = self.template.root();
+        let tpl_params = root.get("Parameters");
+        let tpl_entries = tpl_params.map(|p| p.entries()).unwrap_or_default();
+        let in_template = |k: &str| tpl_entries.iter().any(|(tk, _)| tk.as_scalar() == Some(k));
+
+        let custom = match file {
+            Some((path, text)) => parse_parameters_file(&path, text)?,
+            None => Vec::new(),
+        };
+        for name in RESERVED_PARAMETERS {
+            if !in_template(name) {
+                return Err(AddonsError::MissingRequiredParameter {
+                    name: name.to_string(),
+                    dir: self.dir.clone(),
+                });
+            }
+            if let Some(p) = custom.iter().find(|p| p.key == name) {
+                return Err(AddonsError::ReservedParameter {
+                    key: p.key.clone(),
+                    path: p.location.file.clone(),
+                    line: p.location.line,
+                    col: p.location.col,
+                });
+            }
+        }
+        if let Some(p) = custom.iter().find(|p| !in_template(&p.key)) {
+            return Err(AddonsError::UnknownParameter {
+                key: p.key.clone(),
+                path: p.location.file.clone(),
+                line: p.location.line,
+                col: p.location.col,
+            });
+        }
+        for (k, v) in tpl_entries {
+            let Some(name) = k.as_scalar() else { continue };
+            if RESERVED_PARAMETERS.contains(&name)
+                || v.get("Default").is_some()
+                || custom.iter().any(|p| p.key == name)
+            {
+                continue;
+            }
+            let at = self.locate(k.span.start);
+            return Err(AddonsError::ParameterWithoutValue {
+                key: name.to_string(),
+                path: at.file,
+                line: at.line,
+                col: at.col,
+            });
+        }
+        Ok(custom)
+    }
+}
+
+fn locate_in(files: &[PathBuf], lines: &[OutLine], merged: Pos) -> Location {
+    let fallback = files.first().cloned().unwrap_or_default();
+    match merged.line.checked_sub(1).and_then(|i| lines.get(i)) {
+        Some(l) => {
+            let col = (merged.col as isize - l.shift).max(1) as usize;
+            let file = files.get(l.file).cloned().unwrap_or(fallback);
+            Location {
+                file,
+                line: l.line,
+                col,
+            }
+        }
+        None => Location {
+            file: fallback,
+            line: merged.line,
+            col: merged.col,
+        },
+    }
+}
+
+fn check_root(input: &Input) -> Result<(), AddonsError> {
+    let root = input.tpl.root();
+    if matches!(root.kind, NodeKind::Mapping(_)) {
+        Ok(())
+    } else {
+        Err(AddonsError::NotAMapping {
+            path: input.path.clone(),
+            line: root.span.start.line,
+            col: root.span.start.col,
+            what: "a template".into(),
+        })
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, AddonsError> {
+    let bytes = std::fs::read(path).map_err(|source| AddonsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| AddonsError::NotUtf8 {
+        path: path.to_path_buf(),
+    })
+}
+
+/// Reads the `Parameters` map of `addons.parameters.yml`, keeping each entry's text.
+fn parse_parameters_file(path: &Path, text: String) -> Result<Vec<AddonParameter>, AddonsError> {
+    let missing = || AddonsError::MissingParametersField {
+        file_name: file_name(path),
+        path: path.to_path_buf(),
+    };
+    if text
+        .lines()
+        .all(|l| is_blank(l) || is_comment(l) || l.trim() == "---")
+    {
+        return Err(missing());
+    }
+    let tpl = Template::parse(path, text)?;
+    let root = tpl.root();
+    let Some((key, params)) = root
+        .entries()
+        .iter()
+        .find(|(k, _)| k.as_scalar() == Some("Parameters"))
+    else {
+        return Err(missing());
+    };
+    if is_null(params) {
+        return Ok(Vec::new());
+    }
+    if !matches!(params.kind, NodeKind::Mapping(_)) {
+        return Err(AddonsError::NotAMapping {
+            path: path.to_path_buf(),
+            line: params.span.start.line,
+            col: params.span.start.col,
+            what: "field 'Parameters'".into(),
+        });
+    }
+    let src = Src::new(tpl.source());
+    let regions = mapping_regions(&src, params, key.span.start.line);
+    let mut out = Vec::with_capacity(regions.len());
+    for ((k, _), r) in params.entries().iter().zip(&regions) {
+        let Some(name) = k.as_scalar() else {
+            return Err(AddonsError::InvalidKey {
+                path: path.to_path_buf(),
+                line: k.span.start.line,
+                col: k.span.start.col,
+            });
+        };
+        let mut lines = Out::default();
+        emit(&mut lines, &src, 0, r, 0, "", true);
+        out.push(AddonParameter {
+            key: name.to_string(),
+            entry: lines.text().trim_end_matches('\n').to_string(),
+            location: Location::new(path, k.span.start.line, k.span.start.col),
+        });
+    }
+    Ok(out)
+}
