@@ -186,7 +186,7 @@ pub enum AddonsError {
         col: usize,
     },
     #[error(transparent)]
-    Conflict(#[from] Conflict),
+    Conflict(Box<Conflict>),
     /// The merged text did not parse back: a defect of the merge, reported with the original
     /// position it maps to.
     #[error("merging the addon templates produced an invalid template at {at}: {message}")]
@@ -248,5 +248,11 @@ impl AddonsError {
             | MissingRequiredParameter { .. }
             | MissingParametersField { .. } => None,
         }
+    }
+}
+
+impl From<Conflict> for AddonsError {
+    fn from(c: Conflict) -> Self {
+        AddonsError::Conflict(Box::new(c))
     }
 }

@@ -518,3 +518,67 @@ fn render(srcs: &[Src], secs: &[Sec]) -> Merged {
         lines: out.lines,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn node(text: &str) -> Node {
+        let t = Template::parse(Path::new("t.yml"), format!("k: {text}\n")).expect("parses");
+        t.root().get("k").cloned().expect("k")
+    }
+
+    #[test]
+    fn equality_ignores_style_but_not_kind_or_tag() {
+        let eq = |a: &str, b: &str| nodes_equal(&node(a), &node(b));
+        assert!(eq("!Equals [a, b]", "!Equals [a, \"b\"]"));
+        assert!(eq("!Equals [a, b]", "!Equals\n  - 'a'\n  - b # c"));
+        assert!(eq("{a: 1, b: [x]}", "\n  a: 1\n  b:\n    - x"));
+        assert!(eq("2012-10-17", "'2012-10-17'"));
+        assert!(eq("!!str 5", "'5'"));
+        assert!(eq("!!map {a: 1}", "{a: 1}"));
+        assert!(!eq("{Ref: X}", "!Ref X"));
+        assert!(!eq("!Ref X", "!Sub X"));
+        assert!(!eq("5", "'5'"));
+        assert!(!eq("true", "'true'"));
+        assert!(!eq("~", "''"));
+        assert!(!eq("{a: 1, b: 2}", "{b: 2, a: 1}"));
+        assert!(!eq("[a, b]", "[a]"));
+        assert!(!eq("&x a", "a"));
+    }
+
+    #[test]
+    fn core_schema_numbers() {
+        for v in ["0", "-12", "+3", "0x1F", "0o17"] {
+            assert!(is_int(v), "{v}");
+        }
+        for v in ["", "-", "0x", "1a", "1.0", "0b1"] {
+            assert!(!is_int(v), "{v}");
+        }
+        for v in ["1.0", "-.5", "1e3", "2.5E-3", ".inf", "-.Inf", ".nan", "1."] {
+            assert!(is_float(v), "{v}");
+        }
+        for v in [".", "e3", "1e", "inf", "nan", "1.2.3", "1e+", "-"] {
+            assert!(!is_float(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn null_sections() {
+        for v in ["", "~", "null", "NULL", "!!null ''"] {
+            let n = node(v);
+            // `!!null ''` is quoted: not a plain null.
+            assert_eq!(is_null(&n), v != "!!null ''", "{v:?}");
+        }
+        assert!(!is_null(&node("'null'")));
+        assert!(!is_null(&node("{}")));
+    }
+
+    #[test]
+    fn section_words() {
+        assert_eq!(section_word("Parameters"), "parameter logical ID");
+        assert_eq!(section_word("Metadata"), "metadata key");
+        assert_eq!(section_word("Globals"), "Globals key");
+    }
+}

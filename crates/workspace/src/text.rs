@@ -320,3 +320,121 @@ pub(crate) fn emit_leading(out: &mut Out, src: &Src, file: usize, r: &Region, in
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cfn_yaml::Template;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Template {
+        Template::parse(Path::new("t.yml"), text.to_string()).expect("parses")
+    }
+
+    #[test]
+    fn shift_line_moves_only_leading_spaces() {
+        assert_eq!(shift_line("  a: b", 2), "    a: b");
+        assert_eq!(shift_line("    a: b", -2), "  a: b");
+        assert_eq!(shift_line(" a", -3), "a");
+        assert_eq!(shift_line("", 4), "");
+        assert_eq!(shift_line("\r", 4), "\r");
+        assert_eq!(shift_line("   ", 2), "     ");
+    }
+
+    #[test]
+    fn src_lines() {
+        let s = Src::new("\u{feff}a\r\nb\n\nc");
+        assert_eq!(s.line_count(), 4);
+        assert_eq!(s.line(1), "a\r");
+        assert_eq!(s.line(2), "b");
+        assert_eq!(s.line(3), "");
+        assert_eq!(s.line(4), "c");
+        assert_eq!(s.line(0), "");
+        assert_eq!(s.line(9), "");
+        assert_eq!(s.slice(3, 1), "");
+        assert_eq!(s.slice(0, 99), "");
+    }
+
+    #[test]
+    fn block_regions_take_leading_and_deeper_trailing_comments() {
+        let text = "R:\n  # lead A\n  A:\n    x: 1\n    # inside A\n\n  # lead B\n\n  B: 2\n# top-level comment\nS: 1\n";
+        let t = parse(text);
+        let src = Src::new(text);
+        let r = t.root().get("R").expect("R");
+        let regions = mapping_regions(&src, r, 1);
+        assert_eq!(regions.len(), 2);
+        let (a, b) = (regions[0], regions[1]);
+        assert_eq!(
+            (a.lead, a.start.line, a.last, a.blank_before),
+            (2, 3, 5, false)
+        );
+        assert_eq!(
+            (b.lead, b.start.line, b.last, b.blank_before),
+            (7, 9, 9, true)
+        );
+    }
+
+    #[test]
+    fn emit_reindents_block_and_flow_entries() {
+        let text = "R:\n    A:\n        x: |\n            lit\n\n              more\n    B: {y: [1,\n     2]}\n";
+        let t = parse(text);
+        let src = Src::new(text);
+        let r = t.root().get("R").expect("R");
+        let regions = mapping_regions(&src, r, 1);
+        let mut out = Out::default();
+        emit(&mut out, &src, 0, &regions[0], 2, "", true);
+        emit(&mut out, &src, 0, &regions[1], 2, "", true);
+        assert_eq!(
+            out.text(),
+            "  A:\n      x: |\n          lit\n\n            more\n  B: {y: [1,\n   2]}\n"
+        );
+        // Origins: same line, columns shifted by -2.
+        let shifts: Vec<_> = out.lines.iter().map(|l| (l.line, l.shift)).collect();
+        assert_eq!(
+            shifts,
+            [
+                (2, -2),
+                (3, -2),
+                (4, -2),
+                (5, -2),
+                (6, -2),
+                (7, -2),
+                (8, -2)
+            ]
+        );
+        let merged = format!("R:\n{}", out.text());
+        let m = parse(&merged);
+        assert_eq!(
+            m.root()
+                .get_path(&["R", "A", "x"])
+                .and_then(|n| n.as_scalar()),
+            Some("lit\n\n  more\n")
+        );
+
+        let flow = "{\"R\": {\"A\": 1, \"B\": {\"c\":\n\"d\"}}}";
+        let t = parse(flow);
+        let src = Src::new(flow);
+        let r = t.root().get("R").expect("R");
+        let regions = mapping_regions(&src, r, 0);
+        let mut out = Out::default();
+        for reg in &regions {
+            emit(&mut out, &src, 0, reg, 2, "", true);
+        }
+        assert_eq!(out.text(), "  \"A\": 1\n  \"B\": {\"c\":\n   \"d\"}\n");
+    }
+
+    #[test]
+    fn sequence_items_are_emitted_after_a_marker() {
+        let text = "T:\n- A # first\n-   B\nU: [C, D]\n";
+        let t = parse(text);
+        let src = Src::new(text);
+        let mut out = Out::default();
+        for key in ["T", "U"] {
+            let seq = t.root().get(key).expect("seq");
+            for r in sequence_regions(&src, seq, 1) {
+                emit(&mut out, &src, 0, &r, 2, "- ", false);
+            }
+        }
+        assert_eq!(out.text(), "  - A # first\n  - B\n  - C\n  - D\n");
+    }
+}

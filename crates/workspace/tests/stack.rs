@@ -1,0 +1,177 @@
+//! The workload stack template and parameters file (SPEC A11, A12, B §3.5).
+
+mod common;
+
+use std::path::Path;
+
+use cfn_yaml::{Node, NodeKind, Template};
+use common::merged;
+use copilot_workspace::{stack_name, workload_params_json, workload_template};
+
+fn keys(n: &Node) -> Vec<&str> {
+    n.entries()
+        .iter()
+        .filter_map(|(k, _)| k.as_scalar())
+        .collect()
+}
+
+fn parse(text: &str) -> Template {
+    Template::parse(Path::new("stack.yml"), text.to_string())
+        .unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+const TEMPLATE: &str = "Parameters:\n  App: {Type: String}\n  Env: {Type: String}\n  Name: {Type: String}\n  ServiceName: {Type: String}\n  Queue: {Type: String}\nResources:\n  T: {Type: AWS::SNS::Topic}\nOutputs:\n  TopicArn:\n    Value: !Ref T\n  TopicName:\n    Value: !GetAtt T.TopicName\n";
+const PARAMS: &str = "Parameters:\n    ServiceName: !GetAtt Service.Name\n    Queue:   # from the service stack\n        Fn::GetAtt: [Queue, QueueName]\n";
+
+#[test]
+fn template_with_addons() {
+    let (_d, a) = merged(&[("t.yml", TEMPLATE), ("addons.parameters.yml", PARAMS)]);
+    let text = workload_template(Some(&a));
+    let t = parse(&text);
+    let root = t.root();
+    assert_eq!(
+        keys(root),
+        [
+            "AWSTemplateFormatVersion",
+            "Description",
+            "Parameters",
+            "Conditions",
+            "Resources",
+            "Outputs"
+        ]
+    );
+    assert_eq!(
+        keys(root.get("Parameters").unwrap()),
+        ["AppName", "EnvName", "WorkloadName", "AddonsTemplateURL"]
+    );
+    let url = root.get_path(&["Parameters", "AddonsTemplateURL"]).unwrap();
+    assert_eq!(url.get("Type").and_then(Node::as_scalar), Some("String"));
+    assert_eq!(url.get("Default").and_then(Node::as_scalar), Some(""));
+
+    let has = root.get_path(&["Conditions", "HasAddons"]).unwrap();
+    assert_eq!(has.tag.as_deref(), Some("!Not"));
+    assert!(text.contains("HasAddons: !Not [!Equals [!Ref AddonsTemplateURL, \"\"]]\n"));
+
+    assert_eq!(keys(root.get("Resources").unwrap()), ["AddonsStack"]);
+    let stack = root.get_path(&["Resources", "AddonsStack"]).unwrap();
+    assert_eq!(
+        stack.get("Type").and_then(Node::as_scalar),
+        Some("AWS::CloudFormation::Stack")
+    );
+    assert_eq!(
+        stack.get("Condition").and_then(Node::as_scalar),
+        Some("HasAddons")
+    );
+    assert_eq!(
+        stack
+            .get_path(&["Metadata", "aws:copilot:description"])
+            .and_then(Node::as_scalar),
+        Some("An Addons CloudFormation Stack for your additional AWS resources")
+    );
+    let url = stack.get_path(&["Properties", "TemplateURL"]).unwrap();
+    assert_eq!(
+        (url.tag.as_deref(), url.as_scalar()),
+        (Some("!Ref"), Some("AddonsTemplateURL"))
+    );
+    let params = stack.get_path(&["Properties", "Parameters"]).unwrap();
+    assert_eq!(keys(params), ["App", "Env", "Name", "ServiceName", "Queue"]);
+    for (k, v) in [
+        ("App", "AppName"),
+        ("Env", "EnvName"),
+        ("Name", "WorkloadName"),
+    ] {
+        let n = params.get(k).unwrap();
+        assert_eq!((n.tag.as_deref(), n.as_scalar()), (Some("!Ref"), Some(v)));
+    }
+    // Verbatim, re-indented.
+    assert!(
+        text.contains("        ServiceName: !GetAtt Service.Name\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("        Queue:   # from the service stack\n            Fn::GetAtt: [Queue, QueueName]\n"),
+        "{text}"
+    );
+    let sn = params.get("ServiceName").unwrap();
+    assert_eq!(
+        (sn.tag.as_deref(), sn.as_scalar()),
+        (Some("!GetAtt"), Some("Service.Name"))
+    );
+    assert!(matches!(
+        params.get_path(&["Queue", "Fn::GetAtt"]).map(|n| &n.kind),
+        Some(NodeKind::Sequence(_))
+    ));
+
+    let outputs = root.get("Outputs").unwrap();
+    assert_eq!(keys(outputs), ["TopicArn", "TopicName"]);
+    for o in ["TopicArn", "TopicName"] {
+        let out = outputs.get(o).unwrap();
+        assert_eq!(
+            out.get("Condition").and_then(Node::as_scalar),
+            Some("HasAddons")
+        );
+        let v = out.get("Value").unwrap();
+        let want = format!("AddonsStack.Outputs.{o}");
+        assert_eq!(
+            (v.tag.as_deref(), v.as_scalar()),
+            (Some("!GetAtt"), Some(want.as_str()))
+        );
+    }
+    // Also valid as JSON (long forms).
+    let json = t.render_json(&cfn_yaml::Edits::new()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["Outputs"]["TopicArn"]["Value"]["Fn::GetAtt"],
+        serde_json::json!(["AddonsStack", "Outputs.TopicArn"])
+    );
+}
+
+#[test]
+fn template_without_addons() {
+    let text = workload_template(None);
+    let t = parse(&text);
+    assert!(t.root().get("Outputs").is_none());
+    let params = t
+        .root()
+        .get_path(&["Resources", "AddonsStack", "Properties", "Parameters"]);
+    assert_eq!(keys(params.unwrap()), ["App", "Env", "Name"]);
+}
+
+#[test]
+fn params_file() {
+    assert_eq!(stack_name("app", "test", "api"), "app-test-api");
+    let json = workload_params_json(
+        "app",
+        "test",
+        "api",
+        "https://b.s3.us-east-1.amazonaws.com/manual/addons/api/k.yml",
+        &[
+            ("team".into(), "a \"quoted\" name".into()),
+            ("copilot-service".into(), "spoof".into()),
+        ],
+    );
+    assert_eq!(
+        json,
+        r#"{
+  "Parameters": {
+    "AppName": "app",
+    "EnvName": "test",
+    "WorkloadName": "api",
+    "AddonsTemplateURL": "https://b.s3.us-east-1.amazonaws.com/manual/addons/api/k.yml"
+  },
+  "Tags": {
+    "copilot-application": "app",
+    "copilot-environment": "test",
+    "copilot-service": "api",
+    "team": "a \"quoted\" name"
+  }
+}
+"#
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["Tags"]["team"], "a \"quoted\" name");
+    // Same text as serde_json's own pretty printer (2-space indent) for these keys.
+    let empty = workload_params_json("a", "e", "s", "", &[]);
+    let v: serde_json::Value = serde_json::from_str(&empty).unwrap();
+    assert_eq!(v["Parameters"]["AddonsTemplateURL"], "");
+}
