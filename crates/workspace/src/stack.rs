@@ -56,8 +56,9 @@ pub fn workload_template(addons: Option<&Addons>) -> String {
     );
     if let Some(addons) = addons {
         for p in addons.parameters() {
-            for line in p.entry.lines() {
-                if !line.trim().is_empty() {
+            // Every non-empty line moves by the same amount (block scalars keep their content).
+            for line in p.entry.split('\n') {
+                if !line.is_empty() && line != "\r" {
                     t.push_str("        ");
                     t.push_str(line);
                 }

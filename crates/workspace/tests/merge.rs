@@ -409,3 +409,17 @@ fn invalid_templates() {
         Err(AddonsError::NotUtf8 { .. })
     ));
 }
+
+#[test]
+fn alias_before_its_anchor_after_merge_is_a_located_error() {
+    let a = format!("{PARAMS}Resources:\n  T: {{Type: AWS::SNS::Topic}}\nMetadata:\n  M: 1\n");
+    let b = "Metadata:\n  Shared: &tags [{Key: a, Value: b}]\nResources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      Tags: *tags\n";
+    let (_d, res) = load(&[("a.yml", &a), ("b.yml", b)]);
+    match res {
+        Err(AddonsError::MergedParse { at, message }) => {
+            assert!(at.file.ends_with("b.yml"), "{at}");
+            assert_eq!(at.line, 7, "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -127,6 +127,26 @@ fn template_with_addons() {
 }
 
 #[test]
+fn block_scalar_parameter_values_keep_their_content() {
+    let template = "Parameters:\n  App: {Type: String}\n  Env: {Type: String}\n  Name: {Type: String}\n  Script: {Type: String}\n";
+    let params = "Parameters:\n  Script: |\n    echo a\n      \n    echo b\n";
+    let (_d, a) = merged(&[("t.yml", template), ("addons.parameters.yml", params)]);
+    let text = workload_template(Some(&a));
+    let t = parse(&text);
+    let v = t
+        .root()
+        .get_path(&[
+            "Resources",
+            "AddonsStack",
+            "Properties",
+            "Parameters",
+            "Script",
+        ])
+        .and_then(Node::as_scalar);
+    assert_eq!(v, Some("echo a\n  \necho b\n"));
+}
+
+#[test]
 fn template_without_addons() {
     let text = workload_template(None);
     let t = parse(&text);
