@@ -1,1 +1,54 @@
-//! packager
+//! The packaging engine: from a parsed template to a packaged one.
+//!
+//! Owns the pipeline of SPEC A4–A9, in three phases that never overlap:
+//!
+//! 1. [`prepare`] (no network): find every candidate property ([`registry`]), resolve and
+//!    check every local path, parse nested templates recursively (cycles are errors), scan
+//!    and hash every artifact ([`archive`]). Every problem of every template is collected;
+//!    any problem stops here, before anything is zipped or uploaded.
+//! 2. Keys and rendering (no network): content keys are known after the scan, so every
+//!    template, nested ones bottom-up, is rendered with its rewritten properties
+//!    ([`cfn_yaml::Edits`]) before the first upload.
+//! 3. [`Prepared::upload`]: for each distinct key, `HeadObject`, then zip (only if missing) and
+//!    upload, with bounded parallelism. The packaged text is returned only when every upload
+//!    succeeded.
+//!
+//! Must not know about: the terminal (progress goes through [`Observer`]), command-line
+//! parsing, Copilot workspaces, or CloudFormation deployments. Templates on disk are only
+//! ever read.
+
+mod diagnostic;
+mod plan;
+mod run;
+
+pub use diagnostic::Diagnostic;
+pub use plan::{Base, Options, Prepared, prepare};
+pub use run::{Observer, Packaged, UploadReport};
+
+use std::path::PathBuf;
+
+/// Why packaging stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is invalid: nothing was zipped or uploaded. Diagnostics are in document
+    /// order.
+    #[error("{} problem{} found in the templates; nothing was uploaded", .0.len(), if .0.len() == 1 { "" } else { "s" })]
+    Invalid(Vec<Diagnostic>),
+    /// Building an artifact failed after validation (e.g. a file changed during the run).
+    #[error("building the artifact for {path}: {source}")]
+    Build {
+        path: PathBuf,
+        #[source]
+        source: archive::ArchiveError,
+    },
+    #[error(transparent)]
+    Upload(#[from] upload::UploadError),
+    #[error("creating a temporary folder: {0}")]
+    Temp(#[source] std::io::Error),
+    #[error("rendering {path} as JSON: {source}")]
+    Render {
+        path: PathBuf,
+        #[source]
+        source: cfn_yaml::RenderError,
+    },
+}

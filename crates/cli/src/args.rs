@@ -1,0 +1,131 @@
+//! Command-line arguments.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "copilot-lite", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More logs: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload the local artifacts a template refers to and write the packaged template
+    /// (a drop-in for `aws cloudformation package`).
+    Package(PackageArgs),
+}
+
+/// Options shared by every command that talks to AWS.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// AWS region (default: the SDK chain: AWS_REGION, profile).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// S3 endpoint URL (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// Options of the uploads.
+#[derive(Debug, Clone, Args)]
+pub struct UploadArgs {
+    /// Upload even when an object with the same key exists.
+    #[arg(long)]
+    pub force_upload: bool,
+    /// Server-side encryption: AES256 or aws:kms.
+    #[arg(long, value_enum)]
+    pub sse: Option<SseArg>,
+    /// KMS key for server-side encryption (implies --sse aws:kms).
+    #[arg(long, value_name = "KEY")]
+    pub kms_key_id: Option<String>,
+    /// Metadata for every uploaded object: `k=v,k2=v2` or a JSON object.
+    #[arg(long, value_name = "MAP", value_parser = parse_metadata)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Expected owner (account ID) of the bucket, sent with every request.
+    #[arg(long, value_name = "ACCOUNT")]
+    pub expected_bucket_owner: Option<String>,
+    /// Artifacts hashed, zipped and uploaded at once.
+    #[arg(short, long, default_value_t = default_jobs(), value_name = "N")]
+    pub jobs: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SseArg {
+    #[value(name = "AES256")]
+    Aes256,
+    #[value(name = "aws:kms")]
+    Kms,
+}
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// The template to package. Relative paths in it resolve against its folder.
+    #[arg(long, value_name = "PATH")]
+    pub template_file: PathBuf,
+    /// Bucket to upload the artifacts to.
+    #[arg(long, value_name = "BUCKET", env = "COPILOT_LITE_BUCKET")]
+    pub s3_bucket: String,
+    /// Prefix of every uploaded key.
+    #[arg(long, value_name = "PREFIX")]
+    pub s3_prefix: Option<String>,
+    /// Where to write the packaged template (default: standard output).
+    #[arg(long, value_name = "PATH")]
+    pub output_template_file: Option<PathBuf>,
+    /// Write the packaged template as JSON.
+    #[arg(long)]
+    pub use_json: bool,
+    #[command(flatten)]
+    pub upload: UploadArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get().clamp(4, 16))
+}
+
+/// `k=v,k2=v2` (the AWS CLI shorthand) or a JSON object of strings.
+fn parse_metadata(s: &str) -> Result<BTreeMap<String, String>, String> {
+    let s = s.trim();
+    if s.starts_with('{') {
+        return serde_json::from_str(s).map_err(|e| format!("not a JSON object of strings: {e}"));
+    }
+    s.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(format!("expected key=value, found {pair:?}")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn metadata_forms() {
+        let m = parse_metadata("a=1, b = two").unwrap();
+        assert_eq!(m.get("a").map(String::as_str), Some("1"));
+        assert_eq!(m.get("b").map(String::as_str), Some("two"));
+        let j = parse_metadata(r#"{"team": "x"}"#).unwrap();
+        assert_eq!(j.get("team").map(String::as_str), Some("x"));
+        assert!(parse_metadata("novalue").is_err());
+        assert!(parse_metadata("{\"a\": 1}").is_err());
+    }
+}

@@ -1,0 +1,118 @@
+//! `copilot-lite package`: the `aws cloudformation package` drop-in.
+
+use std::path::{Path, PathBuf};
+
+use crate::args::{AwsArgs, PackageArgs, SseArg, UploadArgs};
+use crate::progress::Progress;
+use crate::report::Failure;
+
+pub async fn run(args: PackageArgs) -> Result<(), Failure> {
+    let template = read_template(&args.template_file)?;
+    let folder = template
+        .origin()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let options = packager::Options {
+        base: packager::Base::TemplateDir,
+        root: folder,
+        confine: false,
+        key_prefix: args.s3_prefix.clone().unwrap_or_default(),
+        jobs: args.upload.jobs,
+        json: args.use_json,
+    };
+    let prepared = packager::prepare(template, options).await?;
+    let text = match prepared.render_unchanged()? {
+        Some(text) => {
+            tracing::info!("no local artifacts: nothing to upload");
+            text
+        }
+        None => {
+            let uploader = connect(&args.aws, &args.upload, &args.s3_bucket).await?;
+            let progress = Progress::new("Uploading");
+            let packaged = prepared.upload(&uploader, &progress).await;
+            progress.finish();
+            let packaged = packaged?;
+            crate::progress::summary(&packaged.uploads);
+            packaged.text
+        }
+    };
+    match &args.output_template_file {
+        Some(path) => {
+            write_atomically(path, text.as_bytes())?;
+            eprintln!(
+                "Successfully packaged artifacts and wrote output template to file {}.",
+                path.display()
+            );
+        }
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| Failure::io("writing to standard output", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads and parses a template; the path is made absolute so that messages and nested
+/// references are unambiguous.
+pub fn read_template(path: &Path) -> Result<cfn_yaml::Template, Failure> {
+    let absolute = std::path::absolute(path)
+        .map_err(|e| Failure::io(format!("reading {}", path.display()), e))?;
+    let text = std::fs::read_to_string(&absolute)
+        .map_err(|e| Failure::io(format!("reading template {}", path.display()), e))?;
+    cfn_yaml::Template::parse(&absolute, text.clone())
+        .map_err(|error| Failure::Parse { error, text })
+}
+
+/// Builds the S3 client for `bucket` from the shared flags.
+pub async fn connect(
+    aws: &AwsArgs,
+    up: &UploadArgs,
+    bucket: &str,
+) -> Result<upload::Uploader, Failure> {
+    let sse = match (up.sse, &up.kms_key_id) {
+        (Some(SseArg::Aes256), Some(_)) => {
+            return Err(Failure::Usage(
+                "--kms-key-id needs --sse aws:kms (or no --sse)".into(),
+            ));
+        }
+        (Some(SseArg::Aes256), None) => Some(upload::Sse::Aes256),
+        (Some(SseArg::Kms), key) | (None, key @ Some(_)) => Some(upload::Sse::Kms {
+            key_id: key.clone(),
+        }),
+        (None, None) => None,
+    };
+    let options = upload::Options {
+        force: up.force_upload,
+        sse,
+        metadata: up.metadata.clone().unwrap_or_default(),
+        expected_owner: up.expected_bucket_owner.clone(),
+        owner_full_control_acl: true,
+        multipart_threshold: 0,
+        part_size: 0,
+    };
+    let conn = upload::Connection {
+        region: aws.region.clone(),
+        endpoint: aws.endpoint_url.clone(),
+    };
+    Ok(upload::Uploader::connect(&conn, bucket, options).await?)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, so that a failure
+/// never leaves a half-written template.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let context = || format!("writing {}", path.display());
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::io(context(), e))?;
+    let mut temp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Failure::io(context(), e))?;
+    std::io::Write::write_all(&mut temp, bytes).map_err(|e| Failure::io(context(), e))?;
+    temp.persist(path)
+        .map_err(|e| Failure::io(context(), e.error))?;
+    Ok(())
+}

@@ -1,0 +1,448 @@
+//! Phase 1: discover, resolve, validate and scan. No network.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use cfn_yaml::{Node, Span, Template};
+use futures::StreamExt;
+use registry::{Candidate, Rule, Value};
+
+use crate::{Diagnostic, Error};
+
+/// What relative paths in a template are relative to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    /// The folder of the template that contains the path (as `aws cloudformation package`).
+    TemplateDir,
+    /// One folder for every template, nested ones too (the Copilot workspace root).
+    Root(PathBuf),
+}
+
+/// How to package.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub base: Base,
+    /// The trusted folder: symlinks inside artifacts may not point out of it (an artifact that
+    /// lies outside it is its own boundary). With `confine`, relative paths may not leave it.
+    pub root: PathBuf,
+    /// Relative paths resolving outside `root` are errors (absolute paths are always
+    /// accepted).
+    pub confine: bool,
+    /// Key prefix for assets and nested templates, e.g. `manual/addons/svc/assets` (no
+    /// leading or trailing `/` needed).
+    pub key_prefix: String,
+    /// Artifacts scanned, zipped and uploaded at once.
+    pub jobs: usize,
+    /// Render the root template as JSON (`--use-json`).
+    pub json: bool,
+}
+
+/// A validated, scanned packaging job, ready to upload.
+#[derive(Debug)]
+pub struct Prepared {
+    pub(crate) options: Options,
+    /// Post-order: every nested template comes before the templates that reference it; the
+    /// root is last.
+    pub(crate) templates: Vec<PlannedTemplate>,
+    pub(crate) artifacts: Vec<Artifact>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PlannedTemplate {
+    pub(crate) template: Template,
+    pub(crate) items: Vec<Item>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Item {
+    pub(crate) node: Node,
+    pub(crate) rule: &'static Rule,
+    pub(crate) target: Target,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    Artifact(usize),
+    Template(usize),
+}
+
+#[derive(Debug)]
+pub(crate) struct Artifact {
+    pub(crate) source: archive::Source,
+    /// Key suffix: the file's extension for raw files (`.json`), empty for zips.
+    pub(crate) extension: String,
+}
+
+impl Prepared {
+    /// Whether any artifact or nested template needs uploading.
+    pub fn is_empty(&self) -> bool {
+        self.artifacts.is_empty() && self.templates.len() <= 1
+    }
+    /// Number of distinct local artifacts (nested templates excluded).
+    pub fn artifact_count(&self) -> usize {
+        self.artifacts.len()
+    }
+    /// The root template as given.
+    pub fn root(&self) -> &Template {
+        // Post-order: the root is always pushed last, and prepare always pushes it.
+        &self.templates[self.templates.len() - 1].template
+    }
+}
+
+/// Validates and scans everything `root` references. Returns every problem at once.
+pub async fn prepare(root: Template, options: Options) -> Result<Prepared, Error> {
+    let mut discovery = Discovery {
+        options: &options,
+        canonical_root: std::fs::canonicalize(&options.root)
+            .unwrap_or_else(|_| options.root.clone()),
+        templates: Vec::new(),
+        by_path: HashMap::new(),
+        in_progress: Vec::new(),
+        requests: Vec::new(),
+        by_artifact: HashMap::new(),
+        diagnostics: Vec::new(),
+        seq: 0,
+    };
+    // The root is part of the recursion stack: a nested template that includes it is a cycle.
+    if let Ok(canonical) = std::fs::canonicalize(root.origin()) {
+        discovery.in_progress.push(canonical);
+    }
+    discovery.visit(root);
+    let Discovery {
+        templates,
+        requests,
+        mut diagnostics,
+        ..
+    } = discovery;
+
+    let jobs = options.jobs.max(1);
+    let scans: Vec<_> = futures::stream::iter(requests.iter())
+        .map(|r| archive::Source::scan(&r.path, r.force_zip, &r.policy))
+        .buffered(jobs)
+        .collect()
+        .await;
+    let mut artifacts = Vec::with_capacity(scans.len());
+    for (request, scan) in requests.iter().zip(scans) {
+        match scan {
+            Ok(source) => {
+                let extension = match source.packing {
+                    archive::Packing::Zip => String::new(),
+                    archive::Packing::Raw => extension_of(&request.path),
+                };
+                artifacts.push(Artifact { source, extension });
+            }
+            Err(e) => {
+                let (seq, mut d) = request.first_use.clone();
+                d.message = e.to_string();
+                diagnostics.push((seq, d));
+            }
+        }
+    }
+    if !diagnostics.is_empty() {
+        diagnostics.sort_by_key(|(seq, _)| *seq);
+        return Err(Error::Invalid(
+            diagnostics.into_iter().map(|(_, d)| d).collect(),
+        ));
+    }
+    Ok(Prepared {
+        options,
+        templates,
+        artifacts,
+    })
+}
+
+struct ArtifactRequest {
+    path: PathBuf,
+    force_zip: bool,
+    policy: archive::Policy,
+    /// Where it is first referenced, for errors found while scanning.
+    first_use: (usize, Diagnostic),
+}
+
+struct Discovery<'o> {
+    options: &'o Options,
+    canonical_root: PathBuf,
+    templates: Vec<PlannedTemplate>,
+    /// Canonical path of a nested template file -> its index in `templates`.
+    by_path: HashMap<PathBuf, usize>,
+    /// Canonical paths of the templates being visited (the recursion stack).
+    in_progress: Vec<PathBuf>,
+    requests: Vec<ArtifactRequest>,
+    /// (canonical path, force_zip) -> index in `requests`.
+    by_artifact: HashMap<(PathBuf, bool), usize>,
+    /// (sequence number of the reference, diagnostic): sorted by sequence at the end, which is
+    /// document order, nested templates in place of the property that references them.
+    diagnostics: Vec<(usize, Diagnostic)>,
+    seq: usize,
+}
+
+impl Discovery<'_> {
+    /// Visits a template and everything it references; returns its index in `templates`.
+    fn visit(&mut self, template: Template) -> usize {
+        let source: Arc<str> = Arc::from(template.source());
+        let file = template.origin().to_path_buf();
+        let base_dir = match &self.options.base {
+            Base::Root(root) => root.clone(),
+            Base::TemplateDir => file.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let mut items = Vec::new();
+        for candidate in registry::candidates(&template) {
+            self.seq += 1;
+            let seq = self.seq;
+            let diag = |message: String, resolved: Option<PathBuf>| {
+                let mut d = Diagnostic::new(
+                    file.clone(),
+                    Some(source.clone()),
+                    candidate.node.span,
+                    message,
+                );
+                d.logical_id = Some(candidate.site.name().to_string());
+                d.property = Some(candidate.property.clone());
+                d.resolved = resolved;
+                d
+            };
+            let value = match candidate.value {
+                Value::Local(v) => v,
+                Value::Skip => continue,
+                Value::NotAPath { found } => {
+                    self.diagnostics.push((
+                        seq,
+                        diag(format!("expected a path string, found {found}"), None),
+                    ));
+                    continue;
+                }
+            };
+            match self.resolve(&candidate, value, &base_dir) {
+                Err(message) => self.diagnostics.push((seq, diag(message, None))),
+                Ok(resolved) => match self.reference(&candidate, &resolved) {
+                    Ok(Reference::Template(canonical)) => {
+                        if let Some(target) = self.nested(canonical, &resolved, seq, &diag) {
+                            items.push(Item {
+                                node: candidate.node.clone(),
+                                rule: candidate.rule,
+                                target: Target::Template(target),
+                            });
+                        }
+                    }
+                    Ok(Reference::Artifact { canonical, policy }) => {
+                        let key = (canonical, candidate.rule.force_zip);
+                        let index = match self.by_artifact.get(&key) {
+                            Some(&i) => i,
+                            None => {
+                                let i = self.requests.len();
+                                self.requests.push(ArtifactRequest {
+                                    path: resolved.clone(),
+                                    force_zip: candidate.rule.force_zip,
+                                    policy,
+                                    first_use: (seq, diag(String::new(), Some(resolved.clone()))),
+                                });
+                                self.by_artifact.insert(key, i);
+                                i
+                            }
+                        };
+                        items.push(Item {
+                            node: candidate.node.clone(),
+                            rule: candidate.rule,
+                            target: Target::Artifact(index),
+                        });
+                    }
+                    Err(message) => self.diagnostics.push((seq, diag(message, Some(resolved)))),
+                },
+            }
+        }
+        self.templates.push(PlannedTemplate { template, items });
+        self.templates.len() - 1
+    }
+
+    /// Resolves a written path (SPEC A4): relative to the base folder, absolute as is, both
+    /// normalized lexically.
+    fn resolve(
+        &self,
+        _candidate: &Candidate<'_>,
+        value: &str,
+        base_dir: &Path,
+    ) -> Result<PathBuf, String> {
+        let written = Path::new(value);
+        let resolved = normalize(&base_dir.join(written));
+        if self.options.confine
+            && written.is_relative()
+            && !resolved.starts_with(normalize(&self.options.root))
+        {
+            return Err(format!(
+                "path {value:?} leaves the workspace root {} (write an absolute path if this is intended)",
+                self.options.root.display()
+            ));
+        }
+        Ok(resolved)
+    }
+
+    /// Checks what is at `resolved` against what the property accepts.
+    fn reference(&self, candidate: &Candidate<'_>, resolved: &Path) -> Result<Reference, String> {
+        let meta = match std::fs::metadata(resolved) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err("file or folder does not exist".to_string());
+            }
+            Err(e) => return Err(format!("cannot read: {e}")),
+        };
+        let canonical = std::fs::canonicalize(resolved).map_err(|e| format!("cannot read: {e}"))?;
+        if meta.is_dir() && candidate.rule.file_only {
+            return Err(if candidate.rule.recursive {
+                "expected a template file, found a folder".to_string()
+            } else {
+                "expected a file, found a folder".to_string()
+            });
+        }
+        if !meta.is_dir() && !meta.is_file() {
+            return Err("not a regular file or folder".to_string());
+        }
+        if candidate.rule.recursive {
+            return Ok(Reference::Template(canonical));
+        }
+        let boundary = if canonical.starts_with(&self.canonical_root) {
+            self.canonical_root.clone()
+        } else if meta.is_dir() {
+            canonical.clone()
+        } else {
+            canonical
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| canonical.clone())
+        };
+        Ok(Reference::Artifact {
+            canonical,
+            policy: archive::Policy { boundary },
+        })
+    }
+
+    /// Parses and visits a nested template, once per file; `None` on error (recorded).
+    fn nested(
+        &mut self,
+        canonical: PathBuf,
+        resolved: &Path,
+        seq: usize,
+        diag: &dyn Fn(String, Option<PathBuf>) -> Diagnostic,
+    ) -> Option<usize> {
+        if self.in_progress.contains(&canonical) {
+            let chain: Vec<String> = self
+                .in_progress
+                .iter()
+                .chain(std::iter::once(&canonical))
+                .map(|p| p.display().to_string())
+                .collect();
+            self.diagnostics.push((
+                seq,
+                diag(
+                    format!("nested template cycle: {}", chain.join(" -> ")),
+                    Some(resolved.to_path_buf()),
+                ),
+            ));
+            return None;
+        }
+        if let Some(&index) = self.by_path.get(&canonical) {
+            return Some(index);
+        }
+        let text = match std::fs::read_to_string(resolved) {
+            Ok(t) => t,
+            Err(e) => {
+                self.diagnostics.push((
+                    seq,
+                    diag(
+                        format!("cannot read the template: {e}"),
+                        Some(resolved.to_path_buf()),
+                    ),
+                ));
+                return None;
+            }
+        };
+        let template = match Template::parse(resolved, text) {
+            Ok(t) => t,
+            Err(e) => {
+                let source: Arc<str> = std::fs::read_to_string(resolved)
+                    .map(Arc::from)
+                    .unwrap_or_else(|_| "".into());
+                let span = Span {
+                    start: e.pos,
+                    end: e.pos,
+                };
+                let referrer = diag(String::new(), None);
+                let message = format!(
+                    "{} (in the nested template of resource {}, property {})",
+                    e.message,
+                    referrer.logical_id.as_deref().unwrap_or("?"),
+                    referrer.property.as_deref().unwrap_or("?"),
+                );
+                let d = Diagnostic::new(resolved.to_path_buf(), Some(source), span, message);
+                self.diagnostics.push((seq, d));
+                return None;
+            }
+        };
+        self.in_progress.push(canonical.clone());
+        let index = self.visit(template);
+        self.in_progress.pop();
+        self.by_path.insert(canonical, index);
+        Some(index)
+    }
+}
+
+enum Reference {
+    Template(PathBuf),
+    Artifact {
+        canonical: PathBuf,
+        policy: archive::Policy,
+    },
+}
+
+/// Lexical normalization: drops `.`, resolves `..` against the preceding component.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// `.json` for `defs/api.json`; empty when there is no (sane) extension.
+fn extension_of(path: &Path) -> String {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext)
+            if !ext.is_empty()
+                && ext.len() <= 16
+                && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            format!(".{ext}")
+        }
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_is_lexical() {
+        assert_eq!(
+            normalize(Path::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
+        assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
+        assert_eq!(normalize(Path::new("/a/b/c/../../..")), PathBuf::from("/"));
+    }
+
+    #[test]
+    fn extensions() {
+        assert_eq!(extension_of(Path::new("defs/api.json")), ".json");
+        assert_eq!(extension_of(Path::new("defs/Makefile")), "");
+        assert_eq!(extension_of(Path::new("x/a b.we ird")), "");
+    }
+}

@@ -1,0 +1,224 @@
+//! Phases 2 and 3: keys and rendering, then uploads.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use cfn_yaml::{Edits, Format, Replacement};
+use futures::{StreamExt, TryStreamExt};
+use registry::Form;
+use upload::{Uploaded, Uploader};
+
+use crate::Error;
+use crate::plan::{Prepared, Target};
+
+/// Receives progress events. The engine prints nothing itself.
+pub trait Observer: Sync {
+    /// `total` distinct objects are about to be checked and uploaded.
+    fn uploads_planned(&self, _total: usize, _bytes: u64) {}
+    /// An object was uploaded or found present.
+    fn upload_finished(&self, _report: &UploadReport) {}
+}
+
+/// An [`Observer`] that ignores everything.
+impl Observer for () {}
+
+/// What happened to one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadReport {
+    pub key: String,
+    /// The local file or folder, or the nested template file.
+    pub source: PathBuf,
+    pub outcome: Uploaded,
+}
+
+/// A packaged root template.
+#[derive(Debug)]
+pub struct Packaged {
+    /// The packaged root template text.
+    pub text: String,
+    /// One entry per distinct object, in key order.
+    pub uploads: Vec<UploadReport>,
+}
+
+enum Job<'p> {
+    Asset {
+        key: String,
+        source: &'p archive::Source,
+    },
+    Template {
+        key: String,
+        path: PathBuf,
+        text: String,
+        content_type: &'static str,
+    },
+}
+
+impl Prepared {
+    /// The packaged root template without uploading anything, for a plan with nothing to
+    /// upload; `None` when something needs uploading.
+    pub fn render_unchanged(&self) -> Result<Option<String>, Error> {
+        if !self.is_empty() {
+            return Ok(None);
+        }
+        self.render_root(&Edits::new()).map(Some)
+    }
+
+    /// Renders every template with its rewritten properties, then uploads every object that is
+    /// missing from the bucket. Returns the packaged root template.
+    pub async fn upload(
+        self,
+        uploader: &Uploader,
+        observer: &dyn Observer,
+    ) -> Result<Packaged, Error> {
+        let key_for = |hex: &str, extension: &str| {
+            let prefix = self.options.key_prefix.trim_matches('/');
+            if prefix.is_empty() {
+                format!("{hex}{extension}")
+            } else {
+                format!("{prefix}/{hex}{extension}")
+            }
+        };
+        let asset_keys: Vec<String> = self
+            .artifacts
+            .iter()
+            .map(|a| key_for(&a.source.key, &a.extension))
+            .collect();
+
+        // Phase 2: render bottom-up (post-order), so a nested template's key is known before
+        // its parent is rendered.
+        let mut template_keys: Vec<String> = Vec::with_capacity(self.templates.len());
+        let mut jobs: Vec<Job<'_>> = Vec::new();
+        let mut root_text = String::new();
+        let last = self.templates.len().saturating_sub(1);
+        for (index, planned) in self.templates.iter().enumerate() {
+            let mut edits = Edits::new();
+            for item in &planned.items {
+                let key = match item.target {
+                    Target::Artifact(i) => &asset_keys[i],
+                    Target::Template(i) => &template_keys[i],
+                };
+                let replacement = match item.rule.form {
+                    Form::Uri => Replacement::String(uploader.s3_uri(key)),
+                    Form::Https => Replacement::String(uploader.https_url(key)),
+                    Form::Map {
+                        bucket,
+                        key: key_name,
+                    } => Replacement::Mapping(vec![
+                        (bucket.to_string(), uploader.bucket().to_string()),
+                        (key_name.to_string(), key.clone()),
+                    ]),
+                };
+                edits.replace(&item.node, replacement);
+            }
+            if index == last {
+                root_text = self.render_root(&edits)?;
+                template_keys.push(String::new());
+            } else {
+                let text = planned.template.render(&edits);
+                let (extension, content_type) = match planned.template.format() {
+                    Format::Json => (".json", "application/json"),
+                    Format::Yaml => (".yml", "application/x-yaml"),
+                };
+                let key = key_for(blake3::hash(text.as_bytes()).to_hex().as_str(), extension);
+                template_keys.push(key.clone());
+                jobs.push(Job::Template {
+                    key,
+                    path: planned.template.origin().to_path_buf(),
+                    text,
+                    content_type,
+                });
+            }
+        }
+        let mut seen = HashSet::new();
+        for (artifact, key) in self.artifacts.iter().zip(&asset_keys) {
+            if seen.insert(key.clone()) {
+                jobs.push(Job::Asset {
+                    key: key.clone(),
+                    source: &artifact.source,
+                });
+            }
+        }
+        jobs.retain(|job| match job {
+            Job::Template { key, .. } => seen.insert(key.clone()),
+            Job::Asset { .. } => true,
+        });
+
+        // Phase 3: upload what is missing.
+        let bytes = self.artifacts.iter().map(|a| a.source.content_bytes).sum();
+        observer.uploads_planned(jobs.len(), bytes);
+        let temp = tempfile::Builder::new()
+            .prefix("copilot-lite-")
+            .tempdir()
+            .map_err(Error::Temp)?;
+        let temp_dir = temp.path();
+        let mut uploads: Vec<UploadReport> = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let report = run_job(job, uploader, temp_dir).await?;
+                observer.upload_finished(&report);
+                Ok::<_, Error>(report)
+            })
+            .buffer_unordered(self.options.jobs.max(1))
+            .try_collect()
+            .await?;
+        uploads.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Packaged {
+            text: root_text,
+            uploads,
+        })
+    }
+
+    fn render_root(&self, edits: &Edits) -> Result<String, Error> {
+        let root = self.root();
+        if self.options.json && root.format() != Format::Json {
+            root.render_json(edits).map_err(|source| Error::Render {
+                path: root.origin().to_path_buf(),
+                source,
+            })
+        } else {
+            Ok(root.render(edits))
+        }
+    }
+}
+
+async fn run_job(
+    job: Job<'_>,
+    uploader: &Uploader,
+    temp_dir: &std::path::Path,
+) -> Result<UploadReport, Error> {
+    match job {
+        Job::Template {
+            key,
+            path,
+            text,
+            content_type,
+        } => {
+            let outcome = uploader
+                .upload_bytes(&key, text.into_bytes(), content_type)
+                .await?;
+            Ok(UploadReport {
+                key,
+                source: path,
+                outcome,
+            })
+        }
+        Job::Asset { key, source } => {
+            // Zip only when the object is missing: a warm run reads and hashes, nothing more.
+            let outcome = if !uploader.options().force && uploader.exists(&key).await? {
+                Uploaded::Skipped
+            } else {
+                let built = source.build(temp_dir).await.map_err(|e| Error::Build {
+                    path: source.root.clone(),
+                    source: e,
+                })?;
+                uploader
+                    .upload_file(&key, &built.path, built.content_type)
+                    .await?
+            };
+            Ok(UploadReport {
+                key,
+                source: source.root.clone(),
+                outcome,
+            })
+        }
+    }
+}
