@@ -20,6 +20,110 @@ pub enum Command {
     /// Upload the local artifacts a template refers to and write the packaged template
     /// (a drop-in for `aws cloudformation package`).
     Package(PackageArgs),
+    /// The Copilot workflow: package and deploy a service's addons.
+    #[command(subcommand)]
+    Svc(SvcCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SvcCommand {
+    /// List the services of the workspace.
+    Ls(SvcLsArgs),
+    /// Write the packaged addons template (and, with --output-dir, the workload stack template
+    /// and its parameters).
+    Package(SvcPackageArgs),
+    /// Package, upload and deploy the service's stack with its addons.
+    Deploy(SvcDeployArgs),
+    /// Delete the service's stack (uploaded assets stay).
+    Delete(SvcDeleteArgs),
+}
+
+/// Which service in which environment.
+#[derive(Debug, Clone, Args)]
+pub struct SvcTarget {
+    /// Service name (a folder copilot/<name>/ with a manifest.yml).
+    #[arg(short, long)]
+    pub name: String,
+    /// Environment name.
+    #[arg(short, long)]
+    pub env: String,
+    /// Application name (default: copilot/.workspace).
+    #[arg(short, long)]
+    pub app: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SvcLsArgs {
+    /// Application name (default: copilot/.workspace).
+    #[arg(short, long)]
+    pub app: Option<String>,
+}
+
+/// Where assets go.
+#[derive(Debug, Clone, Args)]
+pub struct BucketArgs {
+    /// Artifact bucket (default: COPILOT_LITE_BUCKET, else the output ArtifactBucket of the
+    /// stack <app>-infrastructure).
+    #[arg(long, value_name = "BUCKET", env = "COPILOT_LITE_BUCKET")]
+    pub bucket: Option<String>,
+    /// Prefix of every uploaded key.
+    #[arg(long, value_name = "PREFIX")]
+    pub s3_prefix: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SvcPackageArgs {
+    #[command(flatten)]
+    pub target: SvcTarget,
+    /// Upload the local artifacts and rewrite their properties (else local paths stay).
+    #[arg(long)]
+    pub upload_assets: bool,
+    /// Write <svc>-<env>.stack.yml, <svc>-<env>.params.json and <svc>.addons.stack.yml here
+    /// (default: the addons template to standard output).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Extra tags of the workload stack: `k=v,k2=v2`.
+    #[arg(long, value_name = "TAGS", value_parser = parse_metadata)]
+    pub resource_tags: Option<BTreeMap<String, String>>,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
+    #[command(flatten)]
+    pub upload: UploadArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SvcDeployArgs {
+    #[command(flatten)]
+    pub target: SvcTarget,
+    /// Extra tags of the workload stack: `k=v,k2=v2`.
+    #[arg(long, value_name = "TAGS", value_parser = parse_metadata)]
+    pub resource_tags: Option<BTreeMap<String, String>>,
+    /// Keep the resources of a failed deployment for inspection.
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Start the deployment and return without waiting.
+    #[arg(long)]
+    pub detach: bool,
+    /// Print the differences with the deployed templates and exit (0: none, 1: some,
+    /// 2: error); deploys and uploads nothing.
+    #[arg(long, conflicts_with_all = ["detach", "no_rollback"])]
+    pub diff: bool,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
+    #[command(flatten)]
+    pub upload: UploadArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SvcDeleteArgs {
+    #[command(flatten)]
+    pub target: SvcTarget,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// Options shared by every command that talks to AWS.

@@ -4,15 +4,17 @@
 //! library crates and does no YAML surgery, zipping or S3 work of its own.
 
 mod args;
+mod deploy_view;
 mod package;
 mod progress;
 mod report;
+mod svc;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, SvcCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,16 +30,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let diff_mode = matches!(&cli.command, Command::Svc(SvcCommand::Deploy(args)) if args.diff);
     let result = runtime.block_on(async {
         match cli.command {
             Command::Package(args) => package::run(args).await,
+            Command::Svc(SvcCommand::Ls(args)) => svc::ls(args).await,
+            Command::Svc(SvcCommand::Package(args)) => svc::package(args).await,
+            Command::Svc(SvcCommand::Deploy(args)) => svc::deploy(args).await,
+            Command::Svc(SvcCommand::Delete(args)) => svc::delete(args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             report::print(&failure);
-            ExitCode::FAILURE
+            ExitCode::from(failure.exit_code(diff_mode))
         }
     }
 }

@@ -23,6 +23,15 @@ pub enum Failure {
     },
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Workspace(#[from] copilot_workspace::WorkspaceError),
+    #[error(transparent)]
+    Addons(#[from] copilot_workspace::AddonsError),
+    #[error(transparent)]
+    Deploy(#[from] deploy::DeployError),
+    /// `--diff` found differences (exit 1, nothing more to say).
+    #[error("the templates differ from the deployed ones")]
+    DiffFound,
 }
 
 impl Failure {
@@ -42,8 +51,36 @@ pub fn install_hook() {
     }));
 }
 
+impl Failure {
+    /// 1 for every failure, except `--diff`'s "found differences" (1) vs its errors (2).
+    pub fn exit_code(&self, diff_mode: bool) -> u8 {
+        match self {
+            Failure::DiffFound => 1,
+            _ if diff_mode => 2,
+            _ => 1,
+        }
+    }
+}
+
 pub fn print(failure: &Failure) {
     match failure {
+        Failure::DiffFound => {}
+        Failure::Addons(error) if error.location().is_some() => {
+            let loc = error.location().unwrap_or_else(|| unreachable_location());
+            let text = std::fs::read_to_string(&loc.file).unwrap_or_default();
+            let byte = byte_offset(&text, loc.line, loc.col);
+            let headline = format!("{}:{}:{}: {error}", loc.file.display(), loc.line, loc.col);
+            let report = located(
+                &loc.file.display().to_string(),
+                text,
+                byte,
+                byte,
+                headline,
+                "here",
+                None,
+            );
+            eprintln!("{report:?}");
+        }
         Failure::Package(packager::Error::Invalid(diagnostics)) => {
             for d in diagnostics {
                 eprintln!("{:?}", diagnostic_report(d));
@@ -143,4 +180,76 @@ fn located(
         None => miette!(labels = vec![span], "{headline}"),
     };
     report.with_source_code(NamedSource::new(name, source))
+}
+
+fn unreachable_location() -> copilot_workspace::Location {
+    copilot_workspace::Location {
+        file: std::path::PathBuf::new(),
+        line: 1,
+        col: 1,
+    }
+}
+
+/// Byte offset of 1-based (line, column in characters) in `text`; clamped to the text.
+fn byte_offset(text: &str, line: usize, col: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return offset
+                + l.char_indices()
+                    .nth(col.saturating_sub(1))
+                    .map_or(l.len(), |(b, _)| b);
+        }
+        offset += l.len();
+    }
+    text.len()
+}
+
+/// Problems found in a merged addons template point at the merged text; point them at the
+/// original addon files instead.
+pub fn locate_in_addons(error: packager::Error, addons: &copilot_workspace::Addons) -> Failure {
+    let packager::Error::Invalid(diagnostics) = error else {
+        return Failure::Package(error);
+    };
+    let merged_origin = addons.template().origin().to_path_buf();
+    let diagnostics = diagnostics
+        .into_iter()
+        .map(|mut d| {
+            if d.file != merged_origin || addons.files().len() < 2 {
+                return d;
+            }
+            let start = addons.locate(d.span.start);
+            let text = std::fs::read_to_string(&start.file).unwrap_or_default();
+            let byte = byte_offset(&text, start.line, start.col);
+            let len = d.span.end.byte.saturating_sub(d.span.start.byte);
+            d.span = cfn_yaml::Span {
+                start: cfn_yaml::Pos {
+                    byte,
+                    line: start.line,
+                    col: start.col,
+                },
+                end: cfn_yaml::Pos {
+                    byte: (byte + len).min(text.len()),
+                    line: start.line,
+                    col: start.col + len,
+                },
+            };
+            d.file = start.file;
+            d.source = Some(text.into());
+            d
+        })
+        .collect();
+    Failure::Package(packager::Error::Invalid(diagnostics))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_offsets_count_characters() {
+        let text = "a: b\nñé: x\n";
+        assert_eq!(super::byte_offset(text, 1, 1), 0);
+        assert_eq!(super::byte_offset(text, 2, 1), 5);
+        assert_eq!(super::byte_offset(text, 2, 3), 9);
+        assert_eq!(super::byte_offset(text, 9, 1), text.len());
+    }
 }

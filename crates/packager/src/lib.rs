@@ -23,7 +23,7 @@ mod run;
 
 pub use diagnostic::Diagnostic;
 pub use plan::{Base, Options, Prepared, prepare};
-pub use run::{Observer, Packaged, UploadReport};
+pub use run::{Observer, Packaged, UploadReport, upload_template};
 
 use std::path::PathBuf;
 

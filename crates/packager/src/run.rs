@@ -63,6 +63,12 @@ impl Prepared {
         self.render_root(&Edits::new()).map(Some)
     }
 
+    /// The packaged root template as [`Prepared::upload`] would return it, without uploading
+    /// anything (for `--diff`). Keys are content hashes, so the text is exact.
+    pub fn render(&self, uploader: &Uploader) -> Result<String, Error> {
+        self.render_all(uploader).map(|(text, _)| text)
+    }
+
     /// Renders every template with its rewritten properties, then uploads every object that is
     /// missing from the bucket. Returns the packaged root template.
     pub async fn upload(
@@ -70,22 +76,42 @@ impl Prepared {
         uploader: &Uploader,
         observer: &dyn Observer,
     ) -> Result<Packaged, Error> {
-        let key_for = |hex: &str, extension: &str| {
-            let prefix = self.options.key_prefix.trim_matches('/');
-            if prefix.is_empty() {
-                format!("{hex}{extension}")
-            } else {
-                format!("{prefix}/{hex}{extension}")
-            }
-        };
+        let (root_text, jobs) = self.render_all(uploader)?;
+        // Phase 3: upload what is missing.
+        let bytes = self.artifacts.iter().map(|a| a.source.content_bytes).sum();
+        observer.uploads_planned(jobs.len(), bytes);
+        let temp = tempfile::Builder::new()
+            .prefix("copilot-lite-")
+            .tempdir()
+            .map_err(Error::Temp)?;
+        let temp_dir = temp.path();
+        let mut uploads: Vec<UploadReport> = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let report = run_job(job, uploader, temp_dir).await?;
+                observer.upload_finished(&report);
+                Ok::<_, Error>(report)
+            })
+            .buffer_unordered(self.options.jobs.max(1))
+            .try_collect()
+            .await?;
+        uploads.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Packaged {
+            text: root_text,
+            uploads,
+        })
+    }
+
+    /// Phase 2: keys, and every template rendered bottom-up (post-order), so that a nested
+    /// template's key is known before its parent is rendered. Returns the root text and the
+    /// objects to upload, one per distinct key.
+    fn render_all(&self, uploader: &Uploader) -> Result<(String, Vec<Job<'_>>), Error> {
+        let key_for =
+            |hex: &str, extension: &str| object_key(&self.options.key_prefix, hex, extension);
         let asset_keys: Vec<String> = self
             .artifacts
             .iter()
             .map(|a| key_for(&a.source.key, &a.extension))
             .collect();
-
-        // Phase 2: render bottom-up (post-order), so a nested template's key is known before
-        // its parent is rendered.
         let mut template_keys: Vec<String> = Vec::with_capacity(self.templates.len());
         let mut jobs: Vec<Job<'_>> = Vec::new();
         let mut root_text = String::new();
@@ -115,10 +141,7 @@ impl Prepared {
                 template_keys.push(String::new());
             } else {
                 let text = planned.template.render(&edits);
-                let (extension, content_type) = match planned.template.format() {
-                    Format::Json => (".json", "application/json"),
-                    Format::Yaml => (".yml", "application/x-yaml"),
-                };
+                let (extension, content_type) = template_kind(planned.template.format());
                 let key = key_for(blake3::hash(text.as_bytes()).to_hex().as_str(), extension);
                 template_keys.push(key.clone());
                 jobs.push(Job::Template {
@@ -142,29 +165,7 @@ impl Prepared {
             Job::Template { key, .. } => seen.insert(key.clone()),
             Job::Asset { .. } => true,
         });
-
-        // Phase 3: upload what is missing.
-        let bytes = self.artifacts.iter().map(|a| a.source.content_bytes).sum();
-        observer.uploads_planned(jobs.len(), bytes);
-        let temp = tempfile::Builder::new()
-            .prefix("copilot-lite-")
-            .tempdir()
-            .map_err(Error::Temp)?;
-        let temp_dir = temp.path();
-        let mut uploads: Vec<UploadReport> = futures::stream::iter(jobs)
-            .map(|job| async move {
-                let report = run_job(job, uploader, temp_dir).await?;
-                observer.upload_finished(&report);
-                Ok::<_, Error>(report)
-            })
-            .buffer_unordered(self.options.jobs.max(1))
-            .try_collect()
-            .await?;
-        uploads.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(Packaged {
-            text: root_text,
-            uploads,
-        })
+        Ok((root_text, jobs))
     }
 
     fn render_root(&self, edits: &Edits) -> Result<String, Error> {
@@ -211,7 +212,7 @@ async fn run_job(
                     source: e,
                 })?;
                 uploader
-                    .upload_file(&key, &built.path, built.content_type)
+                    .put_file(&key, &built.path, built.content_type)
                     .await?
             };
             Ok(UploadReport {
@@ -220,5 +221,52 @@ async fn run_job(
                 outcome,
             })
         }
+    }
+}
+
+/// `[prefix/]<hex><extension>`, with exactly one `/` after a non-empty prefix.
+fn object_key(prefix: &str, hex: &str, extension: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        format!("{hex}{extension}")
+    } else {
+        format!("{prefix}/{hex}{extension}")
+    }
+}
+
+fn template_kind(format: Format) -> (&'static str, &'static str) {
+    match format {
+        Format::Json => (".json", "application/json"),
+        Format::Yaml => (".yml", "application/x-yaml"),
+    }
+}
+
+/// Uploads a generated or packaged template under `[prefix/]<hex>.yml` (content-addressed;
+/// skipped when present). Returns the key.
+pub async fn upload_template(
+    uploader: &Uploader,
+    prefix: &str,
+    text: &str,
+    format: Format,
+) -> Result<(String, Uploaded), Error> {
+    let (extension, content_type) = template_kind(format);
+    let key = object_key(
+        prefix,
+        blake3::hash(text.as_bytes()).to_hex().as_str(),
+        extension,
+    );
+    let outcome = uploader
+        .upload_bytes(&key, text.as_bytes().to_vec(), content_type)
+        .await?;
+    Ok((key, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn object_keys_have_one_separator() {
+        assert_eq!(super::object_key("", "ab", ""), "ab");
+        assert_eq!(super::object_key("a/b/", "ab", ".json"), "a/b/ab.json");
+        assert_eq!(super::object_key("/a", "ab", ".yml"), "a/ab.yml");
     }
 }

@@ -304,6 +304,28 @@ impl Uploader {
         path: &Path,
         content_type: &str,
     ) -> Result<Uploaded, UploadError> {
+        self.file(key, path, content_type, !self.options.force)
+            .await
+    }
+
+    /// Uploads `path` to `key` without checking whether it exists: for callers that just
+    /// checked with [`Uploader::exists`] (and built the file only because it was missing).
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<Uploaded, UploadError> {
+        self.file(key, path, content_type, false).await
+    }
+
+    async fn file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+        check_exists: bool,
+    ) -> Result<Uploaded, UploadError> {
         let meta = tokio::fs::metadata(path)
             .await
             .map_err(|source| UploadError::Io {
@@ -316,8 +338,14 @@ impl Uploader {
                 source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
             });
         }
-        self.upload(key, Source::File(path), meta.len(), content_type)
-            .await
+        self.upload(
+            key,
+            Source::File(path),
+            meta.len(),
+            content_type,
+            check_exists,
+        )
+        .await
     }
 
     /// Uploads bytes (templates) the same way.
@@ -333,6 +361,7 @@ impl Uploader {
             Source::Bytes(bytes::Bytes::from(bytes)),
             len,
             content_type,
+            !self.options.force,
         )
         .await
     }
@@ -343,8 +372,9 @@ impl Uploader {
         source: Source<'_>,
         size: u64,
         content_type: &str,
+        check_exists: bool,
     ) -> Result<Uploaded, UploadError> {
-        if !self.options.force && self.exists(key).await? {
+        if check_exists && self.exists(key).await? {
             tracing::debug!(bucket = %self.bucket, %key, "already exists, skipping upload");
             return Ok(Uploaded::Skipped);
         }

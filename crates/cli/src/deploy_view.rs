@@ -1,0 +1,146 @@
+//! Live progress of a deployment: on a terminal, one line per resource that updates in place
+//! (nested stacks' resources indented under them); otherwise one plain line per event.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use deploy::{DeployObserver, Phase, StackEvent};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+pub struct DeployView {
+    root: String,
+    live: Option<Live>,
+}
+
+struct Live {
+    multi: MultiProgress,
+    lines: Mutex<HashMap<(String, String), ProgressBar>>,
+}
+
+impl DeployView {
+    pub fn new(root_stack: &str) -> Self {
+        let live = std::io::stderr().is_terminal().then(|| Live {
+            multi: MultiProgress::new(),
+            lines: Mutex::new(HashMap::new()),
+        });
+        DeployView {
+            root: root_stack.to_string(),
+            live,
+        }
+    }
+
+    /// Leaves every line as it is on the terminal.
+    pub fn finish(&self) {
+        if let Some(live) = &self.live
+            && let Ok(lines) = live.lines.lock()
+        {
+            for bar in lines.values() {
+                if !bar.is_finished() {
+                    bar.abandon();
+                }
+            }
+        }
+    }
+
+    fn say(&self, line: String) {
+        match &self.live {
+            Some(live) => {
+                let _ = live.multi.println(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+fn symbol(status: &str) -> &'static str {
+    if status.ends_with("_FAILED") || status == "ROLLBACK_COMPLETE" {
+        "✘"
+    } else if status.ends_with("_COMPLETE") {
+        "✔"
+    } else {
+        "…"
+    }
+}
+
+impl DeployObserver for DeployView {
+    fn phase(&self, phase: &Phase) {
+        let line = match phase {
+            Phase::DeletingStack { stack, status } => {
+                format!("Deleting stack {stack} (was {status})...")
+            }
+            Phase::CreatingChangeSet {
+                stack,
+                change_set,
+                create,
+            } => format!(
+                "Proposing infrastructure changes for stack {stack} ({} change set {change_set})...",
+                if *create { "create" } else { "update" }
+            ),
+            Phase::Executing { stack, changes, .. } => {
+                let mut line = format!("Executing {} change(s) on stack {stack}:", changes.len());
+                for c in changes {
+                    line.push_str(&format!(
+                        "\n  {:<8} {} ({})",
+                        c.action, c.logical_id, c.resource_type
+                    ));
+                    if let Some(r) = c.replacement.as_deref().filter(|r| *r != "False") {
+                        line.push_str(&format!(" replacement: {r}"));
+                    }
+                }
+                line
+            }
+            Phase::NoChanges { stack, .. } => {
+                format!("- No new infrastructure changes for stack {stack}")
+            }
+            Phase::CleanedUpChangeSets { stack, deleted } => {
+                format!(
+                    "Deleted {deleted} empty change set(s) of stack {stack} and its nested stacks."
+                )
+            }
+            Phase::Cancelling { stack, status } => {
+                format!("Cancelling stack {stack} ({status}); rolling back...")
+            }
+            Phase::CreatingAppBucket { stack, bucket } => {
+                format!("Creating the application's artifact bucket {bucket} (stack {stack})...")
+            }
+            other => format!("{other:?}"),
+        };
+        self.say(line);
+    }
+
+    fn event(&self, event: &StackEvent) {
+        let nested = event.stack != self.root;
+        let indent = if nested { "    " } else { "  " };
+        let mut text = format!(
+            "{indent}{} {:<32} {:<36} {}",
+            symbol(&event.status),
+            event.logical_id,
+            event.resource_type,
+            event.status
+        );
+        if let Some(reason) = event.reason.as_deref().filter(|r| !r.is_empty()) {
+            text.push_str(&format!(": {reason}"));
+        }
+        let Some(live) = &self.live else {
+            eprintln!("{text}");
+            return;
+        };
+        let Ok(mut lines) = live.lines.lock() else {
+            return;
+        };
+        let bar = lines
+            .entry((event.stack.clone(), event.logical_id.clone()))
+            .or_insert_with(|| {
+                let bar = live.multi.add(ProgressBar::new_spinner());
+                if let Ok(style) = ProgressStyle::with_template("{msg}") {
+                    bar.set_style(style);
+                }
+                bar
+            });
+        bar.set_message(text);
+        if event.status.ends_with("_COMPLETE") || event.status.ends_with("_FAILED") {
+            bar.tick();
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! `copilot-lite svc ls|package` end to end on a copy of the seed workspace, against an
+//! in-process S3 server. (`svc deploy` needs CloudFormation: `cargo xtask e2e` covers it.)
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use s3_test_server::TestS3;
+
+/// A copy of `examples/seed` (a Copilot workspace) in a temporary folder.
+fn seed() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&repo_root().join("examples/seed"), dir.path());
+    dir
+}
+
+fn svc(dir: &Path, s3: Option<&TestS3>, args: &[&str]) -> std::process::Output {
+    run(copilot_lite(s3).current_dir(dir).arg("svc").args(args))
+}
+
+#[test]
+fn ls_lists_the_services_from_any_subfolder() {
+    let dir = seed();
+    let out = svc(&dir.path().join("lambdas/example"), None, &["ls"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("record-svc") && text.contains("example-service"),
+        "{text}"
+    );
+    assert!(text.contains("Backend Service"));
+}
+
+#[test]
+fn outside_a_workspace_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = svc(dir.path(), None, &["package", "-n", "x", "-e", "test"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("copilot"), "{}", stderr(&out));
+}
+
+#[test]
+fn package_without_upload_keeps_local_paths_and_contacts_nothing() {
+    let dir = seed();
+    let before = snapshot(dir.path());
+    let out_dir = dir.path().join("out");
+    let out = run(copilot_lite(None)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .current_dir(dir.path())
+        .args([
+            "svc",
+            "package",
+            "-n",
+            "record-svc",
+            "-e",
+            "test",
+            "--output-dir",
+        ])
+        .arg(&out_dir));
+    assert!(out.status.success());
+    let addons = std::fs::read_to_string(out_dir.join("record-svc.addons.stack.yml")).unwrap();
+    assert_eq!(
+        addons,
+        std::fs::read_to_string(dir.path().join("copilot/record-svc/addons/ddb.yml")).unwrap()
+    );
+    let params: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out_dir.join("record-svc-test.params.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(params["Parameters"]["AddonsTemplateURL"], "");
+    assert_eq!(params["Tags"]["copilot-service"], "record-svc");
+    let stack = std::fs::read_to_string(out_dir.join("record-svc-test.stack.yml")).unwrap();
+    let stack = cfn_yaml::Template::parse(Path::new("stack.yml"), stack).unwrap();
+    assert!(
+        stack
+            .root()
+            .get_path(&["Resources", "AddonsStack"])
+            .is_some()
+    );
+    let mut after = snapshot(dir.path());
+    after.retain(|p, _| !p.starts_with(&out_dir));
+    assert_eq!(after, before);
+}
+
+#[test]
+fn package_with_upload_assets_rewrites_against_the_workspace_root() {
+    let s3 = TestS3::start_blocking();
+    s3.create_bucket_blocking(BUCKET);
+    let dir = seed();
+    let out = svc(
+        dir.path(),
+        Some(&s3),
+        &[
+            "package",
+            "-n",
+            "record-svc",
+            "-e",
+            "test",
+            "--upload-assets",
+            "--bucket",
+            BUCKET,
+        ],
+    );
+    assert!(out.status.success());
+    let packaged = stdout(&out);
+    assert!(
+        packaged.contains("      Code:\n        S3Bucket: artifacts\n        S3Key: "),
+        "{packaged}"
+    );
+    assert!(packaged.contains("# local path to the record processing lambda"));
+    assert!(packaged.contains("Role: !GetAtt \"recordProcessorRole.Arn\""));
+    assert!(packaged.contains("EventSourceArn: !GetAtt records.StreamArn"));
+    let keys = s3.keys(BUCKET);
+    let asset = keys
+        .iter()
+        .find(|k| k.starts_with("manual/addons/record-svc/assets/"))
+        .unwrap_or_else(|| panic!("{keys:?}"));
+    let zip = unzip(&s3.object(BUCKET, asset).unwrap());
+    let folder = folder_files(&dir.path().join("lambdas/record-processor"));
+    assert_eq!(
+        zip.into_iter()
+            .map(|(k, (v, _))| (k, v))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        folder
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("manual/addons/record-svc/") && k.ends_with(".yml")),
+        "the packaged addons template is uploaded: {keys:?}"
+    );
+
+    // Same workspace, second run: nothing is written.
+    s3.clear_requests();
+    let again = svc(
+        dir.path(),
+        Some(&s3),
+        &[
+            "package",
+            "-n",
+            "record-svc",
+            "-e",
+            "test",
+            "--upload-assets",
+            "--bucket",
+            BUCKET,
+        ],
+    );
+    assert_eq!(stdout(&again), packaged);
+    assert_eq!(s3.write_requests(), 0);
+}
+
+#[test]
+fn merged_addons_report_problems_in_the_original_files() {
+    let s3 = TestS3::start_blocking();
+    s3.create_bucket_blocking(BUCKET);
+    let dir = seed();
+    let second = dir.path().join("copilot/record-svc/addons/more.yml");
+    std::fs::write(
+        &second,
+        "Resources:\n  # a second function\n  another:\n    Type: AWS::Lambda::Function\n    Properties:\n      Code: lambdas/missing/\n",
+    )
+    .unwrap();
+    let out = svc(
+        dir.path(),
+        Some(&s3),
+        &[
+            "package",
+            "-n",
+            "record-svc",
+            "-e",
+            "test",
+            "--upload-assets",
+            "--bucket",
+            BUCKET,
+        ],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{}:6:13: resource another, property Code: file or folder does not exist",
+            second.display()
+        )),
+        "{err}"
+    );
+    assert!(s3.requests().is_empty());
+}
+
+#[test]
+fn conflicting_addon_files_name_both_files() {
+    let dir = seed();
+    std::fs::write(
+        dir.path().join("copilot/record-svc/addons/zz.yml"),
+        "Resources:\n  records:\n    Type: AWS::SQS::Queue\n",
+    )
+    .unwrap();
+    let out = svc(
+        dir.path(),
+        None,
+        &["package", "-n", "record-svc", "-e", "test"],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("resource \"records\" defined in \"ddb.yml\""),
+        "{err}"
+    );
+    assert!(err.contains("\"zz.yml\" at Ln 2"), "{err}");
+}
+
+#[test]
+fn a_path_leaving_the_workspace_is_refused() {
+    let dir = seed();
+    let addons = dir.path().join("copilot/example-service/addons/lambda.yml");
+    let text = std::fs::read_to_string(&addons)
+        .unwrap()
+        .replace("Code: lambdas/example/", "Code: ../outside/");
+    std::fs::write(&addons, text).unwrap();
+    let out = svc(
+        dir.path(),
+        None,
+        &["package", "-n", "example-service", "-e", "test"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("leaves the workspace root"),
+        "{}",
+        stderr(&out)
+    );
+}
