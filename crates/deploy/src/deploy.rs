@@ -1,0 +1,851 @@
+//! The deployment flows: create-or-update through change sets, waiting, streaming,
+//! cancellation, deletion, empty change set clean-up, the app bucket stack.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter, Tag, TemplateStage,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::bootstrap::{self, BUCKET_OUTPUT};
+use crate::error::{DeployError, is_not_found};
+use crate::events::EventStream;
+use crate::status::{self, Plan, is_no_change_reason, is_success, is_terminal};
+use crate::{DeployObserver, Deployer, Outcome, Phase, ResourceChange, StackRequest, Template};
+
+const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
+/// Bound on the stacks visited when looking for nested stacks (a tree, but be defensive).
+const MAX_NESTED: usize = 200;
+
+/// What `DescribeStacks` tells about one stack.
+#[derive(Debug, Clone)]
+struct StackInfo {
+    /// The stack ARN.
+    id: String,
+    status: String,
+    reason: Option<String>,
+    outputs: Vec<(String, String)>,
+}
+
+/// How waiting for a change set ended.
+enum ChangeSetEnd {
+    Ready {
+        created: SystemTime,
+        changes: Vec<ResourceChange>,
+    },
+    Empty,
+    Failed {
+        status: String,
+        reason: String,
+    },
+    Cancelled,
+}
+
+/// What [`Deployer::watch`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Any terminal status reached by the operation that was started.
+    Settled,
+    /// `DELETE_COMPLETE` (or the stack gone) or `DELETE_FAILED`.
+    Deleted,
+}
+
+struct WatchEnd {
+    status: String,
+    reason: Option<String>,
+    cancelled: bool,
+}
+
+/// `copilot-lite-<unix millis>-<pid>-<counter>`: unique per process and call, a valid change
+/// set name (`[a-zA-Z][-a-zA-Z0-9]*`, at most 128 characters).
+fn change_set_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("copilot-lite-{millis}-{}-{n}", std::process::id())
+}
+
+fn to_system_time(t: Option<&aws_smithy_types::DateTime>) -> Option<SystemTime> {
+    t.and_then(|t| SystemTime::try_from(*t).ok())
+}
+
+impl Deployer {
+    /// Deploys `req` (see [`Deployer::deploy_with_cancel`]) without a way to cancel.
+    pub async fn deploy(
+        &self,
+        req: &StackRequest,
+        observer: &dyn DeployObserver,
+    ) -> Result<Outcome, DeployError> {
+        self.deploy_with_cancel(req, observer, &CancellationToken::new())
+            .await
+    }
+
+    /// Deploys `req` through a change set: CREATE when the stack is absent (or only
+    /// `REVIEW_IN_PROGRESS`), after deleting it when `ROLLBACK_COMPLETE`/`ROLLBACK_FAILED`;
+    /// UPDATE otherwise; a stack with an operation in progress is refused. An empty change set
+    /// gives [`Outcome::NoChanges`] and is deleted together with the failed empty change sets of
+    /// the stack and its nested stacks. Unless `detach`, streams events to `observer` until the
+    /// stack settles.
+    ///
+    /// When `cancel` fires: before execution, the change set is deleted (and the stack when it
+    /// was only created for it); a stack being created is deleted; an update is cancelled
+    /// (`CancelUpdateStack`). The rollback is streamed to its end, then
+    /// [`DeployError::Cancelled`]. A cancel that comes too late (the stack already settled)
+    /// is ignored.
+    pub async fn deploy_with_cancel(
+        &self,
+        req: &StackRequest,
+        observer: &dyn DeployObserver,
+        cancel: &CancellationToken,
+    ) -> Result<Outcome, DeployError> {
+        let stack = req.stack_name.as_str();
+        let existing = self.describe(stack).await?;
+        let create = match status::plan(existing.as_ref().map(|s| s.status.as_str())) {
+            Plan::Busy => {
+                return Err(DeployError::Busy {
+                    stack: stack.to_owned(),
+                    status: existing.map(|s| s.status).unwrap_or_default(),
+                });
+            }
+            Plan::Recreate => {
+                if let Some(info) = &existing {
+                    observer.phase(&Phase::DeletingStack {
+                        stack: stack.to_owned(),
+                        status: info.status.clone(),
+                    });
+                    self.delete_and_wait(stack, &info.id, observer).await?;
+                }
+                true
+            }
+            Plan::Create => true,
+            Plan::Update => false,
+        };
+        // Was the stack created (`REVIEW_IN_PROGRESS`) by this call's change set?
+        let new_stack = create
+            && existing
+                .as_ref()
+                .is_none_or(|s| s.status != "REVIEW_IN_PROGRESS");
+        let not_started = || DeployError::Cancelled {
+            stack: stack.to_owned(),
+            final_status: existing
+                .as_ref()
+                .filter(|_| !create)
+                .map_or_else(|| "NOT_CREATED".to_owned(), |s| s.status.clone()),
+        };
+        if cancel.is_cancelled() {
+            return Err(not_started());
+        }
+
+        let change_set = change_set_name();
+        observer.phase(&Phase::CreatingChangeSet {
+            stack: stack.to_owned(),
+            change_set: change_set.clone(),
+            create,
+        });
+        let (cs_id, stack_id) = self.create_change_set(req, &change_set, create).await?;
+        tracing::info!(%stack, %change_set, create, "change set created");
+
+        let (created, changes) = match self.wait_change_set(stack, &cs_id, cancel).await? {
+            ChangeSetEnd::Ready { created, changes } => (created, changes),
+            ChangeSetEnd::Empty => {
+                tracing::info!(%stack, %change_set, "change set has no changes");
+                self.delete_change_set_logged(&cs_id).await;
+                if new_stack {
+                    self.delete_review_stack(&stack_id).await;
+                }
+                observer.phase(&Phase::NoChanges {
+                    stack: stack.to_owned(),
+                    change_set: change_set.clone(),
+                });
+                self.clean_up(stack, req.include_nested_stacks, observer)
+                    .await;
+                return Ok(Outcome::NoChanges);
+            }
+            ChangeSetEnd::Failed { status, reason } => {
+                self.delete_change_set_logged(&cs_id).await;
+                if new_stack {
+                    self.delete_review_stack(&stack_id).await;
+                }
+                return Err(DeployError::ChangeSet {
+                    stack: stack.to_owned(),
+                    change_set,
+                    status,
+                    reason,
+                });
+            }
+            ChangeSetEnd::Cancelled => {
+                self.delete_change_set_logged(&cs_id).await;
+                if new_stack {
+                    self.delete_review_stack(&stack_id).await;
+                }
+                return Err(not_started());
+            }
+        };
+
+        let mut events = EventStream::new(stack, &stack_id, created);
+        if !req.detach {
+            events.prime(&self.cfn).await?;
+        }
+        observer.phase(&Phase::Executing {
+            stack: stack.to_owned(),
+            change_set: change_set.clone(),
+            changes,
+        });
+        self.cfn
+            .execute_change_set()
+            .change_set_name(&cs_id)
+            .disable_rollback(req.disable_rollback)
+            .send()
+            .await
+            .map_err(|e| DeployError::aws("ExecuteChangeSet", stack, &e))?;
+        tracing::info!(%stack, %change_set, "change set executed");
+        if req.detach {
+            return Ok(Outcome::Detached);
+        }
+
+        let end = self
+            .watch(
+                stack,
+                &stack_id,
+                &mut events,
+                observer,
+                Some(cancel),
+                Target::Settled,
+            )
+            .await?;
+        if is_success(&end.status) {
+            if !create && req.include_nested_stacks {
+                self.clean_up(stack, true, observer).await;
+            }
+            return Ok(if create {
+                Outcome::Created
+            } else {
+                Outcome::Updated
+            });
+        }
+        if end.cancelled {
+            return Err(DeployError::Cancelled {
+                stack: stack.to_owned(),
+                final_status: end.status,
+            });
+        }
+        Err(failed(stack, end, &events))
+    }
+
+    /// Deletes `stack` and waits for `DELETE_COMPLETE`, streaming its events. A stack that
+    /// does not exist is fine.
+    pub async fn delete_stack(
+        &self,
+        stack: &str,
+        observer: &dyn DeployObserver,
+    ) -> Result<(), DeployError> {
+        let Some(info) = self.describe(stack).await? else {
+            return Ok(());
+        };
+        match info.status.as_str() {
+            "DELETE_COMPLETE" => return Ok(()),
+            "DELETE_IN_PROGRESS" => {}
+            s if !is_terminal(s) && s != "REVIEW_IN_PROGRESS" => {
+                return Err(DeployError::Busy {
+                    stack: stack.to_owned(),
+                    status: info.status,
+                });
+            }
+            _ => {}
+        }
+        observer.phase(&Phase::DeletingStack {
+            stack: stack.to_owned(),
+            status: info.status.clone(),
+        });
+        self.delete_and_wait(stack, &info.id, observer).await
+    }
+
+    /// The deployed template (`GetTemplate`, stage `Original`), `None` when the stack does not
+    /// exist or was never deployed (`REVIEW_IN_PROGRESS`).
+    pub async fn get_template(&self, stack: &str) -> Result<Option<String>, DeployError> {
+        match self.describe(stack).await? {
+            None => return Ok(None),
+            Some(info) if info.status == "REVIEW_IN_PROGRESS" => return Ok(None),
+            Some(_) => {}
+        }
+        match self
+            .cfn
+            .get_template()
+            .stack_name(stack)
+            .template_stage(TemplateStage::Original)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.template_body().map(str::to_owned)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(DeployError::aws("GetTemplate", stack, &e)),
+        }
+    }
+
+    /// The stack's outputs as (key, value), in the order CloudFormation lists them.
+    pub async fn outputs(&self, stack: &str) -> Result<Vec<(String, String)>, DeployError> {
+        self.describe(stack)
+            .await?
+            .map(|info| info.outputs)
+            .ok_or_else(|| DeployError::StackNotFound {
+                stack: stack.to_owned(),
+            })
+    }
+
+    /// The application's artifact bucket (SPEC A10): output `ArtifactBucket` of stack
+    /// `<app>-infrastructure`. When that stack is absent (or `ROLLBACK_COMPLETE`), deploys it
+    /// from [`crate::bootstrap_template`] with a name from [`crate::bucket_name`] (the account
+    /// from STS). A stack of that name without the output is never overwritten.
+    pub async fn ensure_app_bucket(
+        &self,
+        app: &str,
+        observer: &dyn DeployObserver,
+    ) -> Result<String, DeployError> {
+        let stack = bootstrap::infrastructure_stack_name(app);
+        if let Some(info) = self.describe(&stack).await? {
+            let plan = status::plan(Some(&info.status));
+            if plan != Plan::Recreate
+                && let Some((_, bucket)) = info.outputs.iter().find(|(k, _)| k == BUCKET_OUTPUT)
+            {
+                return Ok(bucket.clone());
+            }
+            match plan {
+                Plan::Busy => {
+                    return Err(DeployError::Busy {
+                        stack,
+                        status: info.status,
+                    });
+                }
+                Plan::Update => {
+                    return Err(DeployError::NotBootstrapStack {
+                        stack,
+                        status: info.status,
+                        output: BUCKET_OUTPUT.to_owned(),
+                    });
+                }
+                Plan::Create | Plan::Recreate => {}
+            }
+        }
+        let account = self.account_id().await?;
+        let bucket = bootstrap::bucket_name(app, &account, &self.region);
+        observer.phase(&Phase::CreatingAppBucket {
+            stack: stack.clone(),
+            bucket: bucket.clone(),
+        });
+        let mut req = StackRequest::new(&stack, Template::Body(bootstrap::template(app, &bucket)));
+        req.tags = vec![("copilot-application".to_owned(), app.to_owned())];
+        req.include_nested_stacks = false;
+        self.deploy(&req, observer).await?;
+        self.outputs(&stack)
+            .await?
+            .into_iter()
+            .find(|(k, _)| k == BUCKET_OUTPUT)
+            .map(|(_, v)| v)
+            .ok_or_else(|| DeployError::MissingOutput {
+                stack,
+                output: BUCKET_OUTPUT.to_owned(),
+            })
+    }
+
+    // ---- internals ----
+
+    async fn describe(&self, stack: &str) -> Result<Option<StackInfo>, DeployError> {
+        let out = match self.cfn.describe_stacks().stack_name(stack).send().await {
+            Ok(out) => out,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(DeployError::aws("DescribeStacks", stack, &e)),
+        };
+        Ok(out.stacks().first().map(|s| StackInfo {
+            id: s.stack_id().unwrap_or(stack).to_owned(),
+            status: s
+                .stack_status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            reason: s.stack_status_reason().map(str::to_owned),
+            outputs: s
+                .outputs()
+                .iter()
+                .filter_map(|o| {
+                    Some((
+                        o.output_key()?.to_owned(),
+                        o.output_value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+        }))
+    }
+
+    /// Returns (change set ARN, stack ARN).
+    async fn create_change_set(
+        &self,
+        req: &StackRequest,
+        name: &str,
+        create: bool,
+    ) -> Result<(String, String), DeployError> {
+        let stack = req.stack_name.as_str();
+        let mut b = self
+            .cfn
+            .create_change_set()
+            .stack_name(stack)
+            .change_set_name(name)
+            .change_set_type(if create {
+                ChangeSetType::Create
+            } else {
+                ChangeSetType::Update
+            })
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityNamedIam)
+            .capabilities(Capability::CapabilityAutoExpand)
+            .include_nested_stacks(req.include_nested_stacks)
+            .description("Created by copilot-lite")
+            .set_role_arn(req.role_arn.clone());
+        b = match &req.template {
+            Template::Url(url) => b.template_url(url),
+            Template::Body(body) => b.template_body(body),
+        };
+        for (k, v) in &req.parameters {
+            b = b.parameters(
+                Parameter::builder()
+                    .parameter_key(k)
+                    .parameter_value(v)
+                    .build(),
+            );
+        }
+        for (k, v) in &req.tags {
+            b = b.tags(Tag::builder().key(k).value(v).build());
+        }
+        let out = b
+            .send()
+            .await
+            .map_err(|e| DeployError::aws("CreateChangeSet", stack, &e))?;
+        let cs_id = out.id().unwrap_or(name).to_owned();
+        let stack_id = match out.stack_id() {
+            Some(id) => id.to_owned(),
+            None => self
+                .describe(stack)
+                .await?
+                .map_or_else(|| stack.to_owned(), |s| s.id),
+        };
+        Ok((cs_id, stack_id))
+    }
+
+    async fn wait_change_set(
+        &self,
+        stack: &str,
+        cs_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<ChangeSetEnd, DeployError> {
+        let start = Instant::now();
+        loop {
+            let out = self
+                .cfn
+                .describe_change_set()
+                .change_set_name(cs_id)
+                .send()
+                .await
+                .map_err(|e| DeployError::aws("DescribeChangeSet", stack, &e))?;
+            let status = out.status().cloned();
+            let reason = out.status_reason().unwrap_or_default().to_owned();
+            match status {
+                Some(ChangeSetStatus::CreateComplete) => {
+                    let exec = out.execution_status().cloned();
+                    if exec.is_none() || exec == Some(ExecutionStatus::Available) {
+                        let created =
+                            to_system_time(out.creation_time()).unwrap_or_else(SystemTime::now);
+                        let mut changes = collect_changes(out.changes());
+                        let mut token = out.next_token().map(str::to_owned);
+                        while let Some(t) = token.take().filter(|t| !t.is_empty()) {
+                            let page = self
+                                .cfn
+                                .describe_change_set()
+                                .change_set_name(cs_id)
+                                .next_token(t)
+                                .send()
+                                .await
+                                .map_err(|e| DeployError::aws("DescribeChangeSet", stack, &e))?;
+                            changes.extend(collect_changes(page.changes()));
+                            token = page.next_token().map(str::to_owned);
+                        }
+                        return Ok(ChangeSetEnd::Ready { created, changes });
+                    }
+                    if is_no_change_reason(&reason) {
+                        return Ok(ChangeSetEnd::Empty);
+                    }
+                    let exec = exec.map(|e| e.as_str().to_owned()).unwrap_or_default();
+                    return Ok(ChangeSetEnd::Failed {
+                        status: format!("is not executable ({exec})"),
+                        reason,
+                    });
+                }
+                Some(ChangeSetStatus::Failed) => {
+                    if is_no_change_reason(&reason) {
+                        return Ok(ChangeSetEnd::Empty);
+                    }
+                    return Ok(ChangeSetEnd::Failed {
+                        status: "FAILED".to_owned(),
+                        reason,
+                    });
+                }
+                Some(
+                    s @ (ChangeSetStatus::DeleteComplete
+                    | ChangeSetStatus::DeleteFailed
+                    | ChangeSetStatus::DeleteInProgress
+                    | ChangeSetStatus::DeletePending),
+                ) => {
+                    return Ok(ChangeSetEnd::Failed {
+                        status: s.as_str().to_owned(),
+                        reason: "deleted while waiting for it".to_owned(),
+                    });
+                }
+                _ => {}
+            }
+            if start.elapsed() > self.timeout {
+                return Err(DeployError::Timeout {
+                    stack: stack.to_owned(),
+                    what: "the change set",
+                    waited: start.elapsed(),
+                });
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.poll_interval) => {}
+                () = cancel.cancelled() => return Ok(ChangeSetEnd::Cancelled),
+            }
+        }
+    }
+
+    /// Polls events and status of `stack_id` until `target`. Handles `cancel` (once).
+    async fn watch(
+        &self,
+        stack: &str,
+        stack_id: &str,
+        events: &mut EventStream,
+        observer: &dyn DeployObserver,
+        mut cancel: Option<&CancellationToken>,
+        mut target: Target,
+    ) -> Result<WatchEnd, DeployError> {
+        let start = Instant::now();
+        let mut cancelled = false;
+        let mut cancel_pending = false;
+        let mut saw_in_progress = false;
+        loop {
+            events.poll(&self.cfn, observer).await?;
+            let info = self.describe(stack_id).await?;
+            let (status, reason) = match info {
+                Some(i) => (i.status, i.reason),
+                None => ("DELETE_COMPLETE".to_owned(), None),
+            };
+            if !is_terminal(&status) && status != "REVIEW_IN_PROGRESS" {
+                saw_in_progress = true;
+            }
+            let done = match target {
+                Target::Settled => {
+                    is_terminal(&status) && (saw_in_progress || events.root_started())
+                }
+                Target::Deleted => status == "DELETE_COMPLETE" || status == "DELETE_FAILED",
+            };
+            if done {
+                // Events written just before the final status.
+                events.poll(&self.cfn, observer).await?;
+                return Ok(WatchEnd {
+                    status,
+                    reason,
+                    cancelled,
+                });
+            }
+            if cancel_pending {
+                match status.as_str() {
+                    "CREATE_IN_PROGRESS" => {
+                        cancel_pending = false;
+                        observer.phase(&Phase::Cancelling {
+                            stack: stack.to_owned(),
+                            status: status.clone(),
+                        });
+                        self.cfn
+                            .delete_stack()
+                            .stack_name(stack_id)
+                            .send()
+                            .await
+                            .map_err(|e| DeployError::aws("DeleteStack", stack, &e))?;
+                        target = Target::Deleted;
+                    }
+                    "UPDATE_IN_PROGRESS" => {
+                        cancel_pending = false;
+                        observer.phase(&Phase::Cancelling {
+                            stack: stack.to_owned(),
+                            status: status.clone(),
+                        });
+                        if let Err(e) = self
+                            .cfn
+                            .cancel_update_stack()
+                            .stack_name(stack_id)
+                            .send()
+                            .await
+                        {
+                            // Too late (e.g. already in clean-up): the update goes on to its end.
+                            tracing::warn!(%stack, error = %DeployError::aws("CancelUpdateStack", stack, &e), "cannot cancel the update");
+                        }
+                    }
+                    // Not started yet (REVIEW_IN_PROGRESS) or not cancellable (clean-up,
+                    // rollback): keep the request until it can be acted on or it settles.
+                    _ => {}
+                }
+            }
+            if start.elapsed() > self.timeout {
+                return Err(DeployError::Timeout {
+                    stack: stack.to_owned(),
+                    what: if target == Target::Deleted {
+                        "the deletion"
+                    } else {
+                        "the deployment"
+                    },
+                    waited: start.elapsed(),
+                });
+            }
+            match cancel {
+                Some(token) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(self.poll_interval) => {}
+                        () = token.cancelled() => {
+                            tracing::info!(%stack, %status, "cancellation requested");
+                            cancel = None;
+                            cancelled = true;
+                            cancel_pending = true;
+                        }
+                    }
+                }
+                None => tokio::time::sleep(self.poll_interval).await,
+            }
+        }
+    }
+
+    /// DeleteStack on `stack_id` and wait for `DELETE_COMPLETE`, streaming events.
+    async fn delete_and_wait(
+        &self,
+        stack: &str,
+        stack_id: &str,
+        observer: &dyn DeployObserver,
+    ) -> Result<(), DeployError> {
+        let mut events = EventStream::new(stack, stack_id, UNIX_EPOCH);
+        events.prime(&self.cfn).await?;
+        self.cfn
+            .delete_stack()
+            .stack_name(stack_id)
+            .send()
+            .await
+            .map_err(|e| DeployError::aws("DeleteStack", stack, &e))?;
+        let end = self
+            .watch(
+                stack,
+                stack_id,
+                &mut events,
+                observer,
+                None,
+                Target::Deleted,
+            )
+            .await?;
+        if end.status == "DELETE_COMPLETE" {
+            tracing::info!(%stack, "stack deleted");
+            Ok(())
+        } else {
+            Err(failed(stack, end, &events))
+        }
+    }
+
+    async fn delete_change_set_logged(&self, cs_id: &str) {
+        if let Err(e) = self
+            .cfn
+            .delete_change_set()
+            .change_set_name(cs_id)
+            .send()
+            .await
+        {
+            tracing::warn!(change_set = %cs_id, error = %DeployError::aws("DeleteChangeSet", cs_id, &e), "cannot delete change set");
+        }
+    }
+
+    /// Deletes a stack that only exists for a change set that was not executed
+    /// (`REVIEW_IN_PROGRESS`); not waited for.
+    async fn delete_review_stack(&self, stack_id: &str) {
+        if let Err(e) = self.cfn.delete_stack().stack_name(stack_id).send().await {
+            tracing::warn!(stack = %stack_id, error = %DeployError::aws("DeleteStack", stack_id, &e), "cannot delete the unused stack");
+        }
+    }
+
+    async fn clean_up(&self, stack: &str, nested: bool, observer: &dyn DeployObserver) {
+        let deleted = self.delete_empty_change_sets(stack, nested).await;
+        if deleted > 0 {
+            observer.phase(&Phase::CleanedUpChangeSets {
+                stack: stack.to_owned(),
+                deleted,
+            });
+        }
+    }
+
+    /// Deletes the `FAILED` "didn't contain changes" change sets of `stack` and (when
+    /// `nested`) of all its nested stacks (aws/copilot-cli#4426, #5614). Best effort: errors
+    /// are logged. Returns how many were deleted.
+    async fn delete_empty_change_sets(&self, stack: &str, nested: bool) -> usize {
+        let mut stacks = vec![stack.to_owned()];
+        if nested {
+            let mut i = 0;
+            while i < stacks.len() && stacks.len() < MAX_NESTED {
+                match self.nested_stacks(&stacks[i]).await {
+                    Ok(children) => stacks.extend(children),
+                    Err(e) => {
+                        tracing::warn!(stack = %stacks[i], error = %e, "cannot list nested stacks")
+                    }
+                }
+                i += 1;
+            }
+        }
+        let mut deleted = 0;
+        for s in &stacks {
+            let sets = match self.empty_change_sets(s).await {
+                Ok(sets) => sets,
+                Err(e) => {
+                    tracing::warn!(stack = %s, error = %e, "cannot list change sets");
+                    continue;
+                }
+            };
+            for id in sets {
+                match self
+                    .cfn
+                    .delete_change_set()
+                    .change_set_name(&id)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(stack = %s, change_set = %id, "deleted empty change set");
+                        deleted += 1;
+                    }
+                    Err(e) => tracing::warn!(
+                        stack = %s, change_set = %id,
+                        error = %DeployError::aws("DeleteChangeSet", s, &e),
+                        "cannot delete empty change set"
+                    ),
+                }
+            }
+        }
+        deleted
+    }
+
+    /// ARNs of the `FAILED` change sets of `stack` whose reason says "no changes".
+    async fn empty_change_sets(&self, stack: &str) -> Result<Vec<String>, DeployError> {
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = match self
+                .cfn
+                .list_change_sets()
+                .stack_name(stack)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) if is_not_found(&e) => break,
+                Err(e) => return Err(DeployError::aws("ListChangeSets", stack, &e)),
+            };
+            for cs in out.summaries() {
+                if cs.status() == Some(&ChangeSetStatus::Failed)
+                    && cs.status_reason().is_some_and(is_no_change_reason)
+                    && let Some(id) = cs.change_set_id().or(cs.change_set_name())
+                {
+                    ids.push(id.to_owned());
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(ids)
+    }
+
+    /// ARNs of the nested stacks (`AWS::CloudFormation::Stack` resources) of `stack`.
+    async fn nested_stacks(&self, stack: &str) -> Result<Vec<String>, DeployError> {
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = match self
+                .cfn
+                .list_stack_resources()
+                .stack_name(stack)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) if is_not_found(&e) => break,
+                Err(e) => return Err(DeployError::aws("ListStackResources", stack, &e)),
+            };
+            for r in out.stack_resource_summaries() {
+                if r.resource_type() == Some(STACK_TYPE)
+                    && let Some(id) = r.physical_resource_id().filter(|p| status::is_stack_arn(p))
+                {
+                    ids.push(id.to_owned());
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(ids)
+    }
+}
+
+fn collect_changes(changes: &[aws_sdk_cloudformation::types::Change]) -> Vec<ResourceChange> {
+    changes
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .map(|rc| ResourceChange {
+            action: rc
+                .action()
+                .map(|a| a.as_str().to_owned())
+                .unwrap_or_default(),
+            logical_id: rc.logical_resource_id().unwrap_or_default().to_owned(),
+            resource_type: rc.resource_type().unwrap_or_default().to_owned(),
+            replacement: rc.replacement().map(|r| r.as_str().to_owned()),
+        })
+        .collect()
+}
+
+fn failed(stack: &str, end: WatchEnd, events: &EventStream) -> DeployError {
+    let mut reasons = events.reasons();
+    if reasons.is_empty()
+        && let Some(r) = end.reason.filter(|r| !r.is_empty())
+    {
+        reasons.push((stack.to_owned(), r));
+    }
+    DeployError::Failed {
+        stack: stack.to_owned(),
+        status: end.status,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_set_names_are_valid_and_unique() {
+        let a = change_set_name();
+        let b = change_set_name();
+        assert_ne!(a, b);
+        for n in [&a, &b] {
+            assert!(n.starts_with("copilot-lite-"));
+            assert!(n.len() <= 128);
+            assert!(
+                n.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'),
+                "{n}"
+            );
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Deploys CloudFormation stacks through change sets.
+//!
+//! Owns: the CloudFormation client configuration (standard credential chain, region, custom
+//! endpoints), the create-or-update decision (a `ROLLBACK_COMPLETE` stack is deleted and
+//! re-created, a busy stack is refused), change set creation, waiting and execution, empty
+//! change sets (reported as [`Outcome::NoChanges`] and deleted, including the failed empty
+//! *nested* change sets that `IncludeNestedStacks` leaves behind, aws/copilot-cli#4426), the
+//! live stream of stack events of the root and nested stacks, failure reasons, cancellation
+//! (delete a stack being created, `CancelUpdateStack` an update), stack deletion, templates and
+//! outputs of deployed stacks, and the application's artifact bucket stack
+//! (`<app>-infrastructure`, [`Deployer::ensure_app_bucket`]).
+//!
+//! Must not know about: how templates are packaged or uploaded (it gets a template URL or
+//! body), workspaces and manifests, command-line flags, or the terminal. Progress goes to a
+//! [`DeployObserver`]; logs go to `tracing` only.
+
+mod bootstrap;
+mod deploy;
+mod error;
+mod events;
+mod status;
+
+use std::time::{Duration, SystemTime};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_types::retry::RetryConfig;
+
+pub use bootstrap::{
+    BUCKET_OUTPUT, bucket_name, infrastructure_stack_name, template as bootstrap_template,
+};
+pub use error::DeployError;
+pub use tokio_util::sync::CancellationToken;
+
+/// Attempts per request (SDK standard retry mode: throttling and transient errors).
+pub const MAX_ATTEMPTS: u32 = 5;
+/// Poll interval against AWS (change set status, stack events).
+pub const AWS_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Poll interval when a custom endpoint (LocalStack) is configured.
+pub const LOCAL_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// Default bound on each wait (change set creation, stack operation), as Copilot's 90 min.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90 * 60);
+
+/// Where the template comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Template {
+    /// An `https://` (or custom endpoint) URL of the uploaded template.
+    Url(String),
+    /// The template text (CloudFormation limits it to 51,200 bytes).
+    Body(String),
+}
+
+/// One deployment. Capabilities are always `CAPABILITY_IAM`, `CAPABILITY_NAMED_IAM` and
+/// `CAPABILITY_AUTO_EXPAND`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackRequest {
+    pub stack_name: String,
+    pub template: Template,
+    pub parameters: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    /// `IncludeNestedStacks` on the change set (default true).
+    pub include_nested_stacks: bool,
+    /// `DisableRollback` on execution (`--no-rollback`).
+    pub disable_rollback: bool,
+    /// CloudFormation service role.
+    pub role_arn: Option<String>,
+    /// Return [`Outcome::Detached`] right after executing the change set.
+    pub detach: bool,
+}
+
+impl StackRequest {
+    pub fn new(stack_name: impl Into<String>, template: Template) -> StackRequest {
+        StackRequest {
+            stack_name: stack_name.into(),
+            template,
+            parameters: Vec::new(),
+            tags: Vec::new(),
+            include_nested_stacks: true,
+            disable_rollback: false,
+            role_arn: None,
+            detach: false,
+        }
+    }
+}
+
+/// How a successful [`Deployer::deploy`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The template and parameters equal the deployed ones; the empty change set was deleted.
+    NoChanges,
+    /// The stack was created (`CREATE_COMPLETE`).
+    Created,
+    /// The stack was updated (`UPDATE_COMPLETE`).
+    Updated,
+    /// The change set was executed and not waited for (`detach`).
+    Detached,
+}
+
+/// One stack event (root or nested stack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackEvent {
+    /// Name of the stack the event belongs to (a nested stack's own name for its events).
+    pub stack: String,
+    pub logical_id: String,
+    pub physical_id: Option<String>,
+    pub resource_type: String,
+    /// `CREATE_IN_PROGRESS`, `UPDATE_FAILED`, ...
+    pub status: String,
+    pub reason: Option<String>,
+    pub timestamp: SystemTime,
+}
+
+/// One resource change of a change set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceChange {
+    /// `Add`, `Modify`, `Remove`, `Import`, `Dynamic`.
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `True`, `False`, `Conditional` for `Modify`.
+    pub replacement: Option<String>,
+}
+
+/// Steps of a deployment, for spinners and messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Deleting a stack: one in `ROLLBACK_COMPLETE`/`ROLLBACK_FAILED` before re-creating it,
+    /// or on [`Deployer::delete_stack`]. `status` is its status before.
+    DeletingStack { stack: String, status: String },
+    /// Creating change set `change_set` (`create`: a CREATE change set, else UPDATE).
+    CreatingChangeSet {
+        stack: String,
+        change_set: String,
+        create: bool,
+    },
+    /// The change set is ready; about to execute it.
+    Executing {
+        stack: String,
+        change_set: String,
+        changes: Vec<ResourceChange>,
+    },
+    /// The change set was empty and has been deleted.
+    NoChanges { stack: String, change_set: String },
+    /// Failed empty change sets deleted (root and nested stacks).
+    CleanedUpChangeSets { stack: String, deleted: usize },
+    /// Cancellation requested while the stack was in `status`: deleting the stack being
+    /// created, or cancelling the update (`CancelUpdateStack`); the rollback is streamed.
+    Cancelling { stack: String, status: String },
+    /// Creating the application's artifact bucket stack.
+    CreatingAppBucket { stack: String, bucket: String },
+}
+
+/// Receives progress. Called from the deploying task; must not block for long.
+pub trait DeployObserver: Sync {
+    fn phase(&self, _phase: &Phase) {}
+    /// Stack events, in chronological order, root and nested stacks interleaved.
+    fn event(&self, _event: &StackEvent) {}
+}
+
+/// An observer that ignores everything.
+impl DeployObserver for () {}
+
+/// A CloudFormation client plus the waiting policy.
+#[derive(Debug, Clone)]
+pub struct Deployer {
+    cfn: aws_sdk_cloudformation::Client,
+    sts: aws_sdk_sts::Client,
+    region: String,
+    endpoint: Option<String>,
+    poll_interval: Duration,
+    timeout: Duration,
+}
+
+impl Deployer {
+    /// Builds clients from the AWS SDK's standard chain (env, profiles, SSO, IMDS). `region`
+    /// overrides the chain's region; `endpoint` overrides the CloudFormation endpoint (else
+    /// `AWS_ENDPOINT_URL_CLOUDFORMATION` / `AWS_ENDPOINT_URL` / profile settings apply).
+    pub async fn connect(
+        region: Option<String>,
+        endpoint: Option<String>,
+    ) -> Result<Deployer, DeployError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        if let Some(region) = region {
+            loader = loader.region(Region::new(region));
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(DeployError::NoRegion);
+        }
+        Ok(Self::build(&sdk, endpoint))
+    }
+
+    /// Builds from an existing SDK config (tests); without a region, `us-east-1`.
+    pub fn from_sdk_config(sdk: &SdkConfig) -> Deployer {
+        Self::build(sdk, None)
+    }
+
+    fn build(sdk: &SdkConfig, endpoint_override: Option<String>) -> Deployer {
+        let endpoint = endpoint_override
+            .or_else(|| service_endpoint(sdk, "CloudFormation"))
+            .map(|e| e.trim_end_matches('/').to_owned())
+            .filter(|e| !e.is_empty());
+        let region = sdk
+            .region()
+            .map_or_else(|| "us-east-1".to_owned(), |r| r.as_ref().to_owned());
+        let retry = RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS);
+
+        let mut cfn = aws_sdk_cloudformation::config::Builder::from(sdk)
+            .region(Region::new(region.clone()))
+            .retry_config(retry.clone());
+        let mut sts = aws_sdk_sts::config::Builder::from(sdk)
+            .region(Region::new(region.clone()))
+            .retry_config(retry);
+        if sdk.behavior_version().is_none() {
+            cfn = cfn.behavior_version(BehaviorVersion::latest());
+            sts = sts.behavior_version(BehaviorVersion::latest());
+        }
+        if let Some(e) = &endpoint {
+            cfn = cfn.endpoint_url(e.clone());
+        }
+        tracing::debug!(%region, endpoint = ?endpoint, "CloudFormation client configured");
+        Deployer {
+            cfn: aws_sdk_cloudformation::Client::from_conf(cfn.build()),
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            poll_interval: if endpoint.is_some() {
+                LOCAL_POLL_INTERVAL
+            } else {
+                AWS_POLL_INTERVAL
+            },
+            region,
+            endpoint,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Poll interval of every wait (default: 5 s on AWS, 0.5 s with a custom endpoint).
+    pub fn with_poll_interval(mut self, interval: Duration) -> Deployer {
+        self.poll_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Bound of each wait (change set creation, stack operation); default 90 min.
+    pub fn with_timeout(mut self, timeout: Duration) -> Deployer {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Custom CloudFormation endpoint in effect, `None` when talking to AWS.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// The caller's account (STS `GetCallerIdentity`).
+    pub async fn account_id(&self) -> Result<String, DeployError> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| DeployError::aws("GetCallerIdentity", "", &e))?;
+        out.account()
+            .map(str::to_owned)
+            .ok_or_else(|| DeployError::Aws {
+                op: "GetCallerIdentity",
+                stack: String::new(),
+                code: None,
+                message: "no account in the response".into(),
+            })
+    }
+}
+
+/// The endpoint the SDK would use for `service_id` from this config: `AWS_ENDPOINT_URL_<SVC>`
+/// / the profile's `services` section, else the global endpoint (`AWS_ENDPOINT_URL`, profile
+/// `endpoint_url`).
+fn service_endpoint(sdk: &SdkConfig, service_id: &str) -> Option<String> {
+    let from_service = sdk.service_config().and_then(|conf| {
+        let key = aws_types::service_config::ServiceConfigKey::builder()
+            .service_id(service_id)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .ok()?;
+        conf.load_config(key)
+    });
+    from_service.or_else(|| sdk.endpoint_url().map(str::to_owned))
+}
