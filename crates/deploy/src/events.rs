@@ -164,10 +164,11 @@ impl EventStream {
         let own = e.logical_id == e.stack;
         if own {
             // The stack's own event: a nested stack that settled needs no more polling.
-            if physical != self.root_id && is_terminal(&e.status) {
-                if let Some(t) = self.stacks.iter_mut().find(|t| t.id == physical) {
-                    t.active = false;
-                }
+            if physical != self.root_id
+                && is_terminal(&e.status)
+                && let Some(t) = self.stacks.iter_mut().find(|t| t.id == physical)
+            {
+                t.active = false;
             }
             return;
         }
