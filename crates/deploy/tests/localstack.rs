@@ -666,31 +666,33 @@ async fn bootstrap_bucket_stack() {
 async fn busy_and_detached() {
     let Some(ctx) = Ctx::new().await else { return };
     let stack = unique("dep-detach");
-    let mut req = param_request(&stack, "one");
+    // 40 chained resources: several seconds of CREATE_IN_PROGRESS on LocalStack.
+    let mut req = StackRequest::new(&stack, Template::Body(slow_template(40, "a")));
     req.detach = true;
     assert_eq!(
         ctx.deployer.deploy(&req, &()).await.expect("detached"),
         Outcome::Detached
     );
-    // Wait for it to settle, refusing to deploy over it meanwhile.
+    // Returned right after ExecuteChangeSet: the stack is being created, a deploy is refused.
+    let err = ctx
+        .deployer
+        .deploy(&param_request(&stack, "two"), &())
+        .await
+        .expect_err("busy");
+    assert!(
+        matches!(&err, DeployError::Busy { status, .. } if status == "CREATE_IN_PROGRESS"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("wait for it to finish"), "{err}");
+    assert!(matches!(
+        ctx.deployer.delete_stack(&stack, &()).await,
+        Err(DeployError::Busy { .. })
+    ));
     let mut settled = false;
-    for _ in 0..120 {
-        match ctx.status(&stack).await.as_deref() {
-            Some("CREATE_COMPLETE") => {
-                settled = true;
-                break;
-            }
-            Some(s) if s.ends_with("_IN_PROGRESS") && s != "REVIEW_IN_PROGRESS" => {
-                let err = ctx
-                    .deployer
-                    .deploy(&param_request(&stack, "two"), &())
-                    .await;
-                if let Err(err) = err {
-                    assert!(matches!(err, DeployError::Busy { .. }), "{err:?}");
-                    assert!(err.to_string().contains("wait for it to finish"));
-                }
-            }
-            _ => {}
+    for _ in 0..240 {
+        if ctx.status(&stack).await.as_deref() == Some("CREATE_COMPLETE") {
+            settled = true;
+            break;
         }
         tokio::time::sleep(POLL).await;
     }
