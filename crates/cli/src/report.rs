@@ -66,7 +66,7 @@ pub fn print(failure: &Failure) {
     match failure {
         Failure::DiffFound => {}
         Failure::Addons(error) if error.location().is_some() => {
-            let loc = error.location().unwrap_or_else(|| unreachable_location());
+            let loc = error.location().unwrap_or_else(unreachable_location);
             let text = std::fs::read_to_string(&loc.file).unwrap_or_default();
             let byte = byte_offset(&text, loc.line, loc.col);
             let headline = format!("{}:{}:{}: {error}", loc.file.display(), loc.line, loc.col);

@@ -289,11 +289,7 @@ async fn diff(
 ) -> Result<(), Failure> {
     let addons = prepared.render(uploader)?;
     let deployed_workload = deployer.get_template(stack).await?.unwrap_or_default();
-    let deployed_addons = deployer
-        .get_template(&format!("{stack}-AddonsStack"))
-        .await
-        .ok()
-        .flatten();
+    let deployed_addons = deployer.nested_template(stack, "AddonsStack").await?;
     let mut changed = print_diff(
         &format!("{stack} (workload stack)"),
         &deployed_workload,

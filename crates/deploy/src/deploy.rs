@@ -286,6 +286,35 @@ impl Deployer {
         }
     }
 
+    /// The deployed template of the nested stack `logical_id` of `stack` (e.g. `AddonsStack`),
+    /// `None` when the stack or the nested stack does not exist.
+    pub async fn nested_template(
+        &self,
+        stack: &str,
+        logical_id: &str,
+    ) -> Result<Option<String>, DeployError> {
+        let resource = match self
+            .cfn
+            .describe_stack_resource()
+            .stack_name(stack)
+            .logical_resource_id(logical_id)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(DeployError::aws("DescribeStackResource", stack, &e)),
+        };
+        match resource
+            .stack_resource_detail()
+            .and_then(|d| d.physical_resource_id())
+            .filter(|id| !id.is_empty())
+        {
+            Some(id) => self.get_template(id).await,
+            None => Ok(None),
+        }
+    }
+
     /// The stack's outputs as (key, value), in the order CloudFormation lists them.
     pub async fn outputs(&self, stack: &str) -> Result<Vec<(String, String)>, DeployError> {
         self.describe(stack)
