@@ -452,3 +452,112 @@ fn every_registry_row_is_packaged_in_its_form() {
     // single-file zip is not needed here, one nested template.
     assert_eq!(s3.keys(BUCKET).len(), 3, "{:?}", s3.keys(BUCKET));
 }
+
+#[test]
+fn nested_template_cycles_are_errors_and_shared_children_upload_once() {
+    let s3 = server();
+    let dir = tempfile::tempdir().unwrap();
+    let stack = |url: &str| {
+        format!(
+            "  S{}:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n      TemplateURL: {url}\n",
+            url.len()
+        )
+    };
+    std::fs::write(
+        dir.path().join("root.yml"),
+        format!("Resources:\n{}", stack("a.yml")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a.yml"),
+        format!("Resources:\n{}", stack("root.yml")),
+    )
+    .unwrap();
+    let out = package(&s3, &dir.path().join("root.yml"), &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("nested template cycle"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s3.requests().is_empty());
+
+    // A diamond is not a cycle: the shared child is packaged and uploaded once.
+    std::fs::write(
+        dir.path().join("leaf.yml"),
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a.yml"),
+        format!("Resources:\n{}", stack("leaf.yml")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bb.yml"),
+        format!("Resources:\n{}", stack("leaf.yml")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("root.yml"),
+        format!("Resources:\n{}{}", stack("a.yml"), stack("bb.yml")),
+    )
+    .unwrap();
+    let out = package(&s3, &dir.path().join("root.yml"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // a.yml and bb.yml render to the same text (same leaf URL), so: leaf + one parent.
+    assert_eq!(s3.keys(BUCKET).len(), 2, "{:?}", s3.keys(BUCKET));
+    assert_eq!(s3.count_operation("PutObject"), 2);
+}
+
+#[test]
+fn single_files_are_zipped_where_an_archive_is_needed_and_zips_are_kept() {
+    let s3 = server();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bootstrap"), b"#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("bootstrap"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // An existing archive: uploaded as it is, not wrapped in another zip.
+    let zipped = s3_zip_of("handler.py", b"def handler(e, c): pass\n");
+    std::fs::write(dir.path().join("layer.zip"), &zipped).unwrap();
+    std::fs::write(
+        dir.path().join("t.yml"),
+        concat!(
+            "Resources:\n",
+            "  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n      Code: bootstrap\n",
+            "  Layer:\n    Type: AWS::Lambda::LayerVersion\n    Properties:\n      Content: layer.zip\n",
+        ),
+    )
+    .unwrap();
+    let out = package(&s3, &dir.path().join("t.yml"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let packaged = cfn_yaml::Template::parse(Path::new("o.yml"), stdout(&out)).unwrap();
+    let key = |id: &str, prop: &str| {
+        packaged
+            .root()
+            .get_path(&["Resources", id, "Properties", prop, "S3Key"])
+            .and_then(|n| n.as_scalar())
+            .unwrap()
+            .to_string()
+    };
+    let code = unzip(&s3.object(BUCKET, &key("Fn", "Code")).unwrap());
+    let (bytes, mode) = &code["bootstrap"];
+    assert_eq!(bytes, b"#!/bin/sh\necho hi\n");
+    assert_eq!(mode.unwrap() & 0o777, 0o755, "the executable bit is kept");
+    assert_eq!(code.len(), 1);
+    assert_eq!(s3.object(BUCKET, &key("Layer", "Content")).unwrap(), zipped);
+}
+
+/// A small zip archive made by the `zip` crate (a different writer than ours).
+fn s3_zip_of(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut w = zip::ZipWriter::new(&mut buf);
+    w.start_file(name, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut w, content).unwrap();
+    w.finish().unwrap();
+    buf.into_inner()
+}

@@ -213,7 +213,7 @@ impl Discovery<'_> {
                     continue;
                 }
             };
-            match self.resolve(&candidate, value, &base_dir) {
+            match self.resolve(value, &base_dir) {
                 Err(message) => self.diagnostics.push((seq, diag(message, None))),
                 Ok(resolved) => match self.reference(&candidate, &resolved) {
                     Ok(Reference::Template(canonical)) => {
@@ -257,12 +257,7 @@ impl Discovery<'_> {
 
     /// Resolves a written path (SPEC A4): relative to the base folder, absolute as is, both
     /// normalized lexically.
-    fn resolve(
-        &self,
-        _candidate: &Candidate<'_>,
-        value: &str,
-        base_dir: &Path,
-    ) -> Result<PathBuf, String> {
+    fn resolve(&self, value: &str, base_dir: &Path) -> Result<PathBuf, String> {
         let written = Path::new(value);
         let resolved = normalize(&base_dir.join(written));
         if self.options.confine
