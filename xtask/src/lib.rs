@@ -3,5 +3,11 @@
 //! * [`localstack`]: an offline LocalStack (no Docker) for end-to-end tests:
 //!   `cargo xtask localstack setup|run|smoke|start|stop|status`, and
 //!   [`localstack::with_localstack`] for the e2e runner.
+//! * [`e2e`]: `cargo xtask e2e`, the end-to-end scenarios of the binary on LocalStack.
+//! * [`demo`]: `cargo xtask demo`, the main job on LocalStack, for a newcomer.
+//! * [`test`]: `cargo xtask test`, every test: `cargo test --workspace`, then the e2e run.
 
+pub mod demo;
+pub mod e2e;
 pub mod localstack;
+pub mod test;

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  demo         deploy the seed example with copilot-lite on a local LocalStack, show the result
+  test         every test: `cargo test --workspace`, then `cargo xtask e2e`
+  e2e          end-to-end scenarios of copilot-lite on LocalStack (`cargo xtask e2e --help`)
   localstack   set up / run LocalStack without Docker (`cargo xtask localstack help`)
 ";
 
@@ -13,6 +16,9 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let result = match args.first().and_then(|a| a.to_str()) {
         Some("localstack") => xtask::localstack::cli::main(&args),
+        Some("e2e") => xtask::e2e::main(&args),
+        Some("demo") => xtask::demo::main(&args),
+        Some("test") => xtask::test::main(&args),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

@@ -55,7 +55,7 @@ pub const PROFILE_PY311: Profile = Profile {
 pub const DYNAMODB_LOCAL_NPM: &str = "amplify-dynamodb-simulator";
 pub const DYNAMODB_LOCAL_NPM_VERSION: &str = "2.9.30";
 /// Bump when the layout produced by [`setup`] changes, to force a re-run.
-const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Default)]
 pub struct SetupOptions {
@@ -105,6 +105,7 @@ pub fn setup(paths: &Paths, opts: &SetupOptions) -> Result<()> {
     let _ = fs::remove_file(paths.stamp());
 
     install_venv(paths, &pre, opts.force)?;
+    patch_localstack(paths)?;
     let lambda_runtime = venv_value(
         paths,
         "from localstack.services.lambda_.packages import LAMBDA_RUNTIME_VERSION as v; print(v)",
@@ -568,6 +569,42 @@ fn install_venv(paths: &Paths, pre: &Prereqs, force: bool) -> Result<()> {
         "localstack setup: venv ready in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Fixes, in the installed LocalStack, bugs that break clients other than botocore.
+///
+/// * S3 checksum trailers: `x-amz-trailer: x-amz-checksum-crc32c` (what the Rust SDK sends
+///   over plain http) was matched by substring, so it counted as both CRC32 and CRC32C and
+///   every such PutObject / UploadPart failed with "Expecting a single x-amz-checksum-
+///   header". The patch compares the trailer's header names exactly.
+///
+/// Idempotent; a LocalStack whose source no longer has the pattern is left alone.
+fn patch_localstack(paths: &Paths) -> Result<()> {
+    const MODULE: &str = "localstack.services.s3.utils";
+    const BUGGY: &str = r#"if f"x-amz-checksum-{algo.lower()}" in trailing_headers"#;
+    const FIXED: &str = r#"if f"x-amz-checksum-{algo.lower()}" in [h.strip().lower() for h in trailing_headers.split(",")]"#;
+    let file = PathBuf::from(venv_value(
+        paths,
+        &format!("import importlib.util; print(importlib.util.find_spec('{MODULE}').origin)"),
+    )?);
+    let text =
+        fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    if text.contains(FIXED) {
+        return Ok(());
+    }
+    if !text.contains(BUGGY) {
+        eprintln!(
+            "localstack setup: note: {} changed; the S3 checksum-trailer patch is not applied",
+            file.display()
+        );
+        return Ok(());
+    }
+    fs::write(&file, text.replace(BUGGY, FIXED))
+        .with_context(|| format!("cannot patch {}", file.display()))?;
+    // Stale bytecode would win over the patched source when mtimes collide.
+    let _ = fs::remove_dir_all(file.with_file_name("__pycache__"));
+    eprintln!("localstack setup: patched {MODULE} (S3 checksum trailers)");
     Ok(())
 }
 

@@ -1,0 +1,338 @@
+//! `cargo xtask e2e`: the end-to-end scenarios of the `copilot-lite` binary against an offline
+//! LocalStack in a private network namespace.
+//!
+//! Host side: build the binary (`cargo build -p copilot-lite`, into the workspace's target
+//! dir), set LocalStack up (idempotent), then re-execute under `unshare`. Namespace side:
+//! start LocalStack, run every scenario (each reported pass / fail / skip with its reason and
+//! time; a failure does not stop the run), stop LocalStack, print the summary and a last line
+//! `N passed, N failed[, N skipped]`. Exit code 1 when anything failed.
+//!
+//! Every scenario gets a fresh scratch folder (`target/e2e/<scenario>/`, with `commands.log`:
+//! each command, its exit code and output) and a unique id for bucket and stack names.
+
+mod ctx;
+mod package;
+mod svc;
+
+use std::ffi::OsString;
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+
+pub use ctx::{Ctx, Run};
+
+use crate::localstack::{self, LocalStackEnv, Paths, SetupOptions};
+
+const USAGE: &str = "\
+usage: cargo xtask e2e [--no-build] [--list] [SCENARIO...]
+
+Builds copilot-lite (cargo build -p copilot-lite), sets LocalStack up (once; needs PyPI and
+npm), then runs the end-to-end scenarios against a fresh LocalStack in a private network
+namespace (root, or unprivileged user namespaces). The last line is `N passed, N failed`.
+
+  --no-build    use the binary as it is (COPILOT_LITE_BIN, else target/debug/copilot-lite)
+  --list        list the scenarios and exit
+  SCENARIO      run only the scenarios whose name contains one of these words
+
+env: COPILOT_LITE_BIN=PATH  test this binary (implies --no-build)
+";
+
+/// What a scenario needs from the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// `copilot-lite package`.
+    Package,
+    /// `copilot-lite svc package|deploy`.
+    Svc,
+}
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub needs: Needs,
+    pub run: fn(&mut Ctx) -> Result<()>,
+}
+
+/// Every scenario, in run order (the svc deploy scenarios build on each other's stack).
+pub fn scenarios() -> Vec<Scenario> {
+    let mut all = package::scenarios();
+    all.extend(svc::scenarios());
+    all
+}
+
+#[derive(Debug, Default)]
+struct Flags {
+    no_build: bool,
+    list: bool,
+    filters: Vec<String>,
+}
+
+fn parse(args: &[OsString]) -> Result<Flags> {
+    let mut flags = Flags::default();
+    for arg in args {
+        let Some(s) = arg.to_str() else {
+            bail!("unexpected argument {arg:?}");
+        };
+        match s {
+            "--no-build" => flags.no_build = true,
+            "--list" => flags.list = true,
+            "-h" | "--help" | "help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other if other.starts_with('-') => bail!("unknown option {other}\n\n{USAGE}"),
+            other => flags.filters.push(other.to_owned()),
+        }
+    }
+    Ok(flags)
+}
+
+/// The target dir cargo builds into (`CARGO_TARGET_DIR`, else `<workspace>/target`).
+pub fn target_dir() -> PathBuf {
+    let root = localstack::workspace_root();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
+/// `COPILOT_LITE_BIN`, else `<target>/debug/copilot-lite`.
+pub fn binary_path() -> PathBuf {
+    match std::env::var_os("COPILOT_LITE_BIN") {
+        Some(p) if !p.is_empty() => localstack::workspace_root().join(p),
+        _ => target_dir().join("debug/copilot-lite"),
+    }
+}
+
+/// `cargo build -p copilot-lite` in the workspace (needs crates.io unless cached: run it
+/// before entering the namespace).
+pub fn build_binary() -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let t0 = Instant::now();
+    eprintln!("e2e: cargo build -p copilot-lite");
+    let status = Command::new(&cargo)
+        .args(["build", "-p", "copilot-lite", "--bin", "copilot-lite"])
+        .current_dir(localstack::workspace_root())
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
+    if !status.success() {
+        bail!("`cargo build -p copilot-lite` failed ({status})");
+    }
+    eprintln!("e2e: built in {:.1} s", t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Whether the binary has the `svc` commands (`copilot-lite svc --help` succeeds).
+pub fn has_svc(bin: &Path) -> bool {
+    Command::new(bin)
+        .args(["svc", "--help"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Entry point; `args` start with `e2e`.
+pub fn main(args: &[OsString]) -> Result<ExitCode> {
+    let flags = parse(args.get(1..).unwrap_or_default())?;
+    let selected: Vec<Scenario> = scenarios()
+        .into_iter()
+        .filter(|s| flags.filters.is_empty() || flags.filters.iter().any(|f| s.name.contains(f)))
+        .collect();
+    if flags.list {
+        for s in scenarios() {
+            println!("{:<28} {}", s.name, s.what);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if selected.is_empty() {
+        bail!(
+            "no scenario matches {:?} (`cargo xtask e2e --list`)",
+            flags.filters
+        );
+    }
+    let bin = binary_path();
+    let paths = Paths::discover();
+    if !localstack::in_private_network() {
+        // Host side: everything that needs the network.
+        let build = !flags.no_build && std::env::var_os("COPILOT_LITE_BIN").is_none();
+        let prepared = (if build { build_binary() } else { Ok(()) })
+            .and_then(|()| localstack::setup(&paths, &SetupOptions::default()));
+        if let Err(e) = prepared {
+            return Ok(not_run(&selected, &format!("{e:#}")));
+        }
+    }
+    if !bin.is_file() {
+        return Ok(not_run(
+            &selected,
+            &format!(
+                "{} does not exist (build it: cargo build -p copilot-lite)",
+                bin.display()
+            ),
+        ));
+    }
+    if let Err(e) = localstack::ensure_private_network(args) {
+        return Ok(not_run(&selected, &format!("{e:#}")));
+    }
+    localstack::install_signal_handlers();
+
+    let t0 = Instant::now();
+    let svc = has_svc(&bin);
+    eprintln!(
+        "e2e: {} ({}), {} scenario(s)",
+        bin.display(),
+        if svc {
+            "with svc commands"
+        } else {
+            "no svc commands yet: svc scenarios are skipped"
+        },
+        selected.len()
+    );
+    let scratch = target_dir().join("e2e");
+    let _ = fs::remove_dir_all(&scratch);
+    let outcome = localstack::with_localstack(|env| {
+        eprintln!("e2e: LocalStack ready at {}", env.endpoint_url);
+        Ok(run_all(env, &bin, svc, &scratch, &selected))
+    });
+    let results = match outcome {
+        Ok(results) => results,
+        Err(e) => return Ok(not_run(&selected, &format!("LocalStack: {e:#}"))),
+    };
+    Ok(summary(&results, t0.elapsed().as_secs_f64(), &scratch))
+}
+
+enum Verdict {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+struct Outcome {
+    name: &'static str,
+    verdict: Verdict,
+    secs: f64,
+}
+
+fn run_all(
+    env: &LocalStackEnv,
+    bin: &Path,
+    svc: bool,
+    scratch: &Path,
+    selected: &[Scenario],
+) -> Vec<Outcome> {
+    let run_id = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() % 1_000_000)
+        .unwrap_or_default();
+    let mut results = Vec::new();
+    for (i, s) in selected.iter().enumerate() {
+        let t0 = Instant::now();
+        eprintln!("\n--- {} : {}", s.name, s.what);
+        let verdict = if let Some(sig) = localstack::interrupted() {
+            Verdict::Fail(format!("not run: interrupted by signal {sig}"))
+        } else if s.needs == Needs::Svc && !svc {
+            Verdict::Skip("copilot-lite has no `svc` command yet".into())
+        } else {
+            let work = scratch.join(s.name);
+            match fs::create_dir_all(&work) {
+                Err(e) => Verdict::Fail(format!("cannot create {}: {e}", work.display())),
+                Ok(()) => {
+                    let mut ctx = Ctx {
+                        env,
+                        bin: bin.to_path_buf(),
+                        root: localstack::workspace_root(),
+                        work,
+                        id: format!("e2e{run_id}-{i}"),
+                        run: format!("{run_id}"),
+                        scratch: scratch.to_path_buf(),
+                    };
+                    match catch_unwind(AssertUnwindSafe(|| (s.run)(&mut ctx))) {
+                        Ok(Ok(())) => Verdict::Pass,
+                        Ok(Err(e)) => Verdict::Fail(format!("{e:#}")),
+                        Err(panic) => Verdict::Fail(format!(
+                            "panicked: {}",
+                            panic
+                                .downcast_ref::<String>()
+                                .map(String::as_str)
+                                .or_else(|| panic.downcast_ref::<&str>().copied())
+                                .unwrap_or("?")
+                        )),
+                    }
+                }
+            }
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        match &verdict {
+            Verdict::Pass => eprintln!("PASS {} ({secs:.1} s)", s.name),
+            Verdict::Fail(why) => eprintln!("FAIL {} ({secs:.1} s): {why}", s.name),
+            Verdict::Skip(why) => eprintln!("SKIP {}: {why}", s.name),
+        }
+        results.push(Outcome {
+            name: s.name,
+            verdict,
+            secs,
+        });
+    }
+    results
+}
+
+fn summary(results: &[Outcome], secs: f64, scratch: &Path) -> ExitCode {
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    println!("\ne2e summary ({secs:.1} s):");
+    for r in results {
+        match &r.verdict {
+            Verdict::Pass => {
+                passed += 1;
+                println!("  PASS  {:<28} {:>6.1} s", r.name, r.secs);
+            }
+            Verdict::Fail(why) => {
+                failed += 1;
+                println!("  FAIL  {:<28} {:>6.1} s", r.name, r.secs);
+                let lines: Vec<&str> = why.lines().collect();
+                for line in lines.iter().take(8) {
+                    println!("          {}", line.trim_start());
+                }
+                if lines.len() > 8 {
+                    println!("          ... ({} more lines above)", lines.len() - 8);
+                }
+            }
+            Verdict::Skip(why) => {
+                skipped += 1;
+                println!("  SKIP  {:<28}           {why}", r.name);
+            }
+        }
+    }
+    if failed > 0 {
+        println!(
+            "  (each scenario's commands and outputs: {}/<scenario>/commands.log)",
+            scratch.display()
+        );
+    }
+    if skipped > 0 {
+        println!("{passed} passed, {failed} failed, {skipped} skipped");
+    } else {
+        println!("{passed} passed, {failed} failed");
+    }
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The harness could not run the scenarios: each counts as failed.
+fn not_run(selected: &[Scenario], why: &str) -> ExitCode {
+    eprintln!("e2e: error: {why}");
+    println!(
+        "\ne2e summary: no scenario ran ({})",
+        why.lines().next().unwrap_or_default()
+    );
+    println!("0 passed, {} failed", selected.len());
+    ExitCode::FAILURE
+}

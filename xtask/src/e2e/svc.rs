@@ -1,0 +1,406 @@
+//! Scenarios of the Copilot workflow (`copilot-lite svc package|deploy`) on `examples/seed`.
+//!
+//! The deploy scenarios share one application (`e2e<run>`, so fresh stacks every run) and one
+//! copy of the workspace (`target/e2e/seed-workspace`): `svc-deploy` creates the stack, the
+//! next ones redeploy it unchanged, with a code change, with a failing template, with bad input.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+
+use super::ctx::{Ctx, Object, copy_dir, line_of, read_folder, read_zip, same_tree, yaml_values};
+use super::{Needs, Scenario};
+
+const SVC: &str = "record-svc";
+const ENV: &str = "test";
+const ASSETS: &str = "manual/addons/record-svc/assets/";
+const ADDON: &str = "copilot/record-svc/addons/ddb.yml";
+const CODE: &str = "lambdas/record-processor";
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "svc-package-upload",
+            what: "svc package --upload-assets: assets under manual/addons/record-svc/assets/",
+            needs: Needs::Svc,
+            run: package_upload,
+        },
+        Scenario {
+            name: "svc-deploy",
+            what: "svc deploy record-svc: stack complete, Lambda code = folder, mapping Enabled",
+            needs: Needs::Svc,
+            run: deploy,
+        },
+        Scenario {
+            name: "svc-deploy-no-change",
+            what: "a second deploy without change exits 0 and uploads nothing",
+            needs: Needs::Svc,
+            run: no_change,
+        },
+        Scenario {
+            name: "svc-deploy-code-change",
+            what: "a code change redeploys: new S3 key, function code updated",
+            needs: Needs::Svc,
+            run: code_change,
+        },
+        Scenario {
+            name: "svc-deploy-failure",
+            what: "a failing template rolls back, the reason is shown, exit non-zero",
+            needs: Needs::Svc,
+            run: failure,
+        },
+        Scenario {
+            name: "svc-deploy-bad-input",
+            what: "a missing Lambda folder: exit non-zero, ddb.yml:line named, nothing uploaded",
+            needs: Needs::Svc,
+            run: bad_input,
+        },
+    ]
+}
+
+/// The application of this run's deploy scenarios (a fresh name: fresh stacks and bucket).
+fn app(ctx: &Ctx) -> String {
+    format!("e2e{}", ctx.run)
+}
+
+fn workload_stack(ctx: &Ctx) -> String {
+    format!("{}-{ENV}-{SVC}", app(ctx))
+}
+
+/// The shared copy of `examples/seed` the deploy scenarios edit.
+fn shared_seed(ctx: &Ctx) -> PathBuf {
+    ctx.scratch.join("seed-workspace")
+}
+
+/// `copilot-lite svc deploy -n record-svc -e test -a <app>` in `dir` (not checked).
+fn svc_deploy(ctx: &Ctx, dir: &Path) -> Result<super::Run> {
+    ctx.copilot(
+        dir,
+        &["svc", "deploy", "-n", SVC, "-e", ENV, "-a", &app(ctx)],
+    )
+}
+
+/// The shared workspace and the artifact bucket, once `svc-deploy` has created the stack.
+fn deployed(ctx: &Ctx) -> Result<(PathBuf, String)> {
+    let dir = shared_seed(ctx);
+    let status = ctx.wait_stack(&workload_stack(ctx), Duration::from_secs(60))?;
+    ensure!(
+        dir.is_dir() && status.ends_with("_COMPLETE") && !status.contains("ROLLBACK"),
+        "needs the stack of svc-deploy ({} is {status})",
+        workload_stack(ctx)
+    );
+    Ok((dir, bucket(ctx)?))
+}
+
+/// The app's artifact bucket: output `ArtifactBucket` of `<app>-infrastructure`.
+fn bucket(ctx: &Ctx) -> Result<String> {
+    let stack = format!("{}-infrastructure", app(ctx));
+    let outputs = ctx.stack_outputs(&stack)?;
+    outputs
+        .get("ArtifactBucket")
+        .cloned()
+        .with_context(|| format!("stack {stack} has no output ArtifactBucket: {outputs:?}"))
+}
+
+/// The physical IDs of the addons stack's function and table.
+struct Addons {
+    function: String,
+    table: String,
+}
+
+fn addons(ctx: &Ctx) -> Result<Addons> {
+    let stack = workload_stack(ctx);
+    let resources = ctx.stack_resources(&stack)?;
+    let nested = resources
+        .iter()
+        .find(|(id, (kind, _, _))| {
+            id.as_str() == "AddonsStack" && kind == "AWS::CloudFormation::Stack"
+        })
+        .map(|(_, (_, physical, _))| physical.clone())
+        .with_context(|| format!("stack {stack} has no AddonsStack: {resources:?}"))?;
+    let inner = ctx.stack_resources(&nested)?;
+    let physical = |logical: &str| -> Result<String> {
+        inner
+            .get(logical)
+            .map(|(_, p, _)| p.clone())
+            .filter(|p| !p.is_empty())
+            .with_context(|| format!("the addons stack has no {logical}: {inner:?}"))
+    };
+    Ok(Addons {
+        function: physical("recordProcessor")?,
+        table: physical("records")?,
+    })
+}
+
+fn code_sha(ctx: &Ctx, function: &str) -> Result<String> {
+    let c = ctx.aws_json(&[
+        "lambda",
+        "get-function-configuration",
+        "--function-name",
+        function,
+    ])?;
+    Ok(c.get("CodeSha256")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned())
+}
+
+fn last_updated(ctx: &Ctx) -> Result<String> {
+    let s = ctx.describe_stack(&workload_stack(ctx))?;
+    Ok(format!(
+        "{} {}",
+        s.get("StackStatus")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        s.get("LastUpdatedTime")
+            .and_then(Value::as_str)
+            .unwrap_or("never")
+    ))
+}
+
+fn keys(objects: &[Object]) -> Vec<&str> {
+    objects.iter().map(|o| o.key.as_str()).collect()
+}
+
+fn package_upload(ctx: &mut Ctx) -> Result<()> {
+    let bucket = ctx.id.clone();
+    ctx.make_bucket(&bucket)?;
+    let dir = ctx.work.join("seed");
+    copy_dir(&ctx.root.join("examples/seed"), &dir)?;
+    let run = ctx
+        .copilot(
+            &dir,
+            &[
+                "svc",
+                "package",
+                "-n",
+                SVC,
+                "-e",
+                ENV,
+                "--upload-assets",
+                "--bucket",
+                &bucket,
+            ],
+        )?
+        .check()?;
+    let objects = ctx.list_objects(&bucket)?;
+    ensure!(!objects.is_empty(), "nothing was uploaded to {bucket}");
+    let stray: Vec<&str> = keys(&objects)
+        .into_iter()
+        .filter(|k| !k.starts_with(ASSETS))
+        .collect();
+    ensure!(stray.is_empty(), "uploaded outside {ASSETS}: {stray:?}");
+    let code_keys = yaml_values(&run.stdout, "S3Key");
+    let [key] = code_keys.as_slice() else {
+        bail!(
+            "expected one S3Key in the printed addons template:\n{}",
+            run.stdout
+        );
+    };
+    ensure!(
+        key.starts_with(ASSETS) && keys(&objects).contains(&key.as_str()),
+        "S3Key {key} is not an uploaded asset ({:?})",
+        keys(&objects)
+    );
+    ensure!(
+        yaml_values(&run.stdout, "S3Bucket") == [bucket.clone()],
+        "the printed template does not name bucket {bucket}:\n{}",
+        run.stdout
+    );
+    let zip = ctx.download(&bucket, key)?;
+    same_tree(&read_zip(&zip)?, &read_folder(&dir.join(CODE))?)
+        .context("the uploaded zip differs from lambdas/record-processor/")?;
+    for kept in [
+        "# DynamoDB table with a stream",
+        "!GetAtt \"recordProcessorRole.Arn\"",
+    ] {
+        ensure!(
+            run.stdout.contains(kept),
+            "the printed template lost {kept:?}"
+        );
+    }
+    Ok(())
+}
+
+fn deploy(ctx: &mut Ctx) -> Result<()> {
+    let dir = shared_seed(ctx);
+    let _ = fs::remove_dir_all(&dir);
+    copy_dir(&ctx.root.join("examples/seed"), &dir)?;
+    let run = svc_deploy(ctx, &dir)?.check()?;
+    let stack = workload_stack(ctx);
+    let status = ctx.wait_stack(&stack, Duration::from_secs(60))?;
+    ensure!(
+        status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE",
+        "deploy exited 0 but stack {stack} is {status}:\n{}\n{}",
+        ctx.failure_reasons(&stack),
+        run.tail()
+    );
+    let bucket = bucket(ctx)?;
+    let objects = ctx.list_objects(&bucket)?;
+    ensure!(
+        objects.iter().any(|o| o.key.starts_with(ASSETS)),
+        "no asset under {ASSETS} in {bucket}: {:?}",
+        keys(&objects)
+    );
+
+    let a = addons(ctx)?;
+    ctx.check_function_code(&a.function, &dir.join(CODE))?;
+    let table = ctx.aws_json(&["dynamodb", "describe-table", "--table-name", &a.table])?;
+    let stream = table
+        .pointer("/Table/LatestStreamArn")
+        .and_then(Value::as_str)
+        .with_context(|| format!("table {} has no stream", a.table))?;
+    let mappings = ctx.aws_json(&[
+        "lambda",
+        "list-event-source-mappings",
+        "--function-name",
+        &a.function,
+    ])?;
+    let list = mappings
+        .get("EventSourceMappings")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let [m] = list.as_slice() else {
+        bail!(
+            "expected one event source mapping of {}: {mappings}",
+            a.function
+        );
+    };
+    ensure!(
+        m.get("EventSourceArn").and_then(Value::as_str) == Some(stream),
+        "the mapping reads {:?}, not the table's stream {stream}",
+        m.get("EventSourceArn")
+    );
+    ensure!(
+        m.get("State").and_then(Value::as_str) == Some("Enabled"),
+        "the mapping is {:?}, not Enabled",
+        m.get("State")
+    );
+    Ok(())
+}
+
+fn no_change(ctx: &mut Ctx) -> Result<()> {
+    let (dir, bucket) = deployed(ctx)?;
+    let before = ctx.list_objects(&bucket)?;
+    let stack_before = last_updated(ctx)?;
+    std::thread::sleep(Duration::from_millis(1100));
+    svc_deploy(ctx, &dir)?.check()?;
+    let after = ctx.list_objects(&bucket)?;
+    ensure!(
+        before == after,
+        "a deploy without change touched the bucket:\nbefore {before:#?}\nafter {after:#?}"
+    );
+    let stack_after = last_updated(ctx)?;
+    ensure!(
+        stack_before == stack_after,
+        "a deploy without change updated the stack: {stack_before} -> {stack_after}"
+    );
+    Ok(())
+}
+
+fn code_change(ctx: &mut Ctx) -> Result<()> {
+    let (dir, bucket) = deployed(ctx)?;
+    let a = addons(ctx)?;
+    let before = ctx.list_objects(&bucket)?;
+    let sha_before = code_sha(ctx, &a.function)?;
+    let index = dir.join(CODE).join("index.js");
+    let mut code = fs::read_to_string(&index)?;
+    code.push_str(&format!("// changed by e2e run {}\n", ctx.run));
+    fs::write(&index, code)?;
+    svc_deploy(ctx, &dir)?.check()?;
+    let stack = workload_stack(ctx);
+    let status = ctx.wait_stack(&stack, Duration::from_secs(60))?;
+    ensure!(status == "UPDATE_COMPLETE", "stack {stack} is {status}");
+    let after = ctx.list_objects(&bucket)?;
+    let new: Vec<&str> = keys(&after)
+        .into_iter()
+        .filter(|k| !keys(&before).contains(k))
+        .collect();
+    ensure!(
+        new.iter().any(|k| k.starts_with(ASSETS)),
+        "no new asset key after the code change (new objects: {new:?})"
+    );
+    let a = addons(ctx)?;
+    ensure!(
+        code_sha(ctx, &a.function)? != sha_before,
+        "the function's CodeSha256 did not change"
+    );
+    ctx.check_function_code(&a.function, &dir.join(CODE))?;
+    Ok(())
+}
+
+fn failure(ctx: &mut Ctx) -> Result<()> {
+    let (dir, _) = deployed(ctx)?;
+    let a = addons(ctx)?;
+    let sha_before = code_sha(ctx, &a.function)?;
+    let addon = dir.join(ADDON);
+    let original = fs::read_to_string(&addon)?;
+    // S3 rejects the name: the update fails in the addons stack and rolls back.
+    let broken = original.replacen(
+        "Resources:\n",
+        "Resources:\n  BrokenBucket:\n    Type: AWS::S3::Bucket\n    Properties:\n      \
+         BucketName: Not_A_Valid..Bucket_Name\n\n",
+        1,
+    );
+    fs::write(&addon, broken)?;
+    let run = svc_deploy(ctx, &dir);
+    fs::write(&addon, original)?;
+    let run = run?;
+    ensure!(!run.ok, "the failing deploy exited 0:\n{}", run.tail());
+    let all = format!("{}\n{}", run.stdout, run.stderr);
+    ensure!(
+        all.contains("BrokenBucket"),
+        "the output does not name the failing resource BrokenBucket:\n{}",
+        run.tail()
+    );
+    let stack = workload_stack(ctx);
+    let status = ctx.wait_stack(&stack, Duration::from_secs(60))?;
+    ensure!(
+        status == "UPDATE_ROLLBACK_COMPLETE",
+        "stack {stack} is {status}, expected UPDATE_ROLLBACK_COMPLETE"
+    );
+    let a = addons(ctx)?;
+    ensure!(
+        code_sha(ctx, &a.function)? == sha_before,
+        "the function's code changed although the update rolled back"
+    );
+    Ok(())
+}
+
+fn bad_input(ctx: &mut Ctx) -> Result<()> {
+    let (_, bucket) = deployed(ctx)?;
+    let dir = ctx.work.join("seed");
+    copy_dir(&ctx.root.join("examples/seed"), &dir)?;
+    let addon = dir.join(ADDON);
+    let text = fs::read_to_string(&addon)?.replace("lambdas/record-processor/", "lambdas/missing/");
+    fs::write(&addon, &text)?;
+    let line = line_of(&text, "lambdas/missing/").context("example changed")?;
+    let before = ctx.list_objects(&bucket)?;
+    let stack_before = last_updated(ctx)?;
+    let run = svc_deploy(ctx, &dir)?;
+    ensure!(!run.ok, "deploy succeeded with a missing Lambda folder");
+    let at = format!("ddb.yml:{line}");
+    ensure!(
+        run.stderr.contains(&at),
+        "the error does not name {at}:\n{}",
+        run.stderr
+    );
+    let after = ctx.list_objects(&bucket)?;
+    ensure!(
+        before == after,
+        "bad input changed the bucket: new {:?}",
+        keys(&after)
+            .into_iter()
+            .filter(|k| !keys(&before).contains(k))
+            .collect::<Vec<_>>()
+    );
+    ensure!(
+        last_updated(ctx)? == stack_before,
+        "bad input changed the stack"
+    );
+    Ok(())
+}
