@@ -50,6 +50,18 @@ pub enum Needs {
     Svc,
 }
 
+/// Returned (as the error) by a scenario that cannot be checked here: reported as skipped.
+#[derive(Debug)]
+pub struct Skip(pub String);
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Skip {}
+
 pub struct Scenario {
     pub name: &'static str,
     pub what: &'static str,
@@ -254,7 +266,10 @@ fn run_all(
                     };
                     match catch_unwind(AssertUnwindSafe(|| (s.run)(&mut ctx))) {
                         Ok(Ok(())) => Verdict::Pass,
-                        Ok(Err(e)) => Verdict::Fail(format!("{e:#}")),
+                        Ok(Err(e)) => match e.downcast_ref::<Skip>() {
+                            Some(skip) => Verdict::Skip(skip.0.clone()),
+                            None => Verdict::Fail(format!("{e:#}")),
+                        },
                         Err(panic) => Verdict::Fail(format!(
                             "panicked: {}",
                             panic

@@ -55,7 +55,7 @@ pub const PROFILE_PY311: Profile = Profile {
 pub const DYNAMODB_LOCAL_NPM: &str = "amplify-dynamodb-simulator";
 pub const DYNAMODB_LOCAL_NPM_VERSION: &str = "2.9.30";
 /// Bump when the layout produced by [`setup`] changes, to force a re-run.
-const LAYOUT_VERSION: u32 = 2;
+const LAYOUT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Default)]
 pub struct SetupOptions {
@@ -572,39 +572,69 @@ fn install_venv(paths: &Paths, pre: &Prereqs, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Fixes, in the installed LocalStack, bugs that break clients other than botocore.
-///
-/// * S3 checksum trailers: `x-amz-trailer: x-amz-checksum-crc32c` (what the Rust SDK sends
-///   over plain http) was matched by substring, so it counted as both CRC32 and CRC32C and
-///   every such PutObject / UploadPart failed with "Expecting a single x-amz-checksum-
-///   header". The patch compares the trailer's header names exactly.
-///
-/// Idempotent; a LocalStack whose source no longer has the pattern is left alone.
+/// A source change of the installed LocalStack: `find` becomes `replace` in `module`.
+struct Patch {
+    what: &'static str,
+    module: &'static str,
+    find: &'static str,
+    replace: &'static str,
+}
+
+/// Fixes, in the installed LocalStack, what breaks copilot-lite's end-to-end tests.
+const PATCHES: &[Patch] = &[
+    // `x-amz-trailer: x-amz-checksum-crc32c` (what the Rust SDK sends over plain http) was
+    // matched by substring, so it counted as both CRC32 and CRC32C and every such PutObject /
+    // UploadPart failed with "Expecting a single x-amz-checksum- header".
+    Patch {
+        what: "S3 checksum trailers",
+        module: "localstack.services.s3.utils",
+        find: r#"if f"x-amz-checksum-{algo.lower()}" in trailing_headers"#,
+        replace: r#"if f"x-amz-checksum-{algo.lower()}" in [h.strip().lower() for h in trailing_headers.split(",")]"#,
+    },
+    // Updating an `AWS::CloudFormation::Stack` resource was not implemented (a warning, and
+    // the nested stack kept its old template): update the nested stack with its new
+    // TemplateURL and parameters, and wait for it.
+    Patch {
+        what: "nested stack updates",
+        module: "localstack.services.cloudformation.resource_providers.aws_cloudformation_stack",
+        find: include_str!("patches/nested_stack_update.orig.py"),
+        replace: include_str!("patches/nested_stack_update.py"),
+    },
+];
+
+/// Applies [`PATCHES`]. Idempotent; a LocalStack whose source no longer has the pattern is
+/// left alone (with a note).
 fn patch_localstack(paths: &Paths) -> Result<()> {
-    const MODULE: &str = "localstack.services.s3.utils";
-    const BUGGY: &str = r#"if f"x-amz-checksum-{algo.lower()}" in trailing_headers"#;
-    const FIXED: &str = r#"if f"x-amz-checksum-{algo.lower()}" in [h.strip().lower() for h in trailing_headers.split(",")]"#;
-    let file = PathBuf::from(venv_value(
-        paths,
-        &format!("import importlib.util; print(importlib.util.find_spec('{MODULE}').origin)"),
-    )?);
-    let text =
-        fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    if text.contains(FIXED) {
-        return Ok(());
-    }
-    if !text.contains(BUGGY) {
+    for patch in PATCHES {
+        let file = PathBuf::from(venv_value(
+            paths,
+            &format!(
+                "import importlib.util; print(importlib.util.find_spec('{}').origin)",
+                patch.module
+            ),
+        )?);
+        let text =
+            fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        if text.contains(patch.replace) {
+            continue;
+        }
+        if !text.contains(patch.find) {
+            eprintln!(
+                "localstack setup: note: {} changed; the patch for {} is not applied",
+                file.display(),
+                patch.what
+            );
+            continue;
+        }
+        fs::write(&file, text.replace(patch.find, patch.replace))
+            .with_context(|| format!("cannot patch {}", file.display()))?;
+        // Stale bytecode must not win over the patched source.
+        let _ = fs::remove_dir_all(file.with_file_name("__pycache__"));
         eprintln!(
-            "localstack setup: note: {} changed; the S3 checksum-trailer patch is not applied",
-            file.display()
+            "localstack setup: patched {} ({})",
+            patch.module, patch.what
         );
-        return Ok(());
     }
-    fs::write(&file, text.replace(BUGGY, FIXED))
-        .with_context(|| format!("cannot patch {}", file.display()))?;
-    // Stale bytecode would win over the patched source when mtimes collide.
-    let _ = fs::remove_dir_all(file.with_file_name("__pycache__"));
-    eprintln!("localstack setup: patched {MODULE} (S3 checksum trailers)");
     Ok(())
 }
 

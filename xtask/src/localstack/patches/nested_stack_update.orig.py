@@ -1,0 +1,10 @@
+    def update(
+        self,
+        request: ResourceRequest[CloudFormationStackProperties],
+    ) -> ProgressEvent[CloudFormationStackProperties]:
+        """
+        Update a resource
+
+
+        """
+        raise NotImplementedError
