@@ -153,9 +153,9 @@ fn svc_demo(ctx: &Ctx) -> Result<()> {
             "--stack-name",
             &stack,
             "--query",
-            "Stacks[0].{Stack:StackName,Status:StackStatus,Outputs:Outputs}",
+            "Stacks[0].{Stack:StackName,Status:StackStatus,Updated:LastUpdatedTime}",
             "--output",
-            "yaml",
+            "table",
         ],
     )?;
     let resources = ctx.stack_resources(&stack)?;
