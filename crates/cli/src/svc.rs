@@ -42,7 +42,7 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
     if let Some(addons) = &addons {
         let prepared = prepare(&ws, &svc, addons, &args.bucket, &args.upload).await?;
         if args.upload_assets {
-            let bucket = resolve_bucket(&args.bucket, &args.aws, &app, false).await?;
+            let bucket = resolve_bucket(&args.bucket, &args.aws, &app).await?;
             let uploader = connect(&args.aws, &args.upload, &bucket).await?;
             let (text, url) = upload_addons(prepared, &uploader, &args.bucket, &name).await?;
             addons_text = Some(text);
@@ -242,24 +242,13 @@ async fn upload_addons(
     Ok((packaged.text, url))
 }
 
-/// The bucket from the flag or environment, else the app's `<app>-infrastructure` stack.
-async fn resolve_bucket(
-    bucket: &BucketArgs,
-    aws: &AwsArgs,
-    app: &str,
-    create: bool,
-) -> Result<String, Failure> {
+/// The bucket from the flag or environment, else the output of the app's existing
+/// `<app>-infrastructure` stack (`svc package` never creates it; `svc deploy` does).
+async fn resolve_bucket(bucket: &BucketArgs, aws: &AwsArgs, app: &str) -> Result<String, Failure> {
     if let Some(b) = &bucket.bucket {
         return Ok(b.clone());
     }
     let deployer = Deployer::connect(aws.region.clone(), None).await?;
-    if create {
-        let stack = deploy::infrastructure_stack_name(app);
-        let view = DeployView::new(&stack);
-        let bucket = deployer.ensure_app_bucket(app, &view).await;
-        view.finish();
-        return Ok(bucket?);
-    }
     let stack = deploy::infrastructure_stack_name(app);
     let outputs = deployer.outputs(&stack).await.map_err(|e| {
         Failure::Usage(format!(
