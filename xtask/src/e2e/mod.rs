@@ -11,6 +11,7 @@
 //! each command, its exit code and output) and a unique id for bucket and stack names.
 
 mod ctx;
+mod deploy;
 mod package;
 mod svc;
 
@@ -73,6 +74,7 @@ pub struct Scenario {
 pub fn scenarios() -> Vec<Scenario> {
     let mut all = package::scenarios();
     all.extend(svc::scenarios());
+    all.extend(deploy::scenarios());
     all
 }
 
@@ -175,6 +177,7 @@ pub fn main(args: &[OsString]) -> Result<ExitCode> {
         // Host side: everything that needs the network.
         let build = !flags.no_build && std::env::var_os("COPILOT_LITE_BIN").is_none();
         let prepared = (if build { build_binary() } else { Ok(()) })
+            .and_then(|()| deploy::build_deploy_tests())
             .and_then(|()| localstack::setup(&paths, &SetupOptions::default()));
         if let Err(e) = prepared {
             return Ok(not_run(&selected, &format!("{e:#}")));
