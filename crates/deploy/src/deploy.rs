@@ -766,16 +766,14 @@ impl Deployer {
     /// ARNs of the `FAILED` change sets of `stack` whose reason says "no changes".
     async fn empty_change_sets(&self, stack: &str) -> Result<Vec<String>, DeployError> {
         let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = match self
-                .cfn
-                .list_change_sets()
-                .stack_name(stack)
-                .set_next_token(token.take())
-                .send()
-                .await
-            {
+        let mut pages = self
+            .cfn
+            .list_change_sets()
+            .stack_name(stack)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let out = match page {
                 Ok(out) => out,
                 Err(e) if is_not_found(&e) => break,
                 Err(e) => return Err(DeployError::aws("ListChangeSets", stack, &e)),
@@ -788,10 +786,6 @@ impl Deployer {
                     ids.push(id.to_owned());
                 }
             }
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
-            }
         }
         Ok(ids)
     }
@@ -799,16 +793,14 @@ impl Deployer {
     /// ARNs of the nested stacks (`AWS::CloudFormation::Stack` resources) of `stack`.
     async fn nested_stacks(&self, stack: &str) -> Result<Vec<String>, DeployError> {
         let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = match self
-                .cfn
-                .list_stack_resources()
-                .stack_name(stack)
-                .set_next_token(token.take())
-                .send()
-                .await
-            {
+        let mut pages = self
+            .cfn
+            .list_stack_resources()
+            .stack_name(stack)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let out = match page {
                 Ok(out) => out,
                 Err(e) if is_not_found(&e) => break,
                 Err(e) => return Err(DeployError::aws("ListStackResources", stack, &e)),
@@ -819,10 +811,6 @@ impl Deployer {
                 {
                     ids.push(id.to_owned());
                 }
-            }
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
             }
         }
         Ok(ids)
