@@ -1,0 +1,118 @@
+//! The floor, for context: reading every file of a workload on all cores, and reading +
+//! deflating it (flate2, default level, all cores). No tool can package faster than it
+//! can read its input; one that compresses everything cannot beat the deflate floor either.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use flate2::Compression;
+use flate2::write::DeflateEncoder;
+
+/// How long one pass took and what it saw.
+#[derive(Debug, Clone, Copy)]
+pub struct Pass {
+    pub wall: Duration,
+    pub bytes: u64,
+    /// Deflated size (0 for a read-only pass).
+    pub deflated: u64,
+}
+
+/// Reads (and with `deflate`, compresses) every file, files spread over `threads` threads.
+pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
+    let next = AtomicUsize::new(0);
+    let start = Instant::now();
+    let results: Vec<Result<(u64, u64)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| -> Result<(u64, u64)> {
+                    let mut buf = vec![0u8; 1 << 18];
+                    let (mut bytes, mut deflated) = (0u64, 0u64);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(i) else { break };
+                        let mut file = std::fs::File::open(path)
+                            .with_context(|| format!("opening {}", path.display()))?;
+                        let mut encoder = deflate
+                            .then(|| DeflateEncoder::new(Counter(0), Compression::default()));
+                        loop {
+                            let n = file
+                                .read(&mut buf)
+                                .with_context(|| format!("reading {}", path.display()))?;
+                            if n == 0 {
+                                break;
+                            }
+                            bytes += n as u64;
+                            if let Some(e) = encoder.as_mut() {
+                                e.write_all(&buf[..n])?;
+                            }
+                        }
+                        if let Some(e) = encoder {
+                            deflated += e.finish()?.0;
+                        }
+                    }
+                    Ok((bytes, deflated))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("floor thread panicked")))
+            })
+            .collect()
+    });
+    let wall = start.elapsed();
+    let (mut bytes, mut deflated) = (0, 0);
+    for r in results {
+        let (b, d) = r?;
+        bytes += b;
+        deflated += d;
+    }
+    Ok(Pass {
+        wall,
+        bytes,
+        deflated,
+    })
+}
+
+/// A writer that only counts.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_every_byte_and_compresses_text() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-floor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files: Vec<PathBuf> = (0..5)
+            .map(|i| {
+                let p = dir.join(format!("f{i}"));
+                std::fs::write(&p, "hello world ".repeat(1000 * (i + 1))).unwrap();
+                p
+            })
+            .collect();
+        let total: u64 = (1..=5).map(|i| 12_000 * i).sum();
+        let read = pass(&files, 2, false).unwrap();
+        assert_eq!((read.bytes, read.deflated), (total, 0));
+        let deflated = pass(&files, 3, true).unwrap();
+        assert_eq!(deflated.bytes, total);
+        assert!(deflated.deflated > 0 && deflated.deflated < total / 10);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
