@@ -151,15 +151,21 @@ fn run(o: &Options) -> Result<ExitCode> {
     fs::create_dir_all(&bench)?;
     let env_bin = std::env::var_os("COPILOT_LITE_BIN").map(PathBuf::from);
     if o.build && env_bin.is_none() {
-        eprintln!("bench: cargo build --release -p copilot-lite -p s3-test-server --example serve");
-        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args(["build", "--release", "-p", "copilot-lite"])
-            .args(["-p", "s3-test-server", "--example", "serve"])
-            .current_dir(&root)
-            .status()
-            .context("running cargo build")?;
-        if !status.success() {
-            bail!("cargo build --release failed");
+        // Two builds: `--example` would select only the example of both packages.
+        for args in [
+            &["-p", "copilot-lite"][..],
+            &["-p", "s3-test-server", "--example", "serve"],
+        ] {
+            eprintln!("bench: cargo build --release {}", args.join(" "));
+            let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .args(["build", "--release"])
+                .args(args)
+                .current_dir(&root)
+                .status()
+                .context("running cargo build")?;
+            if !status.success() {
+                bail!("cargo build --release {} failed", args.join(" "));
+            }
         }
     }
     let copilot = env_bin.unwrap_or_else(|| target.join("release/copilot-lite"));
@@ -167,7 +173,7 @@ fn run(o: &Options) -> Result<ExitCode> {
     for bin in [&copilot, &serve] {
         if !bin.is_file() {
             bail!(
-                "{} is missing: run without --no-build, or `cargo build --release -p copilot-lite -p s3-test-server --example serve`",
+                "{} is missing: run without --no-build, or `cargo build --release -p copilot-lite` and `cargo build --release -p s3-test-server --example serve`",
                 bin.display()
             );
         }
