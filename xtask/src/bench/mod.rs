@@ -133,7 +133,36 @@ pub fn main(args: &[OsString]) -> Result<ExitCode> {
         print!("{USAGE}");
         return Ok(ExitCode::SUCCESS);
     };
+    if cfg!(debug_assertions) {
+        // The floor (deflate) and the proxy must run optimized: `cargo xtask` is a debug
+        // build (dependencies at opt-level 1), so hand over to a release build of the xtask.
+        return reexec_release(&args);
+    }
     run(&options)
+}
+
+fn reexec_release(args: &[String]) -> Result<ExitCode> {
+    let root = crate::localstack::workspace_root();
+    eprintln!("bench: cargo build --release -p xtask (the bench runs optimized)");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--release", "-p", "xtask"])
+        .current_dir(&root)
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release -p xtask failed");
+    }
+    let exe = root.join("target/release/xtask");
+    let status = Command::new(&exe)
+        .arg("bench")
+        .args(args)
+        .status()
+        .with_context(|| format!("running {}", exe.display()))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
 }
 
 struct Env {
@@ -168,7 +197,9 @@ fn run(o: &Options) -> Result<ExitCode> {
             }
         }
     }
-    let copilot = env_bin.unwrap_or_else(|| target.join("release/copilot-lite"));
+    // Absolute: the tools run in the workload folder.
+    let copilot =
+        std::path::absolute(env_bin.unwrap_or_else(|| target.join("release/copilot-lite")))?;
     let serve = target.join("release/examples/serve");
     for bin in [&copilot, &serve] {
         if !bin.is_file() {
@@ -181,7 +212,13 @@ fn run(o: &Options) -> Result<ExitCode> {
     let aws = if o.no_aws {
         None
     } else {
-        Some(find_aws(o, &target)?)
+        let aws = find_aws(o, &target)?;
+        // A bare name is looked up on PATH; a path is made absolute.
+        Some(if aws.components().count() > 1 {
+            std::path::absolute(aws)?
+        } else {
+            aws
+        })
     };
     let aws_config = bench.join("aws-config");
     fs::write(
@@ -348,7 +385,8 @@ fn version(bin: &Path, args: &[&str]) -> String {
             } else {
                 o.stdout
             };
-            String::from_utf8_lossy(&text).trim().to_string()
+            let text = String::from_utf8_lossy(&text);
+            text.lines().next().unwrap_or("").trim().to_string()
         })
         .unwrap_or_else(|e| format!("? ({e})"))
 }
