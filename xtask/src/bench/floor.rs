@@ -18,11 +18,14 @@ pub struct Pass {
     pub bytes: u64,
     /// Deflated size (0 for a read-only pass).
     pub deflated: u64,
+    /// CPU time (user + system) of this process during the pass.
+    pub cpu: Duration,
 }
 
 /// Reads (and with `deflate`, compresses) every file, files spread over `threads` threads.
 pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
     let next = AtomicUsize::new(0);
+    let cpu_start = super::measure::own_cpu_time();
     let start = Instant::now();
     let results: Vec<Result<(u64, u64)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1))
@@ -30,13 +33,14 @@ pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
                 scope.spawn(|| -> Result<(u64, u64)> {
                     let mut buf = vec![0u8; 1 << 18];
                     let (mut bytes, mut deflated) = (0u64, 0u64);
+                    // One encoder per thread, reset between files (no per-file allocation).
+                    let mut encoder =
+                        deflate.then(|| DeflateEncoder::new(Counter(0), Compression::default()));
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = files.get(i) else { break };
                         let mut file = std::fs::File::open(path)
                             .with_context(|| format!("opening {}", path.display()))?;
-                        let mut encoder = deflate
-                            .then(|| DeflateEncoder::new(Counter(0), Compression::default()));
                         loop {
                             let n = file
                                 .read(&mut buf)
@@ -49,8 +53,9 @@ pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
                                 e.write_all(&buf[..n])?;
                             }
                         }
-                        if let Some(e) = encoder {
-                            deflated += e.finish()?.0;
+                        if let Some(e) = encoder.as_mut() {
+                            // Finishes this file's stream and starts a fresh one.
+                            deflated += e.reset(Counter(0))?.0;
                         }
                     }
                     Ok((bytes, deflated))
@@ -66,6 +71,7 @@ pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
             .collect()
     });
     let wall = start.elapsed();
+    let cpu = super::measure::own_cpu_time().saturating_sub(cpu_start);
     let (mut bytes, mut deflated) = (0, 0);
     for r in results {
         let (b, d) = r?;
@@ -76,6 +82,7 @@ pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
         wall,
         bytes,
         deflated,
+        cpu,
     })
 }
 

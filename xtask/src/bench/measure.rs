@@ -20,6 +20,8 @@ pub struct Outcome {
     pub max_rss_kib: u64,
     /// Exit code, or `-signal`.
     pub code: i32,
+    /// User + system CPU time of the child (and its waited-for descendants).
+    pub cpu: Duration,
 }
 
 /// Runs `cmd` to completion; times it and reads its peak RSS from `wait4`.
@@ -55,7 +57,28 @@ pub fn run_measured(cmd: &mut Command) -> Result<Outcome> {
         wall,
         max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
         code,
+        cpu: cpu_time(&usage),
     })
+}
+
+/// User + system time of a rusage.
+pub fn cpu_time(usage: &libc::rusage) -> Duration {
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CPU time of this process so far.
+pub fn own_cpu_time() -> Duration {
+    // SAFETY: rusage is plain old data; getrusage fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a local.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    cpu_time(&usage)
 }
 
 /// What clients sent through the proxy since the last [`Proxy::take`].
@@ -412,5 +435,11 @@ PUT /b/k?partNumber=1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
         let out = run_measured(Command::new("sh").args(["-c", "exit 3"])).unwrap();
         assert_eq!(out.code, 3);
         assert!(out.max_rss_kib > 0);
+        let busy = run_measured(
+            Command::new("sh").args(["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"]),
+        )
+        .unwrap();
+        assert_eq!(busy.code, 0);
+        assert!(busy.cpu > Duration::ZERO, "a busy loop uses CPU");
     }
 }

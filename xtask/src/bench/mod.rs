@@ -171,6 +171,8 @@ struct Env {
     serve: PathBuf,
     aws: Option<PathBuf>,
     aws_config: PathBuf,
+    /// An empty credentials file (the keys come from the environment).
+    aws_credentials: PathBuf,
 }
 
 fn run(o: &Options) -> Result<ExitCode> {
@@ -225,12 +227,15 @@ fn run(o: &Options) -> Result<ExitCode> {
         &aws_config,
         "[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n",
     )?;
+    let aws_credentials = bench.join("aws-credentials");
+    fs::write(&aws_credentials, "")?;
     let env = Env {
         bench: bench.clone(),
         copilot,
         serve,
         aws,
         aws_config,
+        aws_credentials,
     };
 
     let mut header = String::new();
@@ -286,6 +291,7 @@ fn run(o: &Options) -> Result<ExitCode> {
                 workload: w,
                 read: read.wall,
                 deflate: deflate.wall,
+                deflate_cpu: deflate.cpu,
                 bytes: read.bytes,
                 deflated: deflate.deflated,
             });
@@ -453,12 +459,13 @@ fn run_round(
             Some(cold) => Some(*cold == text),
         };
         eprintln!(
-            "bench: {} {:<12} round {} {:<5} {:>9.3} s  rss {:>6.1} MB  put {:>4} ({:.1} MiB)  {}",
+            "bench: {} {:<12} round {} {:<5} {:>9.3} s  cpu {:>7.2} s  rss {:>6.1} MB  put {:>4} ({:.1} MiB)  {}",
             w.name(),
             tool.name(),
             round + 1,
             mode.name(),
             outcome.wall.as_secs_f64(),
+            outcome.cpu.as_secs_f64(),
             outcome.max_rss_kib as f64 * 1024.0 / 1e6,
             traffic.puts,
             traffic.put_body_bytes as f64 / 1048576.0,
@@ -473,6 +480,7 @@ fn run_round(
             tool,
             mode,
             wall: outcome.wall,
+            cpu: outcome.cpu,
             max_rss_kib: outcome.max_rss_kib,
             uploaded: traffic.put_body_bytes,
             puts: traffic.puts,
@@ -531,10 +539,7 @@ fn command(
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", &env.aws_config)
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            env.bench.join("no-credentials"),
-        );
+        .env("AWS_SHARED_CREDENTIALS_FILE", &env.aws_credentials);
     cmd
 }
 

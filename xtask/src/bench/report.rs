@@ -52,6 +52,8 @@ pub struct Sample {
     pub tool: Tool,
     pub mode: Mode,
     pub wall: Duration,
+    /// User + system CPU time.
+    pub cpu: Duration,
     pub max_rss_kib: u64,
     /// Body bytes of PUT requests (objects written).
     pub uploaded: u64,
@@ -68,6 +70,8 @@ pub struct FloorSample {
     pub workload: Workload,
     pub read: Duration,
     pub deflate: Duration,
+    /// CPU time of the read + deflate pass.
+    pub deflate_cpu: Duration,
     pub bytes: u64,
     pub deflated: u64,
 }
@@ -100,6 +104,7 @@ pub fn ratio(slow: Option<f64>, fast: Option<f64>) -> Option<f64> {
 pub struct Summary {
     pub runs: usize,
     pub wall_s: Option<f64>,
+    pub cpu_s: Option<f64>,
     /// The largest peak RSS over the runs, KiB.
     pub max_rss_kib: u64,
     pub uploaded: Option<f64>,
@@ -118,11 +123,13 @@ pub fn summarize(samples: &[Sample], w: Workload, tool: Tool, mode: Mode) -> Opt
         return None;
     }
     let walls: Vec<f64> = s.iter().map(|s| s.wall.as_secs_f64()).collect();
+    let cpus: Vec<f64> = s.iter().map(|s| s.cpu.as_secs_f64()).collect();
     let uploaded: Vec<f64> = s.iter().map(|s| s.uploaded as f64).collect();
     let same: Vec<bool> = s.iter().filter_map(|s| s.same_output).collect();
     Some(Summary {
         runs: s.len(),
         wall_s: median(&walls),
+        cpu_s: median(&cpus),
         max_rss_kib: s.iter().map(|s| s.max_rss_kib).max().unwrap_or(0),
         uploaded: median(&uploaded),
         max_puts: s.iter().map(|s| s.puts).max().unwrap_or(0),
@@ -136,6 +143,16 @@ pub fn floor_medians(floors: &[FloorSample], w: Workload) -> (Option<f64>, Optio
     let read: Vec<f64> = f.iter().map(|f| f.read.as_secs_f64()).collect();
     let deflate: Vec<f64> = f.iter().map(|f| f.deflate.as_secs_f64()).collect();
     (median(&read), median(&deflate))
+}
+
+/// Median CPU seconds of the read + deflate floor of a workload.
+pub fn floor_cpu_median(floors: &[FloorSample], w: Workload) -> Option<f64> {
+    let cpu: Vec<f64> = floors
+        .iter()
+        .filter(|f| f.workload == w)
+        .map(|f| f.deflate_cpu.as_secs_f64())
+        .collect();
+    median(&cpu)
 }
 
 /// `1.23 s`, `456 ms`.
@@ -267,9 +284,10 @@ pub fn markdown(samples: &[Sample], floors: &[FloorSample]) -> String {
     workloads.sort();
     workloads.dedup();
     md.push_str(
-        "| workload | run | copilot-lite | aws-cli | aws ÷ copilot | RSS copilot / aws | \
-         uploaded copilot / aws | PUTs copilot / aws | keys vs cold copilot / aws |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---|\n",
+        "| workload | run | copilot-lite | aws-cli | aws ÷ copilot | CPU copilot / aws | \
+         RSS copilot / aws | uploaded copilot / aws | PUTs copilot / aws | \
+         keys vs cold copilot / aws |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for &w in &workloads {
         for mode in Mode::ALL {
@@ -281,12 +299,14 @@ pub fn markdown(samples: &[Sample], floors: &[FloorSample]) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} |",
+                "| {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} |",
                 w.name(),
                 mode.name(),
                 fmt_secs(wall(&cl)),
                 fmt_secs(wall(&aws)),
                 fmt_ratio(ratio(wall(&aws), wall(&cl))),
+                fmt_secs(cl.as_ref().and_then(|s| s.cpu_s)),
+                fmt_secs(aws.as_ref().and_then(|s| s.cpu_s)),
                 field(&cl, &|s| fmt_rss(s.max_rss_kib)),
                 field(&aws, &|s| fmt_rss(s.max_rss_kib)),
                 field(&cl, &|s| fmt_bytes(s.uploaded)),
@@ -301,7 +321,8 @@ pub fn markdown(samples: &[Sample], floors: &[FloorSample]) -> String {
     if !floors.is_empty() {
         md.push_str(
             "\n| workload | input | floor: read (all cores) | floor: read + deflate (all cores) | \
-             deflated | copilot-lite cold ÷ deflate floor |\n|---|---:|---:|---:|---:|---:|\n",
+             deflated | copilot-lite cold ÷ deflate floor | CPU: deflate floor / copilot-lite \
+             cold |\n|---|---:|---:|---:|---:|---:|---:|\n",
         );
         let mut by_w: BTreeMap<Workload, &FloorSample> = BTreeMap::new();
         for f in floors {
@@ -309,16 +330,20 @@ pub fn markdown(samples: &[Sample], floors: &[FloorSample]) -> String {
         }
         for (w, f) in by_w {
             let (read, deflate) = floor_medians(floors, w);
-            let cold = summarize(samples, w, Tool::CopilotLite, Mode::Cold).and_then(|s| s.wall_s);
+            let cold = summarize(samples, w, Tool::CopilotLite, Mode::Cold);
+            let cold_cpu = cold.as_ref().and_then(|s| s.cpu_s);
+            let cold = cold.and_then(|s| s.wall_s);
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} / {} |",
                 w.name(),
                 fmt_bytes(Some(f.bytes as f64)),
                 fmt_secs(read),
                 fmt_secs(deflate),
                 fmt_bytes(Some(f.deflated as f64)),
                 fmt_ratio(ratio(cold, deflate)),
+                fmt_secs(floor_cpu_median(floors, w)),
+                fmt_secs(cold_cpu),
             );
         }
     }
@@ -344,6 +369,7 @@ mod tests {
             tool,
             mode,
             wall: Duration::from_secs_f64(secs),
+            cpu: Duration::from_secs_f64(secs * 1.5),
             max_rss_kib: 50_000,
             uploaded: puts * 1000,
             puts,
@@ -398,6 +424,7 @@ mod tests {
             workload: w,
             read: Duration::from_millis(500),
             deflate: Duration::from_secs(2),
+            deflate_cpu: Duration::from_secs(4),
             bytes: 400_000_000,
             deflated: 300_000_000,
         }];
