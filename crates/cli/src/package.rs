@@ -61,6 +61,22 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
 pub fn read_template(path: &Path) -> Result<cfn_yaml::Template, Failure> {
     let absolute = std::path::absolute(path)
         .map_err(|e| Failure::io(format!("reading {}", path.display()), e))?;
+    // Opening a FIFO would block until something writes to it: look before reading.
+    let meta = std::fs::metadata(&absolute)
+        .map_err(|e| Failure::io(format!("reading template {}", path.display()), e))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a folder"
+        } else if std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()) {
+            "a FIFO"
+        } else {
+            "a special file"
+        };
+        return Err(Failure::Usage(format!(
+            "template {} is {what}, not a regular file",
+            path.display()
+        )));
+    }
     let text = std::fs::read_to_string(&absolute)
         .map_err(|e| Failure::io(format!("reading template {}", path.display()), e))?;
     cfn_yaml::Template::parse(&absolute, text.clone())

@@ -1,7 +1,7 @@
 //! Phase 1: discover, resolve, validate and scan. No network.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cfn_yaml::{Node, Span, Template};
@@ -213,9 +213,10 @@ impl Discovery<'_> {
                     continue;
                 }
             };
+            let relative = Path::new(value).is_relative();
             match self.resolve(value, &base_dir) {
                 Err(message) => self.diagnostics.push((seq, diag(message, None))),
-                Ok(resolved) => match self.reference(&candidate, &resolved) {
+                Ok(resolved) => match self.reference(&candidate, &resolved, relative) {
                     Ok(Reference::Template(canonical)) => {
                         if let Some(target) = self.nested(canonical, &resolved, seq, &diag) {
                             items.push(Item {
@@ -256,24 +257,19 @@ impl Discovery<'_> {
     }
 
     /// Resolves a written path (SPEC A4): relative to the base folder, absolute as is, both
-    /// normalized lexically.
+    /// normalized lexically; under confinement a relative path may not leave the root.
     fn resolve(&self, value: &str, base_dir: &Path) -> Result<PathBuf, String> {
-        let written = Path::new(value);
-        let resolved = normalize(&base_dir.join(written));
-        if self.options.confine
-            && written.is_relative()
-            && !resolved.starts_with(normalize(&self.options.root))
-        {
-            return Err(format!(
-                "path {value:?} leaves the workspace root {} (write an absolute path if this is intended)",
-                self.options.root.display()
-            ));
-        }
-        Ok(resolved)
+        registry::resolve(value, base_dir, &self.options.root, self.options.confine)
+            .map_err(|e| e.to_string())
     }
 
     /// Checks what is at `resolved` against what the property accepts.
-    fn reference(&self, candidate: &Candidate<'_>, resolved: &Path) -> Result<Reference, String> {
+    fn reference(
+        &self,
+        candidate: &Candidate<'_>,
+        resolved: &Path,
+        written_relative: bool,
+    ) -> Result<Reference, String> {
         let meta = match std::fs::metadata(resolved) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -282,6 +278,15 @@ impl Discovery<'_> {
             Err(e) => return Err(format!("cannot read: {e}")),
         };
         let canonical = std::fs::canonicalize(resolved).map_err(|e| format!("cannot read: {e}"))?;
+        // The lexical check passed; a symlink on the way may still lead out of the root.
+        if self.options.confine && written_relative && !canonical.starts_with(&self.canonical_root)
+        {
+            return Err(format!(
+                "path leaves the workspace root {} through a symbolic link (it resolves to {}; write an absolute path if this is intended)",
+                self.options.root.display(),
+                canonical.display()
+            ));
+        }
         if meta.is_dir() && candidate.rule.file_only {
             return Err(if candidate.rule.recursive {
                 "expected a template file, found a folder".to_string()
@@ -290,7 +295,10 @@ impl Discovery<'_> {
             });
         }
         if !meta.is_dir() && !meta.is_file() {
-            return Err("not a regular file or folder".to_string());
+            return Err(format!(
+                "is a {}, not a regular file or folder",
+                special_kind(&meta.file_type())
+            ));
         }
         if candidate.rule.recursive {
             return Ok(Reference::Template(canonical));
@@ -389,21 +397,20 @@ enum Reference {
     },
 }
 
-/// Lexical normalization: drops `.`, resolves `..` against the preceding component.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
+/// What a file that is neither a regular file nor a folder is, for messages.
+fn special_kind(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else {
+        "special file"
     }
-    out
 }
 
 /// `.json` for `defs/api.json`; empty when there is no (sane) extension.
@@ -423,16 +430,6 @@ fn extension_of(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalize_is_lexical() {
-        assert_eq!(
-            normalize(Path::new("/a/b/../c/./d")),
-            PathBuf::from("/a/c/d")
-        );
-        assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
-        assert_eq!(normalize(Path::new("/a/b/c/../../..")), PathBuf::from("/"));
-    }
 
     #[test]
     fn extensions() {

@@ -3,13 +3,17 @@
 //! Owns: the one data table ([`RULES`]) of which resource properties may point at local
 //! artifacts and how each is rewritten (SPEC A3, B §1); finding those property nodes in a parsed
 //! template ([`candidates`]): resources, `Fn::ForEach::` entries, `AWS::Include` transforms in
-//! long form and as `!Transform`, ServerlessRepo metadata; and the local-path rule (SPEC A4,
-//! [`classify`]).
+//! long form and as `!Transform`, ServerlessRepo metadata; the local-path rule (SPEC A4,
+//! [`classify`]) and where such a path points, lexically, with the workspace confinement
+//! ([`resolve`]).
 //!
 //! Must not know about: the file system, zips, S3, or the terminal. It answers "which nodes,
 //! and what kind of value is there", nothing more.
 
 use cfn_yaml::{Node, NodeKind, ScalarStyle, Template};
+
+mod path;
+pub use path::{PathError, normalize, resolve};
 
 /// How a rewritten property is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,8 +64,24 @@ impl Addons {
         for entry in read {
             let entry = entry.map_err(io)?;
             let path = entry.path();
-            if path.is_file() {
-                names.push(entry.file_name());
+            let name = entry.file_name();
+            let lossy = name.to_string_lossy();
+            let ours = PARAMETER_FILES.contains(&lossy.as_ref())
+                || lossy.ends_with(".yml")
+                || lossy.ends_with(".yaml");
+            // Follows symlinks. A FIFO, a dangling link or a link loop named like a template is
+            // an error (reading a FIFO would block), not something to skip silently.
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => names.push(name),
+                Ok(meta) if meta.is_dir() || !ours => {}
+                Ok(meta) => {
+                    return Err(AddonsError::NotAFile {
+                        path,
+                        kind: special_kind(&meta.file_type()),
+                    });
+                }
+                Err(source) if ours => return Err(AddonsError::Io { path, source }),
+                Err(_) => {}
             }
         }
         names.sort();
@@ -298,6 +314,20 @@ fn check_root(input: &Input) -> Result<(), AddonsError> {
             col: root.span.start.col,
             what: "a template".into(),
         })
+    }
+}
+
+/// What a file that is neither a regular file nor a folder is, for messages.
+fn special_kind(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "device"
+    } else {
+        "special file"
     }
 }
 

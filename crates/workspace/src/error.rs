@@ -163,6 +163,9 @@ pub enum AddonsError {
     },
     #[error("{}: not valid UTF-8", path.display())]
     NotUtf8 { path: PathBuf },
+    /// An entry of `addons/` named like a template that is not a regular file (a FIFO, ...).
+    #[error("{}: is a {kind}, not a regular file", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
     /// A YAML/JSON syntax error in an addon template or the parameters file.
     #[error(transparent)]
     Parse(#[from] cfn_yaml::ParseError),
@@ -244,6 +247,7 @@ impl AddonsError {
             MergedParse { at, .. } => Some(at.clone()),
             Io { .. }
             | NotUtf8 { .. }
+            | NotAFile { .. }
             | BothParameterFiles { .. }
             | MissingRequiredParameter { .. }
             | MissingParametersField { .. } => None,
