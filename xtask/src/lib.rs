@@ -5,11 +5,13 @@
 //!   [`localstack::with_localstack`] for the e2e runner.
 //! * [`e2e`]: `cargo xtask e2e`, the end-to-end scenarios of the binary on LocalStack.
 //! * [`demo`]: `cargo xtask demo`, the main job on LocalStack, for a newcomer.
+//! * [`fuzz`]: `cargo xtask fuzz`, the cargo-fuzz targets of `fuzz/` for a bounded time.
 //! * [`test`]: `cargo xtask test`, every test: `cargo test --workspace`, then the e2e run.
 //! * [`bench`]: `cargo xtask bench`, `copilot-lite package` vs `aws cloudformation package`.
 
 pub mod bench;
 pub mod demo;
 pub mod e2e;
+pub mod fuzz;
 pub mod localstack;
 pub mod test;

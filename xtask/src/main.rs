@@ -10,6 +10,7 @@ commands:
   test         every test: `cargo test --workspace`, then `cargo xtask e2e`
   e2e          end-to-end scenarios of copilot-lite on LocalStack (`cargo xtask e2e --help`)
   localstack   set up / run LocalStack without Docker (`cargo xtask localstack help`)
+  fuzz         run the cargo-fuzz targets for a bounded time (`cargo xtask fuzz --help`)
   bench        copilot-lite package vs aws cloudformation package (`cargo xtask bench --help`)
 ";
 
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Some("e2e") => xtask::e2e::main(&args),
         Some("demo") => xtask::demo::main(&args),
         Some("test") => xtask::test::main(&args),
+        Some("fuzz") => xtask::fuzz::main(&args),
         Some("bench") => xtask::bench::main(&args),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");

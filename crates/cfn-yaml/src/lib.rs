@@ -162,6 +162,21 @@ impl Template {
     /// error naming both lines.
     pub fn parse(origin: &Path, source: String) -> Result<Template, ParseError> {
         let bom = if source.starts_with('\u{feff}') { 3 } else { 0 };
+        // yaml-rust2 takes a NUL for the end of the input and would silently drop what follows;
+        // YAML and JSON allow no C0 control character but tab and line breaks anyway.
+        if let Some(byte) = source
+            .bytes()
+            .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+        {
+            return Err(ParseError {
+                origin: origin.to_path_buf(),
+                pos: lines::LineIndex::new(&source, bom).pos(byte),
+                message: format!(
+                    "control character U+{:04X} is not allowed in a template",
+                    source.as_bytes()[byte]
+                ),
+            });
+        }
         let body = source.get(bom..).unwrap_or("");
         let looks_json = body.trim_start().starts_with('{');
         let (root, format) = if looks_json {

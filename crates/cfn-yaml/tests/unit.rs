@@ -941,3 +941,24 @@ fn mapping_replacement_keeps_anchor_for_aliases() {
     assert_eq!(v["F"][1], m);
     assert_eq!(v["B"]["Again"], m);
 }
+
+/// Regression (yaml_model fuzz target): a NUL byte ended yaml-rust2's input, so everything after
+/// it was silently ignored (and came back once an edit removed the NUL).
+#[test]
+fn control_characters_are_located_errors() {
+    let text = "A: |\n  exis\0ts\nB: x\n".to_string();
+    let e = cfn_yaml::Template::parse(std::path::Path::new("t.yml"), text).unwrap_err();
+    assert_eq!((e.pos.line, e.pos.col), (2, 7), "{e}");
+    assert!(e.message.contains("U+0000"), "{e}");
+    let e = cfn_yaml::Template::parse(std::path::Path::new("t.json"), "{\"a\": \"\x07\"}".into())
+        .unwrap_err();
+    assert!(e.message.contains("U+0007"), "{e}");
+    // Tabs and all line breaks stay fine.
+    assert!(
+        cfn_yaml::Template::parse(
+            std::path::Path::new("t.yml"),
+            "a: \"x\ty\"\r\nb: c\r".into()
+        )
+        .is_ok()
+    );
+}

@@ -1,0 +1,83 @@
+//! The YAML/JSON template model on arbitrary input: parsing never panics; a parsed template
+//! renders back byte for byte when nothing is edited; its JSON rendering, when there is one,
+//! parses again; replacing a scalar with a string gives a template that parses again with that
+//! value in place.
+
+#![no_main]
+
+use std::path::Path;
+
+use cfn_yaml::{Edits, Format, Node, NodeKind, Replacement, Template};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    check(text);
+    // The same bytes as the value of a JSON document, so that the JSON reader sees them too.
+    check(&format!("{{\"Resources\": {text}\n}}"));
+});
+
+fn check(text: &str) {
+    let origin = Path::new("fuzz.yml");
+    let Ok(template) = Template::parse(origin, text.to_string()) else {
+        return;
+    };
+    assert_eq!(
+        template.render(&Edits::new()),
+        text,
+        "render without edits equals the input"
+    );
+    if let Ok(json) = template.render_json(&Edits::new()) {
+        let again = Template::parse(origin, json.clone());
+        assert!(
+            again.as_ref().is_ok_and(|t| t.format() == Format::Json),
+            "the JSON rendering parses as JSON: {again:?}\n{json}"
+        );
+    }
+    // Replace the first untagged scalar mapping value (what the packager rewrites).
+    let Some(path) = first_scalar_value(template.root(), &mut Vec::new()) else {
+        return;
+    };
+    let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+    let Some(node) = template.root().get_path(&keys) else {
+        return; // a duplicate-free path is always found; an alias key or the like is not
+    };
+    let replacement = "s3://bucket/key with: spaces # and 'quotes\"";
+    let mut edits = Edits::new();
+    edits.replace(node, Replacement::String(replacement.to_string()));
+    let rendered = template.render(&edits);
+    let again = Template::parse(origin, rendered.clone())
+        .unwrap_or_else(|e| panic!("the edited template parses: {e}\n{rendered}"));
+    assert_eq!(
+        again.root().get_path(&keys).and_then(Node::as_scalar),
+        Some(replacement),
+        "the new value is in place:\n{rendered}"
+    );
+}
+
+/// Keys of the first mapping value that is an untagged, anchor-free scalar reached through
+/// scalar keys only.
+fn first_scalar_value(node: &Node, path: &mut Vec<String>) -> Option<Vec<String>> {
+    let NodeKind::Mapping(entries) = &node.kind else {
+        return None;
+    };
+    for (key, value) in entries {
+        let Some(k) = key.as_scalar() else { continue };
+        if key.tag.is_some() || key.anchor.is_some() {
+            continue;
+        }
+        path.push(k.to_string());
+        if value.tag.is_none() && value.anchor.is_none() && value.as_scalar().is_some() {
+            return Some(path.clone());
+        }
+        if value.tag.is_none()
+            && let Some(found) = first_scalar_value(value, path)
+        {
+            return Some(found);
+        }
+        path.pop();
+    }
+    None
+}
