@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter, Tag, TemplateStage,
 };
@@ -195,13 +196,8 @@ impl Deployer {
             change_set: change_set.clone(),
             changes,
         });
-        self.cfn
-            .execute_change_set()
-            .change_set_name(&cs_id)
-            .disable_rollback(req.disable_rollback)
-            .send()
-            .await
-            .map_err(|e| DeployError::aws("ExecuteChangeSet", stack, &e))?;
+        self.execute(stack, &cs_id, &change_set, req.disable_rollback)
+            .await?;
         tracing::info!(%stack, %change_set, "change set executed");
         if req.detach {
             return Ok(Outcome::Detached);
@@ -447,19 +443,88 @@ impl Deployer {
         for (k, v) in &req.tags {
             b = b.tags(Tag::builder().key(k).value(v).build());
         }
-        let out = b
-            .send()
-            .await
-            .map_err(|e| DeployError::aws("CreateChangeSet", stack, &e))?;
-        let cs_id = out.id().unwrap_or(name).to_owned();
-        let stack_id = match out.stack_id() {
-            Some(id) => id.to_owned(),
+        // The name is unique per call: as the client token it lets CloudFormation recognise a
+        // retry; a retry whose first attempt created the change set (the response was lost)
+        // gets AlreadyExists, and finds it by name.
+        let (cs_id, stack_id) = match b.client_token(name).send().await {
+            Ok(out) => (
+                out.id().unwrap_or(name).to_owned(),
+                out.stack_id().map(str::to_owned),
+            ),
+            Err(e) if e.code() == Some("AlreadyExistsException") => {
+                let out = self
+                    .cfn
+                    .describe_change_set()
+                    .stack_name(stack)
+                    .change_set_name(name)
+                    .send()
+                    .await
+                    .map_err(|_| DeployError::aws("CreateChangeSet", stack, &e))?;
+                tracing::info!(%stack, change_set = %name, "change set created by an earlier attempt");
+                (
+                    out.change_set_id().unwrap_or(name).to_owned(),
+                    out.stack_id().map(str::to_owned),
+                )
+            }
+            Err(e) => return Err(DeployError::aws("CreateChangeSet", stack, &e)),
+        };
+        let stack_id = match stack_id {
+            Some(id) => id,
             None => self
                 .describe(stack)
                 .await?
                 .map_or_else(|| stack.to_owned(), |s| s.id),
         };
         Ok((cs_id, stack_id))
+    }
+
+    /// ExecuteChangeSet with a client request token. A retry whose first attempt executed the
+    /// change set (the response was lost) may be refused (`InvalidChangeSetStatus`,
+    /// `TokenAlreadyExists`): when the
+    /// change set then shows it was executed, that is success.
+    async fn execute(
+        &self,
+        stack: &str,
+        cs_id: &str,
+        change_set: &str,
+        disable_rollback: bool,
+    ) -> Result<(), DeployError> {
+        let res = self
+            .cfn
+            .execute_change_set()
+            .change_set_name(cs_id)
+            .client_request_token(format!("{change_set}-execute"))
+            .disable_rollback(disable_rollback)
+            .send()
+            .await;
+        let Err(e) = res else {
+            return Ok(());
+        };
+        if matches!(
+            e.code(),
+            Some("InvalidChangeSetStatus" | "TokenAlreadyExistsException")
+        ) {
+            let status = self
+                .cfn
+                .describe_change_set()
+                .change_set_name(cs_id)
+                .send()
+                .await
+                .ok()
+                .and_then(|out| out.execution_status().cloned());
+            if matches!(
+                status,
+                Some(
+                    ExecutionStatus::ExecuteInProgress
+                        | ExecutionStatus::ExecuteComplete
+                        | ExecutionStatus::ExecuteFailed
+                )
+            ) {
+                tracing::info!(%stack, %change_set, "change set executed by an earlier attempt");
+                return Ok(());
+            }
+        }
+        Err(DeployError::aws("ExecuteChangeSet", stack, &e))
     }
 
     async fn wait_change_set(

@@ -1,6 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use aws_sdk_cloudformation::config::http::HttpResponse;
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// Why a deployment (or a query) did not succeed.
@@ -77,25 +78,63 @@ impl fmt::Display for Reasons<'_> {
 }
 
 impl DeployError {
-    pub(crate) fn aws<E, R>(op: &'static str, stack: &str, err: &SdkError<E, R>) -> DeployError
+    pub(crate) fn aws<E>(
+        op: &'static str,
+        stack: &str,
+        err: &SdkError<E, HttpResponse>,
+    ) -> DeployError
     where
-        E: std::error::Error + ProvideErrorMetadata + 'static,
-        R: fmt::Debug,
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
         let code = err.code().map(str::to_owned);
-        let message = match err.message() {
-            Some(m) => match &code {
-                Some(c) => format!("{c}: {m}"),
-                None => m.to_owned(),
-            },
-            None => DisplayErrorContext(err).to_string(),
-        };
+        let message = describe(err);
         DeployError::Aws {
             op,
             stack: stack.to_owned(),
             code,
             message,
         }
+    }
+}
+
+/// One line saying why a request failed: the service's code and message; else the HTTP status;
+/// else what went wrong on the way (timeout, connection, unreadable response), without the
+/// SDK's debug dump.
+fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
+    match (err.code(), err.message()) {
+        (Some(c), Some(m)) => return format!("{c}: {m}"),
+        (Some(c), None) => return c.to_owned(),
+        (None, Some(m)) => return m.to_owned(),
+        _ => {}
+    }
+    let chain = |e: &dyn std::error::Error| {
+        let mut parts = vec![e.to_string()];
+        let mut source = e.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !parts.iter().any(|p| p.contains(&text)) {
+                parts.push(text);
+            }
+            source = s.source();
+        }
+        parts.join(": ")
+    };
+    match err {
+        SdkError::ServiceError(e) => {
+            format!("HTTP {} without error details", e.raw().status().as_u16())
+        }
+        SdkError::TimeoutError(_) => "no response in time (timeout)".to_owned(),
+        SdkError::DispatchFailure(e) => match e.as_connector_error() {
+            Some(c) => format!("request not completed: {}", chain(c)),
+            None => "request not completed".to_owned(),
+        },
+        SdkError::ResponseError(_) => {
+            format!("unreadable response: {}", DisplayErrorContext(err))
+        }
+        _ => DisplayErrorContext(err).to_string(),
     }
 }
 

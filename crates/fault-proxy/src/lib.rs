@@ -229,7 +229,9 @@ pub struct Record {
     pub upstream_status: u16,
 }
 
-/// Counters since the start (or the last [`FaultProxy::set_plan`]).
+/// Counters: requests handled (logged when answered), faults decided (when decided, so a
+/// stalled request counts at once) since the start, the last [`FaultProxy::set_plan`] or
+/// [`FaultProxy::clear_log`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     pub requests: usize,
@@ -265,6 +267,8 @@ struct Counters {
     rules: Vec<(usize, usize)>,
     /// Occurrences per fingerprint.
     seen: HashMap<String, u64>,
+    /// Faults decided (counted when decided, so that a stalled request counts at once).
+    decided: BTreeMap<(FaultKind, When), usize>,
 }
 
 struct State {
@@ -326,6 +330,7 @@ impl FaultProxy {
             counters: Mutex::new(Counters {
                 rules: vec![(0, 0); plan.rules.len()],
                 seen: HashMap::new(),
+                decided: BTreeMap::new(),
             }),
             plan: Mutex::new(plan),
             log: Mutex::new(Vec::new()),
@@ -362,6 +367,7 @@ impl FaultProxy {
         *counters = Counters {
             rules: vec![(0, 0); plan.rules.len()],
             seen: HashMap::new(),
+            decided: BTreeMap::new(),
         };
         *lock(&self.state.plan) = plan;
     }
@@ -373,14 +379,8 @@ impl FaultProxy {
             requests: log.len(),
             ..Stats::default()
         };
-        for r in log.iter() {
-            if r.forwarded {
-                stats.forwarded += 1;
-            }
-            if let Some(f) = r.fault {
-                *stats.faults.entry(f).or_insert(0) += 1;
-            }
-        }
+        stats.forwarded = log.iter().filter(|r| r.forwarded).count();
+        stats.faults = lock(&self.state.counters).decided.clone();
         stats
     }
 
@@ -389,9 +389,10 @@ impl FaultProxy {
         lock(&self.state.log).clone()
     }
 
-    /// Forgets the log (and so the statistics).
+    /// Forgets the log and the statistics.
     pub fn clear_log(&self) {
         lock(&self.state.log).clear();
+        lock(&self.state.counters).decided.clear();
     }
 
     /// Requests being handled right now.
@@ -656,6 +657,7 @@ fn decide(
     let h2 = mix(h);
     let kind = kinds[(h2 % kinds.len() as u64) as usize];
     let when = whens[((h2 >> 32) % whens.len() as u64) as usize];
+    *counters.decided.entry((kind, when)).or_insert(0) += 1;
     (Some((kind, when)), plan.slow_delay, plan.stall)
 }
 

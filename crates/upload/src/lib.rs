@@ -8,9 +8,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
@@ -21,6 +23,7 @@ use aws_sdk_s3::types::{
 };
 use aws_smithy_types::byte_stream::Length;
 use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
 use futures::{StreamExt, TryStreamExt};
 
 /// Default for [`Options::multipart_threshold`] and [`Options::part_size`]: 8 MiB.
@@ -31,8 +34,18 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PARTS: u64 = 10_000;
 /// Parts of one multipart upload in flight at once.
 pub const PART_CONCURRENCY: usize = 4;
-/// Attempts per request (SDK standard retry mode, exponential backoff with jitter).
+/// Attempts per request (SDK standard retry mode, exponential backoff with jitter), unless
+/// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` say otherwise.
 pub const MAX_ATTEMPTS: u32 = 5;
+/// Bound of one attempt from sending the request to the response's headers (the request body
+/// included, hence generous: an 8 MiB part at 250 kbit/s). A stalled upload or download is cut
+/// off earlier by the SDK's stalled-stream protection. `COPILOT_LITE_HTTP_TIMEOUT` (seconds)
+/// overrides it.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Bound of establishing a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Environment variable overriding [`READ_TIMEOUT`] (whole seconds, at least 1).
+pub const TIMEOUT_ENV: &str = "COPILOT_LITE_HTTP_TIMEOUT";
 
 /// Server-side encryption requested for uploads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,8 +190,10 @@ impl Uploader {
         bucket: &str,
         options: Options,
     ) -> Result<Uploader, UploadError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(retry) = retry_config() {
+            loader = loader.retry_config(retry);
+        }
         if let Some(region) = &conn.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -216,7 +231,10 @@ impl Uploader {
 
         let mut builder = aws_sdk_s3::config::Builder::from(sdk)
             .region(Region::new(region.clone()))
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+            .timeout_config(timeout_config());
+        if let Some(retry) = retry_config() {
+            builder = builder.retry_config(retry);
+        }
         if sdk.behavior_version().is_none() {
             builder = builder.behavior_version(BehaviorVersion::latest());
         }
@@ -504,6 +522,15 @@ impl Uploader {
                 match done {
                     Ok(_) => Ok(()),
                     Err(e) => {
+                        // A retry whose first attempt completed the upload (the response was
+                        // lost) finds the upload gone, and the object there.
+                        // Keys are content addressed: an object of our size at the key holds
+                        // our bytes. (S3 answers NoSuchUpload there, s3s-fs AccessDenied.)
+                        if self.stored_size(key).await == Some(size) {
+                            tracing::debug!(bucket = %self.bucket, %key, %upload_id, "multipart upload completed by an earlier attempt");
+                            self.abort_quietly(key, &upload_id).await;
+                            return Ok(());
+                        }
                         let err = self.map_err("CompleteMultipartUpload", key, e);
                         self.abort(key, &upload_id).await;
                         Err(err)
@@ -581,6 +608,36 @@ impl Uploader {
             .build())
     }
 
+    /// The size of the object at `key` (HeadObject), `None` when it cannot be told.
+    async fn stored_size(&self, key: &str) -> Option<u64> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.options.expected_owner.clone())
+            .send()
+            .await
+            .ok()?;
+        out.content_length().and_then(|l| u64::try_from(l).ok())
+    }
+
+    /// Aborts an upload that is most likely gone already (completed): errors are expected.
+    async fn abort_quietly(&self, key: &str, upload_id: &str) {
+        let res = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .set_expected_bucket_owner(self.options.expected_owner.clone())
+            .send()
+            .await;
+        if let Err(e) = res {
+            tracing::debug!(bucket = %self.bucket, %key, %upload_id, "abort: {}", describe(&e));
+        }
+    }
+
     /// Best effort: a failed abort is logged (the bucket's lifecycle rules are the backstop).
     async fn abort(&self, key: &str, upload_id: &str) {
         let res = self
@@ -601,7 +658,7 @@ impl Uploader {
                 %key,
                 %upload_id,
                 "could not abort multipart upload: {}",
-                DisplayErrorContext(&e)
+                describe(&e)
             ),
         }
     }
@@ -613,17 +670,12 @@ impl Uploader {
         }
     }
 
-    fn map_err<E, R>(&self, op: &'static str, key: &str, err: SdkError<E, R>) -> UploadError
+    fn map_err<E>(&self, op: &'static str, key: &str, err: SdkError<E, HttpResponse>) -> UploadError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug,
     {
         let code = err.code().map(str::to_owned);
-        let message = match (&code, err.message()) {
-            (Some(c), Some(m)) => format!("{c}: {m}"),
-            (Some(c), None) => c.clone(),
-            _ => DisplayErrorContext(&err).to_string(),
-        };
+        let message = describe(&err);
         match code.as_deref() {
             Some("NoSuchBucket") => self.no_such_bucket(),
             Some("AccessDenied") => UploadError::AccessDenied {
@@ -649,6 +701,69 @@ impl Uploader {
     /// `<endpoint>/<bucket>/<key>`, else `https://<bucket>.s3.<region>.amazonaws.com[.cn]/<key>`.
     pub fn https_url(&self, key: &str) -> String {
         https_url(self.endpoint.as_deref(), &self.bucket, &self.region, key)
+    }
+}
+
+/// One line saying why a request failed: the service's code and message; else the HTTP status
+/// (a HEAD response has no body to carry a code); else what went wrong on the way (timeout,
+/// connection, unreadable response), without the SDK's debug dump.
+fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match (err.code(), err.message()) {
+        (Some(c), Some(m)) => return format!("{c}: {m}"),
+        (Some(c), None) => return c.to_owned(),
+        _ => {}
+    }
+    let chain = |e: &dyn std::error::Error| {
+        let mut parts = vec![e.to_string()];
+        let mut source = e.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !parts.iter().any(|p| p.contains(&text)) {
+                parts.push(text);
+            }
+            source = s.source();
+        }
+        parts.join(": ")
+    };
+    match err {
+        SdkError::ServiceError(e) => {
+            let status = e.raw().status();
+            let reason = http_reason(status.as_u16());
+            format!(
+                "HTTP {}{} without error details",
+                status.as_u16(),
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {reason}")
+                }
+            )
+        }
+        SdkError::TimeoutError(_) => "no response in time (timeout)".to_owned(),
+        SdkError::DispatchFailure(e) => match e.as_connector_error() {
+            Some(c) => format!("request not completed: {}", chain(c)),
+            None => "request not completed".to_owned(),
+        },
+        SdkError::ResponseError(_) => {
+            format!("unreadable response: {}", DisplayErrorContext(err))
+        }
+        _ => DisplayErrorContext(err).to_string(),
+    }
+}
+
+fn http_reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
     }
 }
 
@@ -679,6 +794,29 @@ fn encode_key(key: &str) -> String {
         }
     }
     out
+}
+
+/// Standard retry mode with [`MAX_ATTEMPTS`], unless the environment chooses
+/// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`: then the SDK's own reading of it stands).
+pub fn retry_config() -> Option<RetryConfig> {
+    let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    (!set("AWS_MAX_ATTEMPTS") && !set("AWS_RETRY_MODE"))
+        .then(|| RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+}
+
+/// [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`] (or `COPILOT_LITE_HTTP_TIMEOUT`), so that a dead
+/// or silent endpoint fails the attempt (and is retried) instead of hanging forever.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(read_timeout(std::env::var(TIMEOUT_ENV).ok().as_deref()))
+        .build()
+}
+
+fn read_timeout(env: Option<&str>) -> Duration {
+    env.and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(READ_TIMEOUT, Duration::from_secs)
 }
 
 fn nonzero_or_default(v: u64) -> u64 {
@@ -801,6 +939,14 @@ mod tests {
         let huge = 200 * 1024 * 1024 * 1024_u64;
         let ps = effective_part_size(MIN_PART_SIZE, huge);
         assert!(huge.div_ceil(ps) <= MAX_PARTS);
+    }
+
+    #[test]
+    fn read_timeout_override() {
+        assert_eq!(read_timeout(None), READ_TIMEOUT);
+        assert_eq!(read_timeout(Some("7")), Duration::from_secs(7));
+        assert_eq!(read_timeout(Some("0")), READ_TIMEOUT);
+        assert_eq!(read_timeout(Some("soon")), READ_TIMEOUT);
     }
 
     #[test]
