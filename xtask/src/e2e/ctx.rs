@@ -130,6 +130,17 @@ impl Ctx<'_> {
         self.output(cmd, format!("copilot-lite {}", args.join(" ")))
     }
 
+    /// [`Ctx::copilot`] with extra environment variables (e.g. another `AWS_ENDPOINT_URL`).
+    pub fn copilot_with_env(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
+        let mut cmd = self.env.command(&self.bin);
+        cmd.current_dir(cwd).args(args).envs(env.iter().copied());
+        let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        self.output(
+            cmd,
+            format!("{} copilot-lite {}", vars.join(" "), args.join(" ")),
+        )
+    }
+
     /// Runs the venv's `aws ARGS` (not checked).
     pub fn aws_run(&self, args: &[&str]) -> Result<Run> {
         let mut cmd = self.env.aws();

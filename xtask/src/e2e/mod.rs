@@ -12,6 +12,7 @@
 
 mod ctx;
 mod deploy;
+mod faults;
 mod package;
 mod svc;
 
@@ -75,6 +76,7 @@ pub fn scenarios() -> Vec<Scenario> {
     let mut all = package::scenarios();
     all.extend(svc::scenarios());
     all.extend(deploy::scenarios());
+    all.extend(faults::scenarios());
     all
 }
 

@@ -1,0 +1,111 @@
+//! `copilot-lite svc deploy` of `examples/seed` with `fault-proxy` between the binary and
+//! LocalStack (S3, CloudFormation and STS all through `AWS_ENDPOINT_URL` = the proxy).
+//!
+//! - `svc-deploy-faults`: 10% of the requests fail (500, throttling, closed connections,
+//!   truncated bodies, slow responses; before or after LocalStack executed them): the deploy
+//!   succeeds, the stack is complete and the function's code equals the folder.
+//! - `svc-deploy-all-failing`: every request fails: a non-zero exit naming the failed call,
+//!   and no stack of the application left behind.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use fault_proxy::{FaultKind, FaultProxy, Plan, Rule, When};
+
+use super::ctx::{Ctx, copy_dir};
+use super::{Needs, Scenario};
+
+const SVC: &str = "record-svc";
+const ENV: &str = "test";
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "svc-deploy-faults",
+            what: "svc deploy with 10% of S3/CloudFormation requests failing: stack complete, code = folder",
+            needs: Needs::Svc,
+            run: ten_percent,
+        },
+        Scenario {
+            name: "svc-deploy-all-failing",
+            what: "svc deploy with every request failing: exit non-zero, clear message, no stack",
+            needs: Needs::Svc,
+            run: all_failing,
+        },
+    ]
+}
+
+fn deploy_through(
+    ctx: &Ctx,
+    proxy: &FaultProxy,
+    app: &str,
+    extra_env: &[(&str, &str)],
+) -> Result<super::Run> {
+    let dir = ctx.work.join("seed");
+    if !dir.is_dir() {
+        copy_dir(&ctx.root.join("examples/seed"), &dir)?;
+    }
+    let mut env = vec![("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    env.extend_from_slice(extra_env);
+    ctx.copilot_with_env(
+        &dir,
+        &["svc", "deploy", "-n", SVC, "-e", ENV, "-a", app],
+        &env,
+    )
+}
+
+fn ten_percent(ctx: &mut Ctx) -> Result<()> {
+    let app = format!("e2e{}q", ctx.run);
+    let plan = Plan::mixed(7, 0.10).slow_delay(Duration::from_millis(300));
+    let proxy = FaultProxy::start(&ctx.env.endpoint_url, plan)?;
+    let run = deploy_through(ctx, &proxy, &app, &[])?;
+    let stats = proxy.stats();
+    std::fs::write(ctx.work.join("proxy-stats.txt"), format!("{stats:#?}\n")).ok();
+    let run = run
+        .check()
+        .with_context(|| format!("the deploy failed with 10% faults ({stats:?})"))?;
+    drop(run);
+    ensure!(stats.failures() > 0, "no fault was injected: {stats:?}");
+    let stack = format!("{app}-{ENV}-{SVC}");
+    let status = ctx.wait_stack(&stack, Duration::from_secs(60))?;
+    ensure!(
+        status == "CREATE_COMPLETE",
+        "stack {stack} is {status}:\n{}",
+        ctx.failure_reasons(&stack)
+    );
+    // The uploaded code (what Lambda got from S3) equals the folder.
+    let resources = ctx.stack_resources(&stack)?;
+    let nested = resources
+        .get("AddonsStack")
+        .map(|(_, physical, _)| physical.clone())
+        .with_context(|| format!("stack {stack} has no AddonsStack"))?;
+    let function = ctx
+        .stack_resources(&nested)?
+        .get("recordProcessor")
+        .map(|(_, physical, _)| physical.clone())
+        .context("the addons stack has no recordProcessor")?;
+    ctx.check_function_code(&function, &ctx.work.join("seed/lambdas/record-processor"))?;
+    Ok(())
+}
+
+fn all_failing(ctx: &mut Ctx) -> Result<()> {
+    let app = format!("e2e{}z", ctx.run);
+    let plan = Plan::none().rule(Rule::random(1.0, &FaultKind::FAILING).when(&[When::Before]));
+    let proxy = FaultProxy::start(&ctx.env.endpoint_url, plan)?;
+    let run = deploy_through(ctx, &proxy, &app, &[("AWS_MAX_ATTEMPTS", "2")])?;
+    ensure!(!run.ok, "the deploy succeeded with every request failing");
+    ensure!(
+        run.stderr.contains("DescribeStacks") && !run.stderr.contains("DispatchFailure("),
+        "the error does not name the failed call in one line:\n{}",
+        run.tail()
+    );
+    ensure!(proxy.stats().forwarded == 0, "a request reached LocalStack");
+    for stack in [
+        format!("{app}-infrastructure"),
+        format!("{app}-{ENV}-{SVC}"),
+    ] {
+        let status = ctx.wait_stack(&stack, Duration::from_secs(30))?;
+        ensure!(status == "GONE", "stack {stack} left behind ({status})");
+    }
+    Ok(())
+}
