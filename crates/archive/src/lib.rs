@@ -107,6 +107,11 @@ pub enum ArchiveError {
     EmptyFolder { path: PathBuf },
     #[error("{path}: file name is not valid UTF-8")]
     NonUtf8Name { path: PathBuf },
+    #[error(
+        "{path}: file name contains a `\\` with a `..` part; unzip tools that treat `\\` as a \
+         separator would write outside the target folder"
+    )]
+    UnsafeName { path: PathBuf },
     #[error("{path}: changed while packaging (size or content differs from the scan); run again")]
     Changed { path: PathBuf },
     #[error("writing zip for {root}: {message}")]

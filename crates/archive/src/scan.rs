@@ -69,6 +69,9 @@ fn scan_file(
         })?
         .to_owned();
     let raw = !force_zip || detect::is_zip_archive(&resolved).map_err(io_err(root))?;
+    if !raw {
+        check_backslashes(&name, root)?;
+    }
     let mut entry = Entry {
         name,
         path: resolved,
@@ -180,6 +183,7 @@ fn entry_name(root: &Path, path: &Path) -> Result<String, ArchiveError> {
         let part = part.to_str().ok_or_else(|| ArchiveError::NonUtf8Name {
             path: path.to_path_buf(),
         })?;
+        check_backslashes(part, path)?;
         if !name.is_empty() {
             name.push('/');
         }
@@ -192,6 +196,17 @@ fn entry_name(root: &Path, path: &Path) -> Result<String, ArchiveError> {
         });
     }
     Ok(name)
+}
+
+/// `\` is an ordinary character in a Unix file name but a separator to Windows unzip tools:
+/// an entry `..\..\x` would climb out of the extraction folder there.
+fn check_backslashes(part: &str, path: &Path) -> Result<(), ArchiveError> {
+    if part.split('\\').any(|p| p == "..") {
+        return Err(ArchiveError::UnsafeName {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 /// Resolves a symlink and enforces the boundary; returns the canonical target.
