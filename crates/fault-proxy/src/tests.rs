@@ -48,7 +48,7 @@ fn serve_one(mut stream: TcpStream, seen: &Mutex<Vec<String>>) {
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let reply = format!("{method} {path} {}", String::from_utf8_lossy(&body));
     let response = if method == "HEAD" {
-        format!("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nConnection: close\r\n\r\n")
+        "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nConnection: close\r\n\r\n".to_owned()
     } else {
         format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
