@@ -240,6 +240,18 @@ static CASES: &[Case] = &[
         Expect::Fails(&["{dir}/t.yml", "UTF-8"]),
     ),
     row(
+        "a NUL byte in a template (not UTF-8 text either)",
+        |d| {
+            write(
+                d,
+                "t.yml",
+                b"Description: |\n  exis\0ts\nResources:\n  Q:\n    Type: AWS::SQS::Queue\n",
+            )
+        },
+        Cmd::Package("t.yml", &[]),
+        Expect::Fails(&["{dir}/t.yml:2:7: control character U+0000 is not allowed"]),
+    ),
+    row(
         "tag with no long form under --use-json",
         |d| {
             code(d);
