@@ -80,8 +80,10 @@ impl Prepared {
         // Phase 3: upload what is missing.
         let bytes = self.artifacts.iter().map(|a| a.source.content_bytes).sum();
         observer.uploads_planned(jobs.len(), bytes);
+        // Private (0700): the zips of the user's code wait here until uploaded.
         let temp = tempfile::Builder::new()
             .prefix("copilot-lite-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(Error::Temp)?;
         let temp_dir = temp.path();

@@ -134,6 +134,7 @@ pub struct TestS3 {
     state: Arc<State>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    credentials: (String, String),
     _dir: tempfile::TempDir,
 }
 
@@ -160,6 +161,16 @@ impl TestS3 {
     /// # Panics
     /// When the temporary directory, socket or server thread cannot be created.
     pub fn start_blocking() -> TestS3 {
+        Self::start_with_credentials_blocking(ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// [`TestS3::start_blocking`] accepting `access_key`/`secret_key` instead of
+    /// [`ACCESS_KEY`]/[`SECRET_KEY`] (e.g. to check that a secret never shows in logs).
+    /// [`TestS3::env`] and [`TestS3::sdk_config`] carry these credentials.
+    ///
+    /// # Panics
+    /// When the temporary directory, socket or server thread cannot be created.
+    pub fn start_with_credentials_blocking(access_key: &str, secret_key: &str) -> TestS3 {
         let dir = tempfile::Builder::new()
             .prefix("s3-test-server-")
             .tempdir()
@@ -168,7 +179,7 @@ impl TestS3 {
         let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs on temp dir");
         let service = {
             let mut b = S3ServiceBuilder::new(fs);
-            b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            b.set_auth(SimpleAuth::from_single(access_key, secret_key));
             b.build()
         };
 
@@ -208,17 +219,19 @@ impl TestS3 {
             state,
             shutdown: Some(tx),
             thread: Some(thread),
+            credentials: (access_key.to_owned(), secret_key.to_owned()),
             _dir: dir,
         }
     }
 
-    /// SDK configuration for this server: static credentials `test`/`test`, region `us-east-1`,
+    /// SDK configuration for this server: its static credentials (`test`/`test` unless started
+    /// with others), region `us-east-1`,
     /// endpoint [`TestS3::endpoint`]. S3 clients built from it need `force_path_style(true)`
     /// (see [`TestS3::client`]).
     pub fn sdk_config(&self) -> aws_config::SdkConfig {
         let creds = aws_sdk_s3::config::Credentials::new(
-            ACCESS_KEY,
-            SECRET_KEY,
+            &self.credentials.0,
+            &self.credentials.1,
             None,
             None,
             "s3-test-server",
@@ -243,8 +256,8 @@ impl TestS3 {
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+            ("AWS_ACCESS_KEY_ID", self.credentials.0.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.credentials.1.clone()),
             ("AWS_REGION", REGION.to_owned()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
         ]
