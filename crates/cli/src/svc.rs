@@ -42,8 +42,9 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
     if let Some(addons) = &addons {
         let prepared = prepare(&ws, &svc, addons, &args.bucket, &args.upload).await?;
         if args.upload_assets {
-            let bucket = resolve_bucket(&args.bucket, &args.aws, &app).await?;
-            let uploader = connect(&args.aws, &args.upload, &bucket).await?;
+            let (bucket, owner) = resolve_bucket(&args.bucket, &args.aws, &app).await?;
+            let upload_args = pin_owner(&args.upload, owner);
+            let uploader = connect(&args.aws, &upload_args, &bucket).await?;
             let (text, url) = upload_addons(prepared, &uploader, &args.bucket, &name).await?;
             addons_text = Some(text);
             addons_url = url;
@@ -106,7 +107,14 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
         Some(b) => b.clone(),
         None => deployer.ensure_app_bucket(&app, &view).await?,
     };
-    let uploader = connect(&args.aws, &args.upload, &bucket).await?;
+    // The artifact bucket is the caller's own (Copilot's model): every S3 request carries the
+    // account as ExpectedBucketOwner, so a bucket name taken over by another account is refused.
+    let owner = match &args.upload.expected_bucket_owner {
+        Some(_) => None,
+        None => Some(deployer.account_id().await?),
+    };
+    let upload_args = pin_owner(&args.upload, owner);
+    let uploader = connect(&args.aws, &upload_args, &bucket).await?;
     let workload = copilot_workspace::workload_template(Some(&addons));
 
     if args.diff {
@@ -243,10 +251,16 @@ async fn upload_addons(
 }
 
 /// The bucket from the flag or environment, else the output of the app's existing
-/// `<app>-infrastructure` stack (`svc package` never creates it; `svc deploy` does).
-async fn resolve_bucket(bucket: &BucketArgs, aws: &AwsArgs, app: &str) -> Result<String, Failure> {
+/// `<app>-infrastructure` stack (`svc package` never creates it; `svc deploy` does). With the
+/// stack's bucket comes the caller's account, to pin as the bucket owner (the bucket is the
+/// caller's own); a bucket given by name is pinned only on `--expected-bucket-owner`.
+async fn resolve_bucket(
+    bucket: &BucketArgs,
+    aws: &AwsArgs,
+    app: &str,
+) -> Result<(String, Option<String>), Failure> {
     if let Some(b) = &bucket.bucket {
-        return Ok(b.clone());
+        return Ok((b.clone(), None));
     }
     let deployer = Deployer::connect(aws.region.clone(), None).await?;
     let stack = deploy::infrastructure_stack_name(app);
@@ -255,7 +269,7 @@ async fn resolve_bucket(bucket: &BucketArgs, aws: &AwsArgs, app: &str) -> Result
             "no artifact bucket: pass --bucket, set COPILOT_LITE_BUCKET, or run `copilot-lite svc deploy` once to create stack {stack} ({e})"
         ))
     })?;
-    outputs
+    let name = outputs
         .into_iter()
         .find(|(k, _)| k == deploy::BUCKET_OUTPUT)
         .map(|(_, v)| v)
@@ -264,7 +278,17 @@ async fn resolve_bucket(bucket: &BucketArgs, aws: &AwsArgs, app: &str) -> Result
                 "stack {stack} has no output {}",
                 deploy::BUCKET_OUTPUT
             ))
-        })
+        })?;
+    Ok((name, Some(deployer.account_id().await?)))
+}
+
+/// `upload` with `owner` as the expected bucket owner, unless one was given explicitly.
+fn pin_owner(upload: &UploadArgs, owner: Option<String>) -> UploadArgs {
+    let mut upload = upload.clone();
+    if upload.expected_bucket_owner.is_none() {
+        upload.expected_bucket_owner = owner;
+    }
+    upload
 }
 
 /// `--diff`: the workload and addons templates against the deployed ones. Exit 0 when equal,

@@ -102,6 +102,15 @@ pub fn template(app: &str, bucket: &str) -> String {
                         "RestrictPublicBuckets": true
                     },
                     "OwnershipControls": { "Rules": [ { "ObjectOwnership": "BucketOwnerEnforced" } ] },
+                    // A multipart upload whose CreateMultipartUpload response was lost cannot
+                    // be aborted by the tool (it never learnt the upload ID): S3 cleans it up.
+                    "LifecycleConfiguration": {
+                        "Rules": [ {
+                            "Id": "AbortIncompleteMultipartUploads",
+                            "Status": "Enabled",
+                            "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 1 }
+                        } ]
+                    },
                     "Tags": [ { "Key": "copilot-application", "Value": app } ]
                 }
             },
@@ -209,6 +218,12 @@ mod tests {
         let props = &bucket["Properties"];
         assert_eq!(props["BucketName"], "copilot-lite-demo-1-us-east-1");
         assert_eq!(props["VersioningConfiguration"]["Status"], "Enabled");
+        let rule = &props["LifecycleConfiguration"]["Rules"][0];
+        assert_eq!(rule["Status"], "Enabled");
+        assert_eq!(
+            rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"],
+            1
+        );
         assert_eq!(
             props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
                 ["SSEAlgorithm"],

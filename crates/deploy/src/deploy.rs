@@ -229,6 +229,10 @@ impl Deployer {
                 final_status: end.status,
             });
         }
+        // A nested stack that failed before its events were followed: read its causes now.
+        for nested in events.unexplained_embedded_stacks() {
+            events.read_failures(&self.cfn, &nested).await;
+        }
         Err(failed(stack, end, &events))
     }
 

@@ -213,6 +213,47 @@ impl EventStream {
         }
     }
 
+    /// Nested stacks named in failure summaries ("Embedded stack arn:… was not successfully
+    /// created: …") when no resource's own reason was seen: the causes are in their events.
+    pub(crate) fn unexplained_embedded_stacks(&self) -> Vec<String> {
+        if self.failures.iter().any(|(_, _, summary)| !summary) {
+            return Vec::new();
+        }
+        let mut arns: Vec<String> = Vec::new();
+        for (_, reason, _) in &self.failures {
+            for word in reason.split_whitespace() {
+                let arn = word.trim_end_matches([',', '.', ';', ':', ')', ']']);
+                if arn.starts_with("arn:") && is_stack_arn(arn) && !arns.iter().any(|a| a == arn) {
+                    arns.push(arn.to_owned());
+                }
+            }
+        }
+        arns
+    }
+
+    /// Records the failures among the events of stack `id` (best effort: errors are logged).
+    pub(crate) async fn read_failures(&mut self, client: &Client, id: &str) {
+        let out = match client.describe_stack_events().stack_name(id).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::debug!(stack = %id, error = %DeployError::aws("DescribeStackEvents", id, &e), "cannot read the nested stack's events");
+                return;
+            }
+        };
+        let mut events: Vec<StackEvent> = out
+            .stack_events()
+            .iter()
+            .filter_map(|e| {
+                let ts = e.timestamp().and_then(|t| SystemTime::try_from(*t).ok())?;
+                (ts >= self.since).then(|| convert(e, ts))
+            })
+            .collect();
+        events.reverse();
+        for e in &events {
+            self.record(e);
+        }
+    }
+
     /// The failure reasons seen: resources' own reasons; the stacks' summaries only when no
     /// resource gave one.
     pub(crate) fn reasons(&self) -> Vec<(String, String)> {
@@ -282,6 +323,41 @@ mod tests {
 
     const ROOT: &str = "arn:aws:cloudformation:us-east-1:1:stack/root/1";
     const CHILD: &str = "arn:aws:cloudformation:us-east-1:1:stack/root-Addons-X/2";
+
+    #[test]
+    fn embedded_stacks_of_unexplained_failures() {
+        let mut s = EventStream::new("root", ROOT, SystemTime::UNIX_EPOCH);
+        let summary = format!(
+            "Embedded stack {CHILD} was not successfully created: The following resource(s) \
+             failed to create: [BrokenQueue]."
+        );
+        s.record(&ev(
+            "root",
+            "Addons",
+            STACK_TYPE,
+            None,
+            "CREATE_FAILED",
+            Some(&summary),
+        ));
+        assert_eq!(s.unexplained_embedded_stacks(), vec![CHILD.to_owned()]);
+        // Once a resource's own reason is known, nothing more to read.
+        s.record(&ev(
+            "root-Addons-X",
+            "BrokenQueue",
+            "AWS::SQS::Queue",
+            None,
+            "CREATE_FAILED",
+            Some("Can only include alphanumeric characters"),
+        ));
+        assert!(s.unexplained_embedded_stacks().is_empty());
+        assert_eq!(
+            s.reasons(),
+            vec![(
+                "BrokenQueue".to_owned(),
+                "Can only include alphanumeric characters".to_owned()
+            )]
+        );
+    }
 
     #[test]
     fn follows_nested_stacks_and_stops_when_settled() {

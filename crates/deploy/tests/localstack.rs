@@ -643,6 +643,8 @@ async fn bootstrap_bucket_stack() {
             .policy()
             .is_some_and(|p| p.contains("aws:SecureTransport"))
     );
+    // (LifecycleConfiguration, the abort of incomplete multipart uploads, is not applied by
+    // LocalStack's AWS::S3::Bucket provider: checked by the template's unit test only.)
 
     // Second call: read from the stack, nothing deployed.
     let rec = Recorder::default();

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
 use super::ctx::{Ctx, Object, copy_dir, line_of, read_folder, read_zip, same_tree, yaml_values};
-use super::{Needs, Scenario, Skip};
+use super::{Needs, Scenario};
 
 const SVC: &str = "record-svc";
 const ENV: &str = "test";
@@ -361,26 +361,14 @@ fn failure(ctx: &mut Ctx) -> Result<()> {
     );
     fs::write(&addon, broken)?;
     let run = ctx.copilot(&dir, &["svc", "deploy", "-n", SVC, "-e", ENV, "-a", &app])?;
-    if run.ok {
-        // LocalStack 2026.3 ends a change set whose nested stack failed in *_COMPLETE, after
-        // the CREATE_FAILED events: a deploy that trusts the final status (as on AWS) passes.
-        let status = ctx.wait_stack(&stack, Duration::from_secs(60))?;
-        let failed_events = ctx.failure_reasons(&stack);
-        if status.ends_with("_COMPLETE")
-            && !status.contains("ROLLBACK")
-            && failed_events.contains("AddonsStack")
-        {
-            return Err(Skip(format!(
-                "LocalStack ended the failed stack {stack} in {status} (after CREATE_FAILED \
-                 events), so the deploy succeeded; not testable on LocalStack"
-            ))
-            .into());
-        }
-        bail!(
-            "the failing deploy exited 0 (stack {status}):\n{}",
-            run.tail()
-        );
-    }
+    // (Needs the setup's LocalStack patch "nested stack creation failures": unpatched,
+    // LocalStack ends the parent in CREATE_COMPLETE after the nested stack rolled back.)
+    ensure!(
+        !run.ok,
+        "the failing deploy exited 0 (stack {}):\n{}",
+        ctx.wait_stack(&stack, Duration::from_secs(60))?,
+        run.tail()
+    );
     let all = format!("{}\n{}", run.stdout, run.stderr);
     for needle in ["BrokenQueue", "alphanumeric"] {
         ensure!(
@@ -391,8 +379,8 @@ fn failure(ctx: &mut Ctx) -> Result<()> {
     }
     let status = ctx.wait_stack(&stack, Duration::from_secs(60))?;
     ensure!(
-        status.contains("ROLLBACK") || status.contains("FAILED") || status == "GONE",
-        "stack {stack} is {status} after a failed deploy"
+        status == "ROLLBACK_COMPLETE" || status == "GONE",
+        "stack {stack} is {status} after a failed creation (want ROLLBACK_COMPLETE)"
     );
     Ok(())
 }

@@ -55,7 +55,7 @@ pub const PROFILE_PY311: Profile = Profile {
 pub const DYNAMODB_LOCAL_NPM: &str = "amplify-dynamodb-simulator";
 pub const DYNAMODB_LOCAL_NPM_VERSION: &str = "2.9.30";
 /// Bump when the layout produced by [`setup`] changes, to force a re-run.
-const LAYOUT_VERSION: u32 = 3;
+const LAYOUT_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Default)]
 pub struct SetupOptions {
@@ -599,6 +599,17 @@ const PATCHES: &[Patch] = &[
         module: "localstack.services.cloudformation.resource_providers.aws_cloudformation_stack",
         find: include_str!("patches/nested_stack_update.orig.py"),
         replace: include_str!("patches/nested_stack_update.py"),
+    },
+    // A nested stack whose creation failed ends in ROLLBACK_COMPLETE, which the provider did
+    // not expect: it raised, and the parent stack logged CREATE_FAILED yet ended
+    // CREATE_COMPLETE without rolling back. Fail the `AWS::CloudFormation::Stack` resource with
+    // AWS's message ("Embedded stack ... was not successfully created: ..."), so the parent
+    // rolls back as on AWS.
+    Patch {
+        what: "nested stack creation failures",
+        module: "localstack.services.cloudformation.resource_providers.aws_cloudformation_stack",
+        find: include_str!("patches/nested_stack_create_failure.orig.py"),
+        replace: include_str!("patches/nested_stack_create_failure.py"),
     },
 ];
 
