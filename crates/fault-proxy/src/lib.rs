@@ -227,6 +227,8 @@ pub struct Record {
     pub forwarded: bool,
     /// Status the upstream answered (0 when not forwarded or the upstream failed).
     pub upstream_status: u16,
+    /// The `x-amz-expected-bucket-owner` header (S3's bucket-owner pinning), if sent.
+    pub expected_bucket_owner: Option<String>,
 }
 
 /// Counters: requests handled (logged when answered), faults decided (when decided, so a
@@ -497,6 +499,11 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
         fault,
         forwarded: false,
         upstream_status: 0,
+        expected_bucket_owner: parts
+            .headers
+            .get("x-amz-expected-bucket-owner")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     };
     let is_head = parts.method == Method::HEAD;
     let result = run(

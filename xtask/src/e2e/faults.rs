@@ -60,12 +60,31 @@ fn ten_percent(ctx: &mut Ctx) -> Result<()> {
     let proxy = FaultProxy::start(&ctx.env.endpoint_url, plan)?;
     let run = deploy_through(ctx, &proxy, &app, &[])?;
     let stats = proxy.stats();
+    let log = proxy.log();
     std::fs::write(ctx.work.join("proxy-stats.txt"), format!("{stats:#?}\n")).ok();
     let run = run
         .check()
         .with_context(|| format!("the deploy failed with 10% faults ({stats:?})"))?;
     drop(run);
     ensure!(stats.failures() > 0, "no fault was injected: {stats:?}");
+    // Every upload to the artifact bucket pins its owner: the caller's account (STS).
+    let puts: Vec<_> = log
+        .iter()
+        .filter(|r| r.operation == "PutObject" || r.operation == "HeadObject")
+        .collect();
+    ensure!(
+        !puts.is_empty(),
+        "no PutObject/HeadObject went through the proxy"
+    );
+    for r in &puts {
+        ensure!(
+            r.expected_bucket_owner.as_deref() == Some("000000000000"),
+            "{} {} without ExpectedBucketOwner = the caller's account: {:?}",
+            r.operation,
+            r.uri,
+            r.expected_bucket_owner
+        );
+    }
     let stack = format!("{app}-{ENV}-{SVC}");
     let status = ctx.wait_stack(&stack, Duration::from_secs(60))?;
     ensure!(
