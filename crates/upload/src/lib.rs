@@ -798,7 +798,7 @@ fn encode_key(key: &str) -> String {
 
 /// Standard retry mode with [`MAX_ATTEMPTS`], unless the environment chooses
 /// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`: then the SDK's own reading of it stands).
-pub fn retry_config() -> Option<RetryConfig> {
+fn retry_config() -> Option<RetryConfig> {
     let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     (!set("AWS_MAX_ATTEMPTS") && !set("AWS_RETRY_MODE"))
         .then(|| RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
@@ -806,7 +806,7 @@ pub fn retry_config() -> Option<RetryConfig> {
 
 /// [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`] (or `COPILOT_LITE_HTTP_TIMEOUT`), so that a dead
 /// or silent endpoint fails the attempt (and is retried) instead of hanging forever.
-pub fn timeout_config() -> TimeoutConfig {
+fn timeout_config() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(read_timeout(std::env::var(TIMEOUT_ENV).ok().as_deref()))
