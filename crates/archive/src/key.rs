@@ -4,7 +4,7 @@
 //! little-endian; `str(x)` means `u64 byte length of x` followed by the bytes of `x`.
 //!
 //! ```text
-//! u32  KEY_FORMAT_VERSION                      (currently 1)
+//! u32  KEY_FORMAT_VERSION                      (currently 2)
 //! str  packing kind                            ("zip" or "raw")
 //!
 //! kind "zip", then for every entry in archive order (byte order of the entry name):
@@ -80,7 +80,7 @@ mod tests {
     fn zip_layout_is_as_documented() {
         let entries = [entry("a", 0o100644, b"x"), entry("b/c", 0o100755, b"")];
         let mut stream = Vec::new();
-        stream.extend_from_slice(&1u32.to_le_bytes());
+        stream.extend_from_slice(&KEY_FORMAT_VERSION.to_le_bytes());
         stream.extend_from_slice(&3u64.to_le_bytes());
         stream.extend_from_slice(b"zip");
         for (name, mode, content) in [("a", 0o100644u32, &b"x"[..]), ("b/c", 0o100755, b"")] {
@@ -101,7 +101,7 @@ mod tests {
         let mut hasher = raw_start(2);
         hasher.update(b"hi");
         let mut stream = Vec::new();
-        stream.extend_from_slice(&1u32.to_le_bytes());
+        stream.extend_from_slice(&KEY_FORMAT_VERSION.to_le_bytes());
         stream.extend_from_slice(&3u64.to_le_bytes());
         stream.extend_from_slice(b"raw");
         stream.extend_from_slice(&2u64.to_le_bytes());

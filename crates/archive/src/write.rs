@@ -8,17 +8,22 @@
 //! DOS time 1980-01-01 00:00:00; version made by Unix; external attributes `mode << 16`;
 //! DEFLATE through async-compression → flate2 with the zlib-rs backend (pinned by this crate's
 //! `flate2` dependency; only a C zlib feature enabled elsewhere in the build could override it,
-//! which the zip test vector would catch) at flate2's default level, 6. zlib-rs picks its hash
+//! which the zip test vector would catch) at [`DEFLATE_LEVEL`]. zlib-rs picks its hash
 //! by level, not by CPU, and its SIMD paths compute the same matches, so the bytes do not
 //! depend on the machine.
 //!
 //! Files up to [`WHOLE_LIMIT`] are compressed in memory by a few worker threads (ahead of the
 //! writer, in order, within [`IN_FLIGHT`] bytes) and written with sizes and CRC in the local
-//! header and no extra field. Bigger files are streamed in [`CHUNK`] pieces by the writer,
+//! header and no extra field. Each worker keeps one DEFLATE stream and resets it between files
+//! (same bytes as a fresh stream; setting up a fresh one costs about a third of the time spent
+//! on small files). A small file whose bytes look incompressible ([`incompressible`]: near-
+//! uniform byte frequencies) is stored instead of deflated: DEFLATE would spend as much CPU on
+//! it as on text and save nothing. Bigger files are streamed in [`CHUNK`] pieces by the writer,
 //! which async_zip (0.0.18) writes with a data descriptor and a ZIP64 extended-information
 //! extra field, plus ZIP64 end records for the archive; deterministic too. (Its non-ZIP64
 //! streaming mode swaps the compressed and uncompressed sizes in the central directory, so it
-//! is not used.)
+//! is not used.) Streamed entries are always deflated: a stored entry with a data descriptor is
+//! refused by some readers (Java's `ZipInputStream`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -32,11 +37,12 @@ use async_zip::{
     AttributeCompatibility, Compression, DeflateOption, ZipDateTime, ZipDateTimeBuilder,
     ZipEntryBuilder,
 };
+use flate2::{Compress, FlushCompress, Status};
 use futures::AsyncWriteExt;
 use futures::io::AllowStdIo;
 
 use crate::scan::io_err;
-use crate::{ArchiveError, Built, Entry, Source};
+use crate::{ArchiveError, Built, DEFLATE_LEVEL, Entry, Source};
 
 /// Files up to this size are read whole, compressed in memory and written with a complete
 /// local header; larger ones are streamed.
@@ -51,8 +57,9 @@ const MAX_THREADS: usize = 4;
 const IN_FLIGHT: u64 = 16 * 1024 * 1024;
 
 type Writer = ZipFileWriter<AllowStdIo<BufWriter<File>>>;
-/// Compressed content and CRC-32 of a small file, or why it could not be prepared.
-type Prepared = Result<(Vec<u8>, u32), ArchiveError>;
+/// A small file ready to be written: its data as stored in the zip (deflated or as it is),
+/// the method, and the CRC-32 of the content; or why it could not be prepared.
+type Prepared = Result<(Vec<u8>, Compression, u32), ArchiveError>;
 
 pub(crate) fn write_zip(source: &Source, temp_dir: &Path) -> Result<Built, ArchiveError> {
     let temp = tempfile::Builder::new()
@@ -169,17 +176,23 @@ impl Queue {
 
 fn prepare_small_files(source: &Source, queue: &Queue, sender: mpsc::Sender<(usize, Prepared)>) {
     let mut buf = Vec::new();
+    let mut deflate = new_deflate();
     while let Some(index) = queue.take(&source.entries) {
-        let prepared = prepare(&source.entries[index], &mut buf);
+        let prepared = prepare(&source.entries[index], &mut buf, &mut deflate);
         if sender.send((index, prepared)).is_err() {
             return;
         }
     }
 }
 
-/// Reads a small file, checks it against the scan, and compresses it exactly as
-/// `write_entry_whole` would (same encoder, same level).
-fn prepare(entry: &Entry, buf: &mut Vec<u8>) -> Prepared {
+/// The DEFLATE stream small entries are compressed with: raw DEFLATE (no zlib header) at
+/// [`DEFLATE_LEVEL`], as async_zip compresses streamed entries.
+fn new_deflate() -> Compress {
+    Compress::new(flate2::Compression::new(DEFLATE_LEVEL), false)
+}
+
+/// Reads a small file, checks it against the scan, and stores or deflates it.
+fn prepare(entry: &Entry, buf: &mut Vec<u8>, deflate: &mut Compress) -> Prepared {
     let file = File::open(&entry.path).map_err(io_err(&entry.path))?;
     buf.clear();
     // One byte more than expected, to notice growth without unbounded reads.
@@ -187,11 +200,96 @@ fn prepare(entry: &Entry, buf: &mut Vec<u8>) -> Prepared {
         .read_to_end(buf)
         .map_err(io_err(&entry.path))?;
     verify(entry, buf.len() as u64, blake3::hash(buf))?;
-    let compressed = futures::executor::block_on(async_zip::base::write::compress(
-        &options(entry)?.build(),
-        buf,
-    ));
-    Ok((compressed, async_zip::base::write::crc32(buf)))
+    let crc = async_zip::base::write::crc32(buf);
+    if incompressible(buf) {
+        return Ok((std::mem::take(buf), Compression::Stored, crc));
+    }
+    let compressed = deflate_whole(deflate, buf).map_err(|message| ArchiveError::Zip {
+        root: entry.path.clone(),
+        message,
+    })?;
+    Ok((compressed, Compression::Deflate, crc))
+}
+
+/// DEFLATEs `data` in one go with a reset (hence fresh) stream.
+fn deflate_whole(deflate: &mut Compress, data: &[u8]) -> Result<Vec<u8>, String> {
+    deflate.reset();
+    let mut out = Vec::with_capacity(data.len() / 2 + 64);
+    loop {
+        let consumed = usize::try_from(deflate.total_in()).map_err(|e| e.to_string())?;
+        let input = data.get(consumed..).unwrap_or_default();
+        match deflate.compress_vec(input, &mut out, FlushCompress::Finish) {
+            Ok(Status::StreamEnd) => return Ok(out),
+            // Output full: grow it and go on.
+            Ok(Status::Ok | Status::BufError) => out.reserve(out.capacity().max(4096)),
+            Err(e) => return Err(format!("DEFLATE failed: {e}")),
+        }
+    }
+}
+
+/// Files below this size are always deflated: too few bytes to judge, and too small to matter.
+const STORE_MIN: usize = 1024;
+/// The prefix judged first: text and code fail on it, so they pay for no more than this.
+const PROBE: usize = 4096;
+/// DEFLATE's window: repeats further apart do not help it.
+const WINDOW: usize = 32 * 1024;
+
+/// Whether `data` is not worth deflating: its byte frequencies are so close to uniform that
+/// entropy coding cannot save more than ~1%, and it has almost no repeated strings (under 1%
+/// of its bytes in repeats of 4+ bytes within DEFLATE's window). Compressed formats (images,
+/// fonts, archives) and random data qualify; text, code and executables fail on their first
+/// bytes. Integers only, so the decision (hence the zip bytes) is the same on every machine.
+pub(crate) fn incompressible(data: &[u8]) -> bool {
+    data.len() >= STORE_MIN
+        && near_uniform(data.get(..PROBE).unwrap_or(data))
+        && near_uniform(data)
+        && !has_repeats(data)
+}
+
+/// Collision entropy of the bytes >= log2(240) ~ 7.91 bits (uniform: 8), which bounds the
+/// Shannon entropy from below: the unbiased estimate of sum(p_i^2),
+/// (sum c_i^2 - n) / (n (n - 1)), is at most 1/240.
+fn near_uniform(data: &[u8]) -> bool {
+    let mut counts = [0u64; 256];
+    for &byte in data {
+        counts[usize::from(byte)] += 1;
+    }
+    let n = data.len() as u128;
+    let squares: u128 = counts.iter().map(|&c| u128::from(c) * u128::from(c)).sum();
+    n >= 2 && (squares - n) * 240 <= n * (n - 1)
+}
+
+/// Whether more than 1% of `data` is covered by repeats of 4 or more bytes within the window,
+/// found the way a fast LZ compressor finds them (a hash table of the last position of each
+/// 4-byte string). Catches what byte frequencies cannot see, e.g. a random block written twice.
+fn has_repeats(data: &[u8]) -> bool {
+    const BITS: u32 = 13;
+    let mut last = vec![usize::MAX; 1 << BITS];
+    let limit = data.len() / 100;
+    let mut matched = 0;
+    let mut i = 0;
+    while let Some(word) = data.get(i..i + 4) {
+        let word = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+        let slot = (word.wrapping_mul(0x9E37_79B1) >> (32 - BITS)) as usize;
+        let previous = std::mem::replace(&mut last[slot], i);
+        if previous != usize::MAX && i - previous <= WINDOW {
+            let len = data[i..]
+                .iter()
+                .zip(&data[previous..])
+                .take_while(|(a, b)| a == b)
+                .count();
+            if len >= 4 {
+                matched += len;
+                if matched > limit {
+                    return true;
+                }
+                i += len;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 fn fixed_time() -> ZipDateTime {
@@ -205,14 +303,12 @@ fn fixed_time() -> ZipDateTime {
         .build()
 }
 
-fn options(entry: &Entry) -> Result<ZipEntryBuilder, ArchiveError> {
-    Ok(
-        ZipEntryBuilder::new(entry.name.clone().into(), Compression::Deflate)
-            .deflate_option(DeflateOption::Normal)
-            .attribute_compatibility(AttributeCompatibility::Unix)
-            .last_modification_date(fixed_time())
-            .unix_permissions(mode_bits(entry)?),
-    )
+fn options(entry: &Entry, compression: Compression) -> Result<ZipEntryBuilder, ArchiveError> {
+    Ok(ZipEntryBuilder::new(entry.name.clone().into(), compression)
+        .deflate_option(DeflateOption::Other(DEFLATE_LEVEL as i32))
+        .attribute_compatibility(AttributeCompatibility::Unix)
+        .last_modification_date(fixed_time())
+        .unix_permissions(mode_bits(entry)?))
 }
 
 async fn write_entries(
@@ -236,10 +332,12 @@ async fn write_entries(
                 })?;
                 ready.insert(done, prepared);
             };
-            let (compressed, crc) = prepared?;
-            let options = options(entry)?.crc32(crc).uncompressed_size(entry.size);
+            let (data, compression, crc) = prepared?;
+            let options = options(entry, compression)?
+                .crc32(crc)
+                .uncompressed_size(entry.size);
             writer
-                .write_entry_whole_precompressed(options, &compressed)
+                .write_entry_whole_precompressed(options, &data)
                 .await
                 .map_err(&zip_err)?;
             queue.release(entry.size);
@@ -247,7 +345,7 @@ async fn write_entries(
         }
         let file = File::open(&entry.path).map_err(io_err(&entry.path))?;
         let mut stream = writer
-            .write_entry_stream(options(entry)?)
+            .write_entry_stream(options(entry, Compression::Deflate)?)
             .await
             .map_err(&zip_err)?;
         let mut hasher = blake3::Hasher::new();
@@ -294,4 +392,74 @@ fn verify(entry: &Entry, size: u64, digest: blake3::Hash) -> Result<(), ArchiveE
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random(seed: &str, len: usize) -> Vec<u8> {
+        let mut out = vec![0; len];
+        blake3::Hasher::new()
+            .update(seed.as_bytes())
+            .finalize_xof()
+            .fill(&mut out);
+        out
+    }
+
+    fn inflate(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::DeflateDecoder::new(data)
+            .read_to_end(&mut out)
+            .expect("valid DEFLATE");
+        out
+    }
+
+    #[test]
+    fn a_reused_stream_gives_the_bytes_of_a_fresh_one() {
+        let text = include_bytes!("write.rs");
+        let noise = random("noise", 100_000);
+        let mut reused = new_deflate();
+        let first = deflate_whole(&mut reused, &noise).expect("deflate");
+        let second = deflate_whole(&mut reused, text).expect("deflate");
+        assert_eq!(
+            second,
+            deflate_whole(&mut new_deflate(), text).expect("deflate")
+        );
+        assert_eq!(inflate(&first), noise);
+        assert_eq!(inflate(&second), text);
+        assert!(second.len() < text.len() / 2);
+        assert_eq!(
+            inflate(&deflate_whole(&mut reused, b"").expect("deflate")),
+            b""
+        );
+    }
+
+    #[test]
+    fn what_counts_as_incompressible() {
+        let noise = random("noise", 64 * 1024);
+        assert!(incompressible(&noise));
+        assert!(incompressible(&noise[..STORE_MIN]));
+        assert!(!incompressible(&noise[..STORE_MIN - 1]));
+        // Text fails on its first bytes.
+        assert!(!incompressible(include_bytes!("write.rs")));
+        // Uniform at first, text after: judged on the whole file.
+        let mut mixed = noise[..PROBE].to_vec();
+        mixed.extend(include_bytes!("write.rs").iter().cycle().take(20_000));
+        assert!(!incompressible(&mixed));
+        // 200 equally likely values: 7.64 bits per byte, DEFLATE still saves ~4%.
+        let skewed: Vec<u8> = noise.iter().map(|b| b % 200).collect();
+        assert!(!incompressible(&skewed));
+        // Perfectly uniform bytes, but repeated strings.
+        let table: Vec<u8> = (0..=255u8).cycle().take(8192).collect();
+        assert!(!incompressible(&table));
+        let mut twice = noise[..10_000].to_vec();
+        twice.extend_from_within(..);
+        assert!(!incompressible(&twice));
+        // Repeats further apart than DEFLATE's window do not help it.
+        let mut far = noise[..10_000].to_vec();
+        far.extend_from_slice(&random("gap", 40_000));
+        far.extend_from_slice(&noise[..10_000]);
+        assert!(incompressible(&far));
+    }
 }

@@ -87,9 +87,17 @@ impl Prepared {
             .tempdir()
             .map_err(Error::Temp)?;
         let temp_dir = temp.path();
+        // Many keys: one listing per folder instead of one HeadObject per key, when allowed.
+        let present = if uploader.options().force {
+            None
+        } else {
+            let keys: Vec<&str> = jobs.iter().map(Job::key).collect();
+            uploader.existing(&keys).await?
+        };
+        let present = present.as_ref();
         let mut uploads: Vec<UploadReport> = futures::stream::iter(jobs)
             .map(|job| async move {
-                let report = run_job(job, uploader, temp_dir).await?;
+                let report = run_job(job, uploader, temp_dir, present).await?;
                 observer.upload_finished(&report);
                 Ok::<_, Error>(report)
             })
@@ -183,11 +191,30 @@ impl Prepared {
     }
 }
 
+impl Job<'_> {
+    fn key(&self) -> &str {
+        match self {
+            Job::Asset { key, .. } | Job::Template { key, .. } => key,
+        }
+    }
+}
+
+/// Uploads one object unless it exists. `present`: the keys known to exist, when the bucket
+/// was listed (then nothing else exists); else each key is checked on its own.
 async fn run_job(
     job: Job<'_>,
     uploader: &Uploader,
     temp_dir: &std::path::Path,
+    present: Option<&HashSet<String>>,
 ) -> Result<UploadReport, Error> {
+    let force = uploader.options().force;
+    let exists = async |key: &str| -> Result<bool, Error> {
+        Ok(!force
+            && match present {
+                Some(present) => present.contains(key),
+                None => uploader.exists(key).await?,
+            })
+    };
     match job {
         Job::Template {
             key,
@@ -195,9 +222,13 @@ async fn run_job(
             text,
             content_type,
         } => {
-            let outcome = uploader
-                .upload_bytes(&key, text.into_bytes(), content_type)
-                .await?;
+            let outcome = if exists(&key).await? {
+                Uploaded::Skipped
+            } else {
+                uploader
+                    .put_bytes(&key, text.into_bytes(), content_type)
+                    .await?
+            };
             Ok(UploadReport {
                 key,
                 source: path,
@@ -206,7 +237,7 @@ async fn run_job(
         }
         Job::Asset { key, source } => {
             // Zip only when the object is missing: a warm run reads and hashes, nothing more.
-            let outcome = if !uploader.options().force && uploader.exists(&key).await? {
+            let outcome = if exists(&key).await? {
                 Uploaded::Skipped
             } else {
                 let built = source.build(temp_dir).await.map_err(|e| Error::Build {

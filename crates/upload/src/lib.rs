@@ -1,12 +1,13 @@
 //! Uploads artifacts to S3.
 //!
 //! Owns: the S3 client configuration (standard credential chain, custom endpoints with
-//! path-style addressing, standard retry mode), the existence check (`HeadObject`), single-part
+//! path-style addressing, standard retry mode), the existence check (`HeadObject`, or one
+//! `ListObjectsV2` per folder when many keys are checked at once), single-part
 //! and multipart uploads with checksums (CRC32C) and bounded concurrency, aborting interrupted
 //! multipart uploads, mapping S3 errors to [`UploadError`], object URLs. Must not know about
 //! templates, zips, content hashing or the terminal (it logs through `tracing` only).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -46,6 +47,13 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Environment variable overriding [`READ_TIMEOUT`] (whole seconds, at least 1).
 pub const TIMEOUT_ENV: &str = "COPILOT_LITE_HTTP_TIMEOUT";
+
+/// [`Uploader::existing`] lists from this many keys on; fewer are checked one by one.
+pub const LIST_MIN_KEYS: usize = 16;
+/// [`Uploader::existing`] gives up listing (and the caller checks key by key) beyond one
+/// page of 1,000 objects per this many keys: listing must stay cheaper than the checks it
+/// replaces, however many objects the bucket holds.
+pub const KEYS_PER_PAGE: usize = 20;
 
 /// Server-side encryption requested for uploads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,6 +322,74 @@ impl Uploader {
         }
     }
 
+    /// Which of `keys` exist, learned by listing the folders they are in (`ListObjectsV2`, one
+    /// request per 1,000 objects) rather than with one `HeadObject` each. `None` when listing
+    /// does not pay off or is not possible, and the caller checks key by key with
+    /// [`Uploader::exists`]: fewer than [`LIST_MIN_KEYS`] keys, folders holding many more
+    /// objects than keys (more than one page per [`KEYS_PER_PAGE`] keys), or a failed or
+    /// refused listing (no `s3:ListBucket`).
+    pub async fn existing(&self, keys: &[&str]) -> Result<Option<HashSet<String>>, UploadError> {
+        if keys.len() < LIST_MIN_KEYS {
+            return Ok(None);
+        }
+        let wanted: HashSet<&str> = keys.iter().copied().collect();
+        let folders: BTreeSet<&str> = keys
+            .iter()
+            .map(|key| key.rfind('/').map_or("", |slash| &key[..=slash]))
+            .collect();
+        let mut budget = keys.len().div_ceil(KEYS_PER_PAGE);
+        if folders.len() > budget {
+            // Keys spread over many folders: listing each would cost about as much.
+            return Ok(None);
+        }
+        let mut found = HashSet::new();
+        for folder in folders {
+            let mut pages = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(folder)
+                .delimiter("/")
+                .set_expected_bucket_owner(self.options.expected_owner.clone())
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = match page {
+                    Ok(page) => page,
+                    Err(err) => {
+                        if err.code() == Some("NoSuchBucket") {
+                            return Err(self.no_such_bucket());
+                        }
+                        tracing::debug!(
+                            bucket = %self.bucket,
+                            prefix = folder,
+                            error = %DisplayErrorContext(&err),
+                            "listing failed; checking keys one by one"
+                        );
+                        return Ok(None);
+                    }
+                };
+                if budget == 0 {
+                    tracing::debug!(
+                        bucket = %self.bucket,
+                        prefix = folder,
+                        keys = keys.len(),
+                        "too many objects to list; checking keys one by one"
+                    );
+                    return Ok(None);
+                }
+                budget -= 1;
+                for object in page.contents() {
+                    if let Some(key) = object.key().filter(|key| wanted.contains(key)) {
+                        found.insert(key.to_owned());
+                    }
+                }
+            }
+        }
+        tracing::debug!(bucket = %self.bucket, keys = keys.len(), found = found.len(), "existence checked by listing");
+        Ok(Some(found))
+    }
+
     /// Uploads `path` to `key` unless it exists (and `force` is off). Multipart above the
     /// threshold; an interrupted multipart upload is aborted.
     pub async fn upload_file(
@@ -362,6 +438,24 @@ impl Uploader {
             meta.len(),
             content_type,
             check_exists,
+        )
+        .await
+    }
+
+    /// Uploads bytes without checking whether the key exists (see [`Uploader::put_file`]).
+    pub async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Uploaded, UploadError> {
+        let len = bytes.len() as u64;
+        self.upload(
+            key,
+            Source::Bytes(bytes::Bytes::from(bytes)),
+            len,
+            content_type,
+            false,
         )
         .await
     }

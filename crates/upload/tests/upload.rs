@@ -559,3 +559,117 @@ async fn connect_on_aws_builds_virtual_hosted_url() {
         );
     }
 }
+
+// ---------------------------------------------------------------- existence by listing
+
+fn keys_in(folder: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{folder}{i:03}.zip")).collect()
+}
+
+fn refs(keys: &[String]) -> Vec<&str> {
+    keys.iter().map(String::as_str).collect()
+}
+
+#[tokio::test]
+async fn existing_lists_each_folder_once() {
+    let s3 = server().await;
+    // 61 keys: a budget of four pages for three folders.
+    let mut keys = keys_in("a/assets/", 40);
+    keys.extend(keys_in("b/", 20));
+    keys.push("top.zip".to_owned());
+    for key in keys.iter().step_by(3) {
+        s3.put_object_blocking(BUCKET, key, b"x");
+    }
+    // Not asked about: in a subfolder, or another name in the folder.
+    s3.put_object_blocking(BUCKET, "a/assets/deeper/000.zip", b"x");
+    s3.put_object_blocking(BUCKET, "a/assets/other.zip", b"x");
+    let up = uploader(
+        &s3,
+        Options {
+            expected_owner: Some("123456789012".to_owned()),
+            ..Options::default()
+        },
+    );
+
+    let found = up.existing(&refs(&keys)).await.unwrap().expect("listed");
+
+    let expected: std::collections::HashSet<String> = keys.iter().step_by(3).cloned().collect();
+    assert_eq!(found, expected);
+    let requests = s3.requests();
+    let lists: Vec<_> = requests
+        .iter()
+        .filter(|r| r.operation == "ListObjectsV2")
+        .collect();
+    assert_eq!(
+        lists.len(),
+        3,
+        "one listing per folder: a/assets/, b/, the root"
+    );
+    assert_eq!(requests.len(), 3, "nothing but the listings");
+    for list in lists {
+        assert_eq!(
+            list.headers
+                .get("x-amz-expected-bucket-owner")
+                .map(String::as_str),
+            Some("123456789012")
+        );
+        assert!(list.query.contains("delimiter=%2F"), "{}", list.query);
+    }
+}
+
+#[tokio::test]
+async fn existing_leaves_few_keys_to_head_object() {
+    let s3 = server().await;
+    let keys = keys_in("assets/", upload::LIST_MIN_KEYS - 1);
+    let up = uploader(&s3, Options::default());
+    assert_eq!(up.existing(&refs(&keys)).await.unwrap(), None);
+    assert!(s3.requests().is_empty());
+}
+
+#[tokio::test]
+async fn existing_gives_up_when_listing_is_refused() {
+    let s3 = server().await;
+    s3.inject_fault(Fault::always("ListObjectsV2", 403, "AccessDenied"));
+    let keys = keys_in("assets/", 30);
+    let up = uploader(&s3, Options::default());
+    assert_eq!(up.existing(&refs(&keys)).await.unwrap(), None);
+    // A refusal is not retried.
+    assert_eq!(s3.count_operation("ListObjectsV2"), 1);
+}
+
+#[tokio::test]
+async fn existing_gives_up_on_a_crowded_folder() {
+    let s3 = server().await;
+    // 40 keys allow two pages; the folder holds 2,100 other objects (three pages).
+    let keys = keys_in("assets/", 40);
+    for i in 0..2_100 {
+        s3.put_object_blocking(BUCKET, &format!("assets/old-{i:05}.zip"), b"");
+    }
+    s3.put_object_blocking(BUCKET, &keys[0], b"x");
+    let up = uploader(&s3, Options::default());
+    assert_eq!(up.existing(&refs(&keys)).await.unwrap(), None);
+    assert_eq!(s3.count_operation("ListObjectsV2"), 3);
+    // Within budget, the same folder is listed to the end.
+    let many = keys_in("assets/", 200);
+    let found = up.existing(&refs(&many)).await.unwrap().expect("listed");
+    assert_eq!(found.into_iter().collect::<Vec<_>>(), [keys[0].clone()]);
+}
+
+#[tokio::test]
+async fn existing_in_a_missing_bucket_is_no_such_bucket() {
+    let s3 = server().await;
+    let up = Uploader::from_sdk_config(&s3.sdk_config(), "no-such-bucket", Options::default());
+    let keys = keys_in("assets/", 20);
+    let err = up.existing(&refs(&keys)).await.unwrap_err();
+    assert!(matches!(err, UploadError::NoSuchBucket { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn existing_does_not_list_many_small_folders() {
+    let s3 = server().await;
+    // 20 keys in 20 folders: listing would cost as much as checking each key.
+    let keys: Vec<String> = (0..20).map(|i| format!("f{i}/a.zip")).collect();
+    let up = uploader(&s3, Options::default());
+    assert_eq!(up.existing(&refs(&keys)).await.unwrap(), None);
+    assert!(s3.requests().is_empty());
+}

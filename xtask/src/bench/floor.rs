@@ -1,6 +1,8 @@
 //! The floor, for context: reading every file of a workload on all cores, and reading +
-//! deflating it (flate2, default level, all cores). No tool can package faster than it
-//! can read its input; one that compresses everything cannot beat the deflate floor either.
+//! deflating all of it (flate2/zlib-rs at copilot-lite's pinned level, [`archive::DEFLATE_LEVEL`],
+//! all cores). No tool can package faster than it can read its input; one that deflates
+//! everything at that level cannot beat the deflate floor either (copilot-lite stores
+//! incompressible files instead, so it can).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -34,8 +36,9 @@ pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
                     let mut buf = vec![0u8; 1 << 18];
                     let (mut bytes, mut deflated) = (0u64, 0u64);
                     // One encoder per thread, reset between files (no per-file allocation).
-                    let mut encoder =
-                        deflate.then(|| DeflateEncoder::new(Counter(0), Compression::default()));
+                    let mut encoder = deflate.then(|| {
+                        DeflateEncoder::new(Counter(0), Compression::new(archive::DEFLATE_LEVEL))
+                    });
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = files.get(i) else { break };
