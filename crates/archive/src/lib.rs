@@ -29,15 +29,16 @@ mod write;
 /// Hash format version, part of every key: bump it when the key inputs or the bytes built
 /// for the same inputs change, so that a key always names the same bytes.
 ///
-/// 2: DEFLATE level 4 (was 6); small incompressible zip entries are stored, not deflated.
+/// 2: DEFLATE level 3 (was 6); small incompressible zip entries are stored, not deflated.
 pub const KEY_FORMAT_VERSION: u32 = 2;
 
-/// The pinned DEFLATE level of every zip entry (SPEC A6; zlib-rs through flate2). 4 rather
-/// than zlib's default 6: on code and text it takes ~35% less CPU for ~2% more bytes (zlib-rs
-/// uses the same "medium" strategy for 3 to 6, with shorter match searches at lower levels;
-/// measured on the W2 workload, see BENCHMARKS.md). Part of the bytes a key names: changing it
-/// means bumping [`KEY_FORMAT_VERSION`].
-pub const DEFLATE_LEVEL: u32 = 4;
+/// The pinned DEFLATE level of every zip entry (SPEC A6; zlib-rs through flate2). 3 rather
+/// than zlib's default 6: zlib-rs uses the same "medium" strategy for levels 3 to 6, with
+/// shorter match searches below 6; on code and text level 3 takes less than half the CPU of
+/// level 6 for ~4% more bytes (the W2 workload, see BENCHMARKS.md), and DEFLATE is most of the
+/// time of a cold run. Part of the bytes a key names: changing it means bumping
+/// [`KEY_FORMAT_VERSION`].
+pub const DEFLATE_LEVEL: u32 = 3;
 
 /// What the artifact will be uploaded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

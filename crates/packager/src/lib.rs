@@ -9,8 +9,9 @@
 //! 2. Keys and rendering (no network): content keys are known after the scan, so every
 //!    template, nested ones bottom-up, is rendered with its rewritten properties
 //!    ([`cfn_yaml::Edits`]) before the first upload.
-//! 3. [`Prepared::upload`]: for each distinct key, `HeadObject`, then zip (only if missing) and
-//!    upload, with bounded parallelism. The packaged text is returned only when every upload
+//! 3. [`Prepared::upload`]: which keys exist (one listing per folder when there are many, see
+//!    [`upload::Uploader::existing`], else `HeadObject` per key), then zip (only if missing)
+//!    and upload, with bounded parallelism. The packaged text is returned only when every upload
 //!    succeeded.
 //!
 //! Must not know about: the terminal (progress goes through [`Observer`]), command-line
