@@ -449,15 +449,7 @@ impl Uploader {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> Result<Uploaded, UploadError> {
-        let len = bytes.len() as u64;
-        self.upload(
-            key,
-            Source::Bytes(bytes::Bytes::from(bytes)),
-            len,
-            content_type,
-            false,
-        )
-        .await
+        self.bytes(key, bytes, content_type, false).await
     }
 
     /// Uploads bytes (templates) the same way.
@@ -467,13 +459,24 @@ impl Uploader {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> Result<Uploaded, UploadError> {
+        self.bytes(key, bytes, content_type, !self.options.force)
+            .await
+    }
+
+    async fn bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        check_exists: bool,
+    ) -> Result<Uploaded, UploadError> {
         let len = bytes.len() as u64;
         self.upload(
             key,
             Source::Bytes(bytes::Bytes::from(bytes)),
             len,
             content_type,
-            !self.options.force,
+            check_exists,
         )
         .await
     }
