@@ -167,6 +167,15 @@ impl R<'_> {
             .is_some_and(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b','))
     }
 
+    /// Whether the last non-blank byte before `i` is the `:` value indicator.
+    fn colon_before(&self, i: usize) -> bool {
+        self.src.as_bytes()[..i.min(self.src.len())]
+            .iter()
+            .rev()
+            .find(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+            == Some(&b':')
+    }
+
     /// Start of the line containing `i` if only blanks precede `i` on it.
     fn blank_line_start(&self, i: usize) -> Option<usize> {
         let mut a = i;
@@ -214,6 +223,13 @@ impl R<'_> {
                     // e.g. an indentless sequence under its key: indent the scalar instead.
                     a = ls;
                     text = format!("{}{text}", " ".repeat(key_col + self.step(step)));
+                } else if a == b
+                    && ctx.in_flow
+                    && matches!(ctx.role, Role::Value { .. })
+                    && !self.colon_before(a)
+                {
+                    // `{ key }`: a flow entry without `:` has an empty value; it needs one.
+                    text.insert_str(0, ": ");
                 } else if a == b && self.needs_space(a) {
                     text.insert(0, ' ');
                 }

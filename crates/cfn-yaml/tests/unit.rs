@@ -343,6 +343,25 @@ fn string_replacement_of_empty_value() {
     assert_eq!(re.root().get("a").unwrap().as_scalar(), Some("v"));
 }
 
+/// Found by fuzzing: a flow mapping entry without `:` (`{ key }`) has an empty value with no
+/// indicator before it; replacing it must add one.
+#[test]
+fn string_replacement_of_empty_value_without_indicator_in_flow() {
+    let (out, re) = replace("{ a, b: 2 }\n", &["a"], Replacement::String("v".into()));
+    assert_eq!(out, "{ a: v, b: 2 }\n");
+    assert_eq!(re.root().get("a").unwrap().as_scalar(), Some("v"));
+    let (out, re) = replace("{ a: , b: 2 }\n", &["a"], Replacement::String("v".into()));
+    assert_eq!(out, "{ a: v , b: 2 }\n");
+    assert_eq!(re.root().get("a").unwrap().as_scalar(), Some("v"));
+    let src = "{ e\" !Ref PeerVPCCIDR\n      VpcPeerinx.js\" }\n";
+    let key = "e\" !Ref PeerVPCCIDR VpcPeerinx.js\"";
+    let (_, re) = replace(src, &[key], Replacement::String("s3://b/k x: y".into()));
+    assert_eq!(
+        re.root().get(key).and_then(|n| n.as_scalar()),
+        Some("s3://b/k x: y")
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Mapping replacement
 
