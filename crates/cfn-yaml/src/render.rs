@@ -14,6 +14,8 @@ enum Role {
     Value {
         key_col: usize,
         step: Option<usize>,
+        /// Byte offset where its key starts.
+        key_start: usize,
     },
     Item,
 }
@@ -75,6 +77,7 @@ fn walk<'a>(
                         role: Role::Value {
                             key_col: col0(k),
                             step,
+                            key_start: k.span.start.byte,
                         },
                     },
                     wanted,
@@ -176,6 +179,18 @@ impl R<'_> {
             == Some(&b':')
     }
 
+    /// The blanks before the `?` of an explicit key starting at `key_start`, when only they and
+    /// the `?` precede the key on its line.
+    fn explicit_key_indent(&self, key_start: usize) -> Option<&str> {
+        let before = self.src.get(..key_start)?;
+        let line = &before[before.rfind(['\n', '\r']).map_or(0, |i| i + 1)..];
+        let indent_len = line.len() - line.trim_start_matches([' ', '\t']).len();
+        let rest = line[indent_len..].strip_prefix('?')?;
+        rest.trim_start_matches([' ', '\t'])
+            .is_empty()
+            .then(|| &line[..indent_len])
+    }
+
     /// Start of the line containing `i` if only blanks precede `i` on it.
     fn blank_line_start(&self, i: usize) -> Option<usize> {
         let mut a = i;
@@ -216,7 +231,7 @@ impl R<'_> {
                 };
                 let (mut a, b) = (node.content.start.byte, node.content.end.byte);
                 if !matches!(node.kind, NodeKind::Scalar { .. })
-                    && let Role::Value { key_col, step } = ctx.role
+                    && let Role::Value { key_col, step, .. } = ctx.role
                     && node.content.start.col.saturating_sub(1) <= key_col
                     && let Some(ls) = self.blank_line_start(a)
                 {
@@ -224,12 +239,19 @@ impl R<'_> {
                     a = ls;
                     text = format!("{}{text}", " ".repeat(key_col + self.step(step)));
                 } else if a == b
-                    && ctx.in_flow
-                    && matches!(ctx.role, Role::Value { .. })
+                    && let Role::Value { key_start, .. } = ctx.role
                     && !self.colon_before(a)
                 {
-                    // `{ key }`: a flow entry without `:` has an empty value; it needs one.
-                    text.insert_str(0, ": ");
+                    // An entry without `:` has an empty value and needs the indicator:
+                    // `{ key }` in flow, `? key` in block (`:` on a line of its own, indented
+                    // like the `?`).
+                    if ctx.in_flow {
+                        text.insert_str(0, ": ");
+                    } else if let Some(indent) = self.explicit_key_indent(key_start) {
+                        text = format!("{}{indent}: {text}", self.eol);
+                    } else if self.needs_space(a) {
+                        text.insert(0, ' ');
+                    }
                 } else if a == b && self.needs_space(a) {
                     text.insert(0, ' ');
                 }
@@ -268,7 +290,7 @@ impl R<'_> {
                 }
                 match ctx.role {
                     Role::Root | Role::Key => flow(self),
-                    Role::Value { key_col, step } => {
+                    Role::Value { key_col, step, .. } => {
                         let indent = key_col + self.step(step);
                         let lines = block_lines(pairs, indent, self.eol);
                         match self.blank_line_start(s0) {

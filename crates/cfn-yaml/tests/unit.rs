@@ -981,3 +981,20 @@ fn control_characters_are_located_errors() {
         .is_ok()
     );
 }
+
+#[test]
+fn string_replacement_of_empty_value_of_explicit_key() {
+    let (out, re) = replace("? a\nb: 2\n", &["a"], Replacement::String("v".into()));
+    assert_eq!(out, "? a\n: v\nb: 2\n");
+    assert_eq!(re.root().get("a").unwrap().as_scalar(), Some("v"));
+    let (out, re) = replace(
+        "x:\n  ? a\n  b: 2\n",
+        &["x", "a"],
+        Replacement::String("v".into()),
+    );
+    assert_eq!(out, "x:\n  ? a\n  : v\n  b: 2\n");
+    assert_eq!(
+        re.root().get_path(&["x", "a"]).and_then(|n| n.as_scalar()),
+        Some("v")
+    );
+}
