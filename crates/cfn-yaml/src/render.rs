@@ -170,13 +170,13 @@ impl R<'_> {
             .is_some_and(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b','))
     }
 
-    /// Whether the last non-blank byte before `i` is the `:` value indicator.
-    fn colon_before(&self, i: usize) -> bool {
+    /// The last byte before `i` that is not a blank or a line break.
+    fn last_non_blank_before(&self, i: usize) -> Option<u8> {
         self.src.as_bytes()[..i.min(self.src.len())]
             .iter()
             .rev()
             .find(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
-            == Some(&b':')
+            .copied()
     }
 
     /// The blanks before the `?` of an explicit key starting at `key_start`, when only they and
@@ -240,11 +240,23 @@ impl R<'_> {
                     text = format!("{}{text}", " ".repeat(key_col + self.step(step)));
                 } else if a == b
                     && let Role::Value { key_start, .. } = ctx.role
-                    && !self.colon_before(a)
+                    && self.last_non_blank_before(a) != Some(b':')
                 {
                     // An entry without `:` has an empty value and needs the indicator:
                     // `{ key }` in flow, `? key` in block (`:` on a line of its own, indented
                     // like the `?`).
+                    let key = self.src.get(key_start..a).unwrap_or_default();
+                    if ctx.in_flow
+                        && key.contains(['\n', '\r'])
+                        && self.last_non_blank_before(key_start) != Some(b'?')
+                    {
+                        // A key on several lines may only be an explicit one.
+                        return Splice {
+                            start: key_start,
+                            end: b,
+                            text: format!("? {key}: {text}"),
+                        };
+                    }
                     if ctx.in_flow {
                         text.insert_str(0, ": ");
                     } else if let Some(indent) = self.explicit_key_indent(key_start) {

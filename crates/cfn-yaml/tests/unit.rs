@@ -982,6 +982,20 @@ fn control_characters_are_located_errors() {
     );
 }
 
+/// Found by fuzzing: a key on several lines with no `:` after it must become an explicit key.
+#[test]
+fn string_replacement_of_empty_value_of_multi_line_flow_key() {
+    let src = "{ \"nam\n  0.0\", \"main\": \"index.js\" }\n";
+    let (out, re) = replace(src, &["nam 0.0"], Replacement::String("v".into()));
+    assert_eq!(out, "{ ? \"nam\n  0.0\": v, \"main\": \"index.js\" }\n");
+    assert_eq!(re.root().get("nam 0.0").unwrap().as_scalar(), Some("v"));
+    assert_eq!(re.root().get("main").unwrap().as_scalar(), Some("index.js"));
+    // Already explicit: only the indicator is added.
+    let (out, re) = replace("{ ? a\n  b }\n", &["a b"], Replacement::String("v".into()));
+    assert_eq!(out, "{ ? a\n  b: v }\n");
+    assert_eq!(re.root().get("a b").unwrap().as_scalar(), Some("v"));
+}
+
 #[test]
 fn string_replacement_of_empty_value_of_explicit_key() {
     let (out, re) = replace("? a\nb: 2\n", &["a"], Replacement::String("v".into()));
