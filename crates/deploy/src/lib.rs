@@ -23,8 +23,6 @@ mod status;
 use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
 
 pub use bootstrap::{
     BUCKET_OUTPUT, bucket_name, infrastructure_stack_name, template as bootstrap_template,
@@ -32,17 +30,12 @@ pub use bootstrap::{
 pub use error::DeployError;
 pub use tokio_util::sync::CancellationToken;
 
-/// Attempts per request (SDK standard retry mode: throttling and transient errors), unless
-/// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` say otherwise.
-pub const MAX_ATTEMPTS: u32 = 5;
+pub use aws_policy::{CONNECT_TIMEOUT, MAX_ATTEMPTS, TIMEOUT_ENV};
+
 /// Bound of one attempt, from sending the request to the response's headers, so that a silent
 /// endpoint fails the attempt (retried) instead of hanging. `COPILOT_LITE_HTTP_TIMEOUT`
 /// (seconds) overrides it.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// Bound of establishing a connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Environment variable overriding [`READ_TIMEOUT`] (whole seconds, at least 1).
-pub const TIMEOUT_ENV: &str = "COPILOT_LITE_HTTP_TIMEOUT";
 /// Poll interval against AWS (change set status, stack events).
 pub const AWS_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Poll interval when a custom endpoint (LocalStack) is configured.
@@ -190,7 +183,7 @@ impl Deployer {
         endpoint: Option<String>,
     ) -> Result<Deployer, DeployError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(retry) = retry_config() {
+        if let Some(retry) = aws_policy::retry_config() {
             loader = loader.retry_config(retry);
         }
         if let Some(region) = region {
@@ -218,11 +211,11 @@ impl Deployer {
             .map_or_else(|| "us-east-1".to_owned(), |r| r.as_ref().to_owned());
         let mut cfn = aws_sdk_cloudformation::config::Builder::from(sdk)
             .region(Region::new(region.clone()))
-            .timeout_config(timeout_config());
+            .timeout_config(aws_policy::timeout_config(READ_TIMEOUT));
         let mut sts = aws_sdk_sts::config::Builder::from(sdk)
             .region(Region::new(region.clone()))
-            .timeout_config(timeout_config());
-        if let Some(retry) = retry_config() {
+            .timeout_config(aws_policy::timeout_config(READ_TIMEOUT));
+        if let Some(retry) = aws_policy::retry_config() {
             cfn = cfn.retry_config(retry.clone());
             sts = sts.retry_config(retry);
         }
@@ -288,28 +281,6 @@ impl Deployer {
     }
 }
 
-/// Standard retry mode with [`MAX_ATTEMPTS`], unless the environment chooses
-/// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`: then the SDK's own reading of it stands).
-fn retry_config() -> Option<RetryConfig> {
-    let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    (!set("AWS_MAX_ATTEMPTS") && !set("AWS_RETRY_MODE"))
-        .then(|| RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-}
-
-/// [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`] (or `COPILOT_LITE_HTTP_TIMEOUT`).
-fn timeout_config() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(read_timeout(std::env::var(TIMEOUT_ENV).ok().as_deref()))
-        .build()
-}
-
-fn read_timeout(env: Option<&str>) -> Duration {
-    env.and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .map_or(READ_TIMEOUT, Duration::from_secs)
-}
-
 /// The endpoint the SDK would use for `service_id` from this config: `AWS_ENDPOINT_URL_<SVC>`
 /// / the profile's `services` section, else the global endpoint (`AWS_ENDPOINT_URL`, profile
 /// `endpoint_url`).
@@ -324,17 +295,4 @@ fn service_endpoint(sdk: &SdkConfig, service_id: &str) -> Option<String> {
         conf.load_config(key)
     });
     from_service.or_else(|| sdk.endpoint_url().map(str::to_owned))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn read_timeout_override() {
-        assert_eq!(read_timeout(None), READ_TIMEOUT);
-        assert_eq!(read_timeout(Some(" 3 ")), Duration::from_secs(3));
-        assert_eq!(read_timeout(Some("0")), READ_TIMEOUT);
-        assert_eq!(read_timeout(Some("-1")), READ_TIMEOUT);
-    }
 }

@@ -23,9 +23,9 @@ use aws_sdk_s3::types::{
     ServerSideEncryption,
 };
 use aws_smithy_types::byte_stream::Length;
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
 use futures::{StreamExt, TryStreamExt};
+
+pub use aws_policy::{CONNECT_TIMEOUT, MAX_ATTEMPTS, TIMEOUT_ENV};
 
 /// Default for [`Options::multipart_threshold`] and [`Options::part_size`]: 8 MiB.
 pub const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
@@ -35,18 +35,11 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PARTS: u64 = 10_000;
 /// Parts of one multipart upload in flight at once.
 pub const PART_CONCURRENCY: usize = 4;
-/// Attempts per request (SDK standard retry mode, exponential backoff with jitter), unless
-/// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` say otherwise.
-pub const MAX_ATTEMPTS: u32 = 5;
 /// Bound of one attempt from sending the request to the response's headers (the request body
 /// included, hence generous: an 8 MiB part at 250 kbit/s). A stalled upload or download is cut
 /// off earlier by the SDK's stalled-stream protection. `COPILOT_LITE_HTTP_TIMEOUT` (seconds)
 /// overrides it.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
-/// Bound of establishing a connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Environment variable overriding [`READ_TIMEOUT`] (whole seconds, at least 1).
-pub const TIMEOUT_ENV: &str = "COPILOT_LITE_HTTP_TIMEOUT";
 
 /// [`Uploader::existing`] lists from this many keys on; fewer are checked one by one.
 pub const LIST_MIN_KEYS: usize = 16;
@@ -199,7 +192,7 @@ impl Uploader {
         options: Options,
     ) -> Result<Uploader, UploadError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(retry) = retry_config() {
+        if let Some(retry) = aws_policy::retry_config() {
             loader = loader.retry_config(retry);
         }
         if let Some(region) = &conn.region {
@@ -239,8 +232,8 @@ impl Uploader {
 
         let mut builder = aws_sdk_s3::config::Builder::from(sdk)
             .region(Region::new(region.clone()))
-            .timeout_config(timeout_config());
-        if let Some(retry) = retry_config() {
+            .timeout_config(aws_policy::timeout_config(READ_TIMEOUT));
+        if let Some(retry) = aws_policy::retry_config() {
             builder = builder.retry_config(retry);
         }
         if sdk.behavior_version().is_none() {
@@ -893,29 +886,6 @@ fn encode_key(key: &str) -> String {
     out
 }
 
-/// Standard retry mode with [`MAX_ATTEMPTS`], unless the environment chooses
-/// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`: then the SDK's own reading of it stands).
-fn retry_config() -> Option<RetryConfig> {
-    let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    (!set("AWS_MAX_ATTEMPTS") && !set("AWS_RETRY_MODE"))
-        .then(|| RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-}
-
-/// [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`] (or `COPILOT_LITE_HTTP_TIMEOUT`), so that a dead
-/// or silent endpoint fails the attempt (and is retried) instead of hanging forever.
-fn timeout_config() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(read_timeout(std::env::var(TIMEOUT_ENV).ok().as_deref()))
-        .build()
-}
-
-fn read_timeout(env: Option<&str>) -> Duration {
-    env.and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .map_or(READ_TIMEOUT, Duration::from_secs)
-}
-
 fn nonzero_or_default(v: u64) -> u64 {
     if v == 0 { DEFAULT_PART_SIZE } else { v }
 }
@@ -1036,14 +1006,6 @@ mod tests {
         let huge = 200 * 1024 * 1024 * 1024_u64;
         let ps = effective_part_size(MIN_PART_SIZE, huge);
         assert!(huge.div_ceil(ps) <= MAX_PARTS);
-    }
-
-    #[test]
-    fn read_timeout_override() {
-        assert_eq!(read_timeout(None), READ_TIMEOUT);
-        assert_eq!(read_timeout(Some("7")), Duration::from_secs(7));
-        assert_eq!(read_timeout(Some("0")), READ_TIMEOUT);
-        assert_eq!(read_timeout(Some("soon")), READ_TIMEOUT);
     }
 
     #[test]
