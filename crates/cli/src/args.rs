@@ -34,7 +34,8 @@ pub enum SvcCommand {
     Package(SvcPackageArgs),
     /// Package, upload and deploy the service's stack with its addons.
     Deploy(SvcDeployArgs),
-    /// Delete the service's stack (uploaded assets stay).
+    /// Delete the service's stack if copilot-lite created it (uploaded assets stay); with
+    /// --addons-only, remove just the addons of a Copilot service's stack.
     Delete(SvcDeleteArgs),
 }
 
@@ -97,7 +98,8 @@ pub struct SvcPackageArgs {
 pub struct SvcDeployArgs {
     #[command(flatten)]
     pub target: SvcTarget,
-    /// Extra tags of the workload stack: `k=v,k2=v2`.
+    /// Extra tags of the workload stack: `k=v,k2=v2` (only for copilot-lite's own stack: the
+    /// tags of a stack that Copilot deployed are Copilot's to set).
     #[arg(long, value_name = "TAGS", value_parser = parse_metadata)]
     pub resource_tags: Option<BTreeMap<String, String>>,
     /// Keep the resources of a failed deployment for inspection.
@@ -106,8 +108,8 @@ pub struct SvcDeployArgs {
     /// Start the deployment and return without waiting.
     #[arg(long)]
     pub detach: bool,
-    /// Print the differences with the deployed templates and exit (0: none, 1: some,
-    /// 2: error); deploys and uploads nothing.
+    /// Print the differences with the deployed stack and exit (0: none, 1: some, 2: error);
+    /// creates, uploads and deploys nothing.
     #[arg(long, conflicts_with_all = ["detach", "no_rollback"])]
     pub diff: bool,
     #[command(flatten)]
@@ -122,6 +124,10 @@ pub struct SvcDeployArgs {
 pub struct SvcDeleteArgs {
     #[command(flatten)]
     pub target: SvcTarget,
+    /// Remove only the addons (the AddonsStack nested stack), keeping the rest of the stack:
+    /// the way to take copilot-lite's addons out of a stack that Copilot deployed.
+    #[arg(long)]
+    pub addons_only: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

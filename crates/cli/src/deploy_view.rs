@@ -101,8 +101,33 @@ impl DeployObserver for DeployView {
             Phase::Cancelling { stack, status } => {
                 format!("Cancelling stack {stack} ({status}); rolling back...")
             }
-            Phase::CreatingAppBucket { stack, bucket } => {
-                format!("Creating the application's artifact bucket {bucket} (stack {stack})...")
+            Phase::DeletingAgain { stack, status } => format!(
+                "Stack {stack} settled in {status} instead of being deleted; deleting it again..."
+            ),
+            Phase::CancelTooLate { stack, status } => format!(
+                "Too late to cancel: stack {stack} finished ({status}) before it could be stopped."
+            ),
+            Phase::CreatingStackFor { stack, output } => {
+                format!("Creating stack {stack} (for its output {output})...")
+            }
+            Phase::Guarded { stack, refused } => {
+                let mut text = format!(
+                    "✘ The change set of stack {stack} would change resources copilot-lite does not own; it was deleted, not executed:"
+                );
+                for c in refused {
+                    text.push_str(&format!(
+                        "\n    {} {} ({}){}",
+                        c.action,
+                        c.logical_id,
+                        c.resource_type,
+                        if c.replacement.as_deref() == Some("True") {
+                            ", replacement"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                text
             }
             other => format!("{other:?}"),
         };

@@ -29,6 +29,9 @@ pub enum Failure {
     Addons(#[from] copilot_workspace::AddonsError),
     #[error(transparent)]
     Deploy(#[from] deploy::DeployError),
+    /// The stack is not copilot-lite's to change (the ownership rules); nothing was done.
+    #[error("{0}")]
+    Refused(#[from] copilot_model::Refusal),
     /// `--diff` found differences (exit 1, nothing more to say).
     #[error("the templates differ from the deployed ones")]
     DiffFound,

@@ -1,6 +1,8 @@
 //! `copilot-lite svc ...`: the Copilot workflow over a workspace.
 
 use cfn_yaml::Format;
+use copilot_model::names::ADDONS_STACK;
+use copilot_model::{CopilotStack, DeployedStack, KeyLayout, Ownership, Target};
 use copilot_workspace::{Addons, Service, Workspace};
 use deploy::{CancellationToken, Deployer, Outcome, StackRequest, Template};
 
@@ -34,18 +36,19 @@ pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
 
 pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
     let (ws, svc, addons) = load(&args.target)?;
-    let app = ws.app().to_string();
-    let (name, env) = (svc.name().to_string(), args.target.env.clone());
+    let target = Target::new(ws.app(), &args.target.env, svc.name());
+    let name = target.svc.clone();
+    let keys = KeyLayout::new(args.bucket.s3_prefix.as_deref());
     let tags = tags(args.resource_tags.as_ref());
     let mut addons_text = None;
     let mut addons_url = String::new();
     if let Some(addons) = &addons {
-        let prepared = prepare(&ws, &svc, addons, &args.bucket, &args.upload).await?;
+        let prepared = prepare(&ws, &svc, addons, &keys, &args.upload).await?;
         if args.upload_assets {
-            let (bucket, owner) = resolve_bucket(&args.bucket, &args.aws, &app).await?;
+            let (bucket, owner) = resolve_bucket(&args.bucket, &args.aws, &target.app).await?;
             let upload_args = pin_owner(&args.upload, owner);
             let uploader = connect(&args.aws, &upload_args, &bucket).await?;
-            let (text, url) = upload_addons(prepared, &uploader, &args.bucket, &name).await?;
+            let (text, url) = upload_addons(prepared, &uploader, &keys, &name).await?;
             addons_text = Some(text);
             addons_url = url;
         } else {
@@ -61,9 +64,9 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
             ),
         },
         Some(dir) => {
-            let stack = copilot_workspace::workload_template(addons.as_ref());
-            let params =
-                copilot_workspace::workload_params_json(&app, &env, &name, &addons_url, &tags);
+            let env = &target.env;
+            let stack = copilot_model::workload_template(addons.as_ref());
+            let params = copilot_model::workload_params_json(&target, &addons_url, &tags);
             write_atomically(
                 &dir.join(format!("{name}-{env}.stack.yml")),
                 stack.as_bytes(),
@@ -89,8 +92,9 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
 
 pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
     let (ws, svc, addons) = load(&args.target)?;
-    let app = ws.app().to_string();
-    let (name, env) = (svc.name().to_string(), args.target.env.clone());
+    let target = Target::new(ws.app(), &args.target.env, svc.name());
+    let (name, env) = (target.svc.clone(), target.env.clone());
+    let keys = KeyLayout::new(args.bucket.s3_prefix.as_deref());
     let Some(addons) = addons else {
         eprintln!(
             "Service {name} has no addons ({}): nothing to deploy.",
@@ -99,47 +103,71 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
         return Ok(());
     };
     // Validate everything before the first AWS call.
-    let prepared = prepare(&ws, &svc, &addons, &args.bucket, &args.upload).await?;
-    let stack_name = copilot_workspace::stack_name(&app, &env, &name);
-    let view = DeployView::new(&stack_name);
+    let prepared = prepare(&ws, &svc, &addons, &keys, &args.upload).await?;
+    let stack_name = target.stack_name();
     let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
-    let bucket = match &args.bucket.bucket {
-        Some(b) => b.clone(),
-        None => deployer.ensure_app_bucket(&app, &view).await?,
+    // Whose is the stack? Decided before anything is uploaded or changed.
+    let ownership = ownership(&deployer, &target).await?;
+    if let Ownership::Refused(refusal) = ownership {
+        return Err(refusal.into());
+    }
+    if let (Ownership::Copilot(_), Some(_)) = (&ownership, &args.resource_tags) {
+        return Err(Failure::Usage(format!(
+            "stack {stack_name} was deployed by Copilot: its tags are Copilot's to set (tags in the manifest, `copilot svc deploy --resource-tags`); copilot-lite keeps them as they are, so --resource-tags cannot be used here"
+        )));
+    }
+    let view = DeployView::new(&stack_name);
+    let bucket_mode = if args.diff {
+        BucketMode::Preview
+    } else {
+        BucketMode::Create
+    };
+    let (bucket, owner) = match &args.bucket.bucket {
+        Some(b) => (b.clone(), None),
+        None => {
+            let found = app_bucket(&deployer, &target.app, bucket_mode, &view).await?;
+            (found.name, Some(found.account))
+        }
     };
     // The artifact bucket is the caller's own (Copilot's model): every S3 request carries the
     // account as ExpectedBucketOwner, so a bucket name taken over by another account is refused.
-    let owner = match &args.upload.expected_bucket_owner {
-        Some(_) => None,
-        None => Some(deployer.account_id().await?),
+    let owner = match (&args.upload.expected_bucket_owner, owner) {
+        (Some(_), _) => None,
+        (None, Some(account)) => Some(account),
+        (None, None) => Some(deployer.account_id().await?),
     };
     let upload_args = pin_owner(&args.upload, owner);
     let uploader = connect(&args.aws, &upload_args, &bucket).await?;
-    let workload = copilot_workspace::workload_template(Some(&addons));
 
     if args.diff {
-        return diff(&deployer, &stack_name, &workload, &prepared, &uploader).await;
+        return diff(
+            &deployer, &target, &ownership, &addons, &prepared, &uploader, &keys,
+        )
+        .await;
     }
 
-    let (_, addons_url) = upload_addons(prepared, &uploader, &args.bucket, &name).await?;
-    let prefix = key_prefix(&args.bucket, &format!("manual/templates/{stack_name}"));
-    let (key, _) = packager::upload_template(&uploader, &prefix, &workload, Format::Yaml).await?;
-    let mut request = StackRequest::new(&stack_name, Template::Url(uploader.https_url(&key)));
-    request.parameters = vec![
-        ("AppName".into(), app.clone()),
-        ("EnvName".into(), env.clone()),
-        ("WorkloadName".into(), name.clone()),
-        ("AddonsTemplateURL".into(), addons_url),
-    ];
-    request.tags = tags(args.resource_tags.as_ref());
-    request.tags.splice(
-        0..0,
-        [
-            ("copilot-application".to_string(), app.clone()),
-            ("copilot-environment".to_string(), env.clone()),
-            ("copilot-service".to_string(), name.clone()),
-        ],
-    );
+    let (_, addons_url) = upload_addons(prepared, &uploader, &keys, &name).await?;
+    let mut request = match &ownership {
+        Ownership::Copilot(stack) => {
+            let template = stack.with_addons(addons.parameters());
+            copilot_request(&target, stack, &template, &addons_url, &uploader, &keys).await?
+        }
+        _ => {
+            let workload = copilot_model::workload_template(Some(&addons));
+            let (key, _) = packager::upload_template(
+                &uploader,
+                &keys.stack_templates(&stack_name),
+                &workload,
+                Format::Yaml,
+            )
+            .await?;
+            let mut request =
+                StackRequest::new(&stack_name, Template::Url(uploader.https_url(&key)));
+            request.parameters = target.own_stack_parameters(&addons_url);
+            request.tags = target.own_stack_tags(&tags(args.resource_tags.as_ref()));
+            request
+        }
+    };
     request.disable_rollback = args.no_rollback;
     request.detach = args.detach;
 
@@ -148,8 +176,12 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
     let outcome = deployer.deploy_with_cancel(&request, &view, &cancel).await;
     watcher.abort();
     view.finish();
+    let copilot = matches!(ownership, Ownership::Copilot(_));
     match outcome? {
         Outcome::NoChanges => eprintln!("No changes to deploy: stack {stack_name} is up to date."),
+        Outcome::Created | Outcome::Updated if copilot => eprintln!(
+            "Deployed the addons of service {name} to environment {env} (Copilot's stack {stack_name}: only its AddonsStack changed)."
+        ),
         Outcome::Created | Outcome::Updated => {
             eprintln!("Deployed service {name} to environment {env} (stack {stack_name}).")
         }
@@ -162,16 +194,122 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
 
 pub async fn delete(args: SvcDeleteArgs) -> Result<(), Failure> {
     let ws = workspace(args.target.app.as_deref())?;
-    let stack_name = copilot_workspace::stack_name(ws.app(), &args.target.env, &args.target.name);
+    let target = Target::new(ws.app(), &args.target.env, &args.target.name);
+    let stack_name = target.stack_name();
     let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
+    let ownership = ownership(&deployer, &target).await?;
     let view = DeployView::new(&stack_name);
-    let result = deployer.delete_stack(&stack_name, &view).await;
-    view.finish();
-    result?;
-    eprintln!("Deleted stack {stack_name} (uploaded assets are kept).");
-    Ok(())
+    match ownership {
+        Ownership::Refused(refusal) => Err(refusal.into()),
+        Ownership::Absent => {
+            eprintln!("No stack {stack_name}: nothing to delete.");
+            Ok(())
+        }
+        Ownership::Copilot(stack) if args.addons_only => {
+            // The template as deployed, with an empty AddonsTemplateURL: HasAddons is false and
+            // CloudFormation removes AddonsStack alone (the guard checks that it does).
+            let uploader = addons_only_uploader(&deployer, &target, &args.aws, &view).await?;
+            let keys = KeyLayout::default();
+            let request =
+                copilot_request(&target, &stack, stack.template(), "", &uploader, &keys).await?;
+            let result = deployer.deploy(&request, &view).await;
+            view.finish();
+            match result? {
+                Outcome::NoChanges => {
+                    eprintln!("Stack {stack_name} has no addons: nothing to remove.")
+                }
+                _ => eprintln!(
+                    "Removed the addons of service {} from Copilot's stack {stack_name}; the rest of the stack is unchanged.",
+                    target.svc
+                ),
+            }
+            Ok(())
+        }
+        Ownership::Copilot(_) => Err(Failure::Usage(format!(
+            "stack {stack_name} was deployed by Copilot: copilot-lite does not delete it (`copilot svc delete --name {} --env {}` removes a Copilot service); `copilot-lite svc delete --addons-only` removes just its addons",
+            target.svc, target.env
+        ))),
+        Ownership::Own if args.addons_only => Err(Failure::Usage(format!(
+            "stack {stack_name} is copilot-lite's own and holds nothing but the addons: `copilot-lite svc delete` without --addons-only deletes it"
+        ))),
+        Ownership::Own => {
+            let result = deployer.delete_stack(&stack_name, &view).await;
+            view.finish();
+            result?;
+            eprintln!("Deleted stack {stack_name} (uploaded assets are kept).");
+            Ok(())
+        }
+    }
 }
 
+/// Reads the stack of `target`'s name and decides whose it is (nothing is changed).
+async fn ownership(deployer: &Deployer, target: &Target) -> Result<Ownership, Failure> {
+    let stack_name = target.stack_name();
+    let Some(stack) = deployer.stack(&stack_name).await? else {
+        return Ok(copilot_model::classify(target, None));
+    };
+    let template = deployer.get_template(&stack.id).await?;
+    let deployed = DeployedStack {
+        status: stack.status,
+        tags: stack.tags,
+        parameters: stack.parameters.into_iter().map(|(k, _)| k).collect(),
+        template,
+    };
+    let ownership = copilot_model::classify(target, Some(&deployed));
+    tracing::info!(stack = %stack_name, ownership = ?std::mem::discriminant(&ownership), "stack classified");
+    Ok(ownership)
+}
+
+/// The change set request for Copilot's stack: `template` (uploaded, Copilot's templates are
+/// too large for a body), `AddonsTemplateURL` = `addons_url`, every other parameter kept, the
+/// tags as they are, and the guard: only `AddonsStack` may change.
+async fn copilot_request(
+    target: &Target,
+    stack: &CopilotStack,
+    template: &str,
+    addons_url: &str,
+    uploader: &upload::Uploader,
+    keys: &KeyLayout,
+) -> Result<StackRequest, Failure> {
+    let stack_name = target.stack_name();
+    let (key, _) = packager::upload_template(
+        uploader,
+        &keys.stack_templates(&stack_name),
+        template,
+        Format::Yaml,
+    )
+    .await?;
+    let mut request = StackRequest::new(&stack_name, Template::Url(uploader.https_url(&key)));
+    request.parameters = vec![(
+        copilot_model::names::PARAM_ADDONS_URL.to_owned(),
+        addons_url.to_owned(),
+    )];
+    request.previous_parameters = stack.kept_parameters();
+    request.tags = stack.tags().to_vec();
+    request.allowed_changes = Some(CopilotStack::allowed_changes());
+    request.recreate = false;
+    Ok(request)
+}
+
+/// `svc delete --addons-only` uploads the deployed template (a change set needs it by URL):
+/// to the application's bucket, never creating one.
+async fn addons_only_uploader(
+    deployer: &Deployer,
+    target: &Target,
+    aws: &AwsArgs,
+    view: &DeployView,
+) -> Result<upload::Uploader, Failure> {
+    let found = app_bucket(deployer, &target.app, BucketMode::LookUp, view).await?;
+    let up = UploadArgs {
+        force_upload: false,
+        sse: None,
+        kms_key_id: None,
+        metadata: None,
+        expected_bucket_owner: Some(found.account),
+        jobs: 1,
+    };
+    connect(aws, &up, &found.name).await
+}
 /// First Ctrl-C: cancel the deployment safely. Second: leave at once.
 async fn cancel_on_ctrl_c(cancel: CancellationToken) {
     if tokio::signal::ctrl_c().await.is_ok() {
@@ -195,14 +333,6 @@ fn load(target: &SvcTarget) -> Result<(Workspace, Service, Option<Addons>), Fail
     Ok((ws, svc, addons))
 }
 
-/// `[--s3-prefix/]rest`.
-fn key_prefix(bucket: &BucketArgs, rest: &str) -> String {
-    match bucket.s3_prefix.as_deref().map(|p| p.trim_matches('/')) {
-        Some(p) if !p.is_empty() => format!("{p}/{rest}"),
-        _ => rest.to_string(),
-    }
-}
-
 fn tags(extra: Option<&std::collections::BTreeMap<String, String>>) -> Vec<(String, String)> {
     extra
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -214,14 +344,14 @@ async fn prepare(
     ws: &Workspace,
     svc: &Service,
     addons: &Addons,
-    bucket: &BucketArgs,
+    keys: &KeyLayout,
     upload: &UploadArgs,
 ) -> Result<packager::Prepared, Failure> {
     let options = packager::Options {
         base: packager::Base::Root(ws.root().to_path_buf()),
         root: ws.root().to_path_buf(),
         confine: true,
-        key_prefix: key_prefix(bucket, &format!("manual/addons/{}/assets", svc.name())),
+        key_prefix: keys.addon_assets(svc.name()),
         jobs: upload.jobs,
         json: false,
     };
@@ -234,7 +364,7 @@ async fn prepare(
 async fn upload_addons(
     prepared: packager::Prepared,
     uploader: &upload::Uploader,
-    bucket: &BucketArgs,
+    keys: &KeyLayout,
     svc: &str,
 ) -> Result<(String, String), Failure> {
     let progress = Progress::new("Uploading assets");
@@ -242,18 +372,22 @@ async fn upload_addons(
     progress.finish();
     let packaged = packaged?;
     crate::progress::summary(&packaged.uploads);
-    let prefix = key_prefix(bucket, &format!("manual/addons/{svc}"));
-    let (key, _) =
-        packager::upload_template(uploader, &prefix, &packaged.text, Format::Yaml).await?;
+    let (key, _) = packager::upload_template(
+        uploader,
+        &keys.addons_templates(svc),
+        &packaged.text,
+        Format::Yaml,
+    )
+    .await?;
     tracing::info!(key, "addons template uploaded");
     let url = uploader.https_url(&key);
     Ok((packaged.text, url))
 }
 
-/// The bucket from the flag or environment, else the output of the app's existing
-/// `<app>-infrastructure` stack (`svc package` never creates it; `svc deploy` does). With the
-/// stack's bucket comes the caller's account, to pin as the bucket owner (the bucket is the
-/// caller's own); a bucket given by name is pinned only on `--expected-bucket-owner`.
+/// The bucket from the flag or environment, else the application's ([`app_bucket`], never
+/// created here: `svc package` uploads to an existing bucket). With the application's bucket
+/// comes the caller's account, to pin as the bucket owner (the bucket is the caller's own); a
+/// bucket given by name is pinned only on `--expected-bucket-owner`.
 async fn resolve_bucket(
     bucket: &BucketArgs,
     aws: &AwsArgs,
@@ -263,23 +397,78 @@ async fn resolve_bucket(
         return Ok((b.clone(), None));
     }
     let deployer = Deployer::connect(aws.region.clone(), None).await?;
-    let stack = deploy::infrastructure_stack_name(app);
-    let outputs = deployer.outputs(&stack).await.map_err(|e| {
-        Failure::Usage(format!(
-            "no artifact bucket: pass --bucket, set COPILOT_LITE_BUCKET, or run `copilot-lite svc deploy` once to create stack {stack} ({e})"
-        ))
-    })?;
-    let name = outputs
-        .into_iter()
-        .find(|(k, _)| k == deploy::BUCKET_OUTPUT)
-        .map(|(_, v)| v)
-        .ok_or_else(|| {
-            Failure::Usage(format!(
-                "stack {stack} has no output {}",
-                deploy::BUCKET_OUTPUT
-            ))
-        })?;
-    Ok((name, Some(deployer.account_id().await?)))
+    let found = app_bucket(&deployer, app, BucketMode::LookUp, &()).await?;
+    Ok((found.name, Some(found.account)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BucketMode {
+    /// Find the bucket; none is an error.
+    LookUp,
+    /// Find the bucket, else create copilot-lite's bucket stack.
+    Create,
+    /// Find the bucket, else name the one [`BucketMode::Create`] would create (`--diff`).
+    Preview,
+}
+
+struct AppBucket {
+    name: String,
+    /// The caller's account, which owns the bucket.
+    account: String,
+}
+
+/// The application's artifact bucket in this region: Copilot's (the output `PipelineBucket` of
+/// the application stack set's instance here), so that both tools share
+/// `manual/addons/<svc>/assets/`; else the output of copilot-lite's own `<app>-infrastructure`
+/// stack, created first with [`BucketMode::Create`].
+async fn app_bucket(
+    deployer: &Deployer,
+    app: &str,
+    mode: BucketMode,
+    observer: &dyn deploy::DeployObserver,
+) -> Result<AppBucket, Failure> {
+    let account = deployer.account_id().await?;
+    let stack_set = copilot_model::copilot_stack_set_name(app);
+    if let Some(outputs) = deployer
+        .stack_set_instance_outputs(&stack_set, &account)
+        .await?
+        && let Some((_, name)) = outputs
+            .into_iter()
+            .find(|(k, _)| k == copilot_model::COPILOT_BUCKET_OUTPUT)
+    {
+        tracing::info!(bucket = %name, %stack_set, "Copilot's artifact bucket");
+        return Ok(AppBucket { name, account });
+    }
+    let stack = copilot_model::infrastructure_stack_name(app);
+    let name = copilot_model::bucket_name(app, &account, deployer.region());
+    let mut request = StackRequest::new(
+        &stack,
+        Template::Body(copilot_model::bucket_template(app, &name)),
+    );
+    request.tags = copilot_model::bucket_stack_tags(app);
+    let name = match mode {
+        BucketMode::Create => {
+            deployer
+                .ensure_stack_output(&request, copilot_model::BUCKET_OUTPUT, observer)
+                .await?
+        }
+        BucketMode::Preview | BucketMode::LookUp => deployer
+            .stack(&stack)
+            .await?
+            .and_then(|s| {
+                s.outputs
+                    .into_iter()
+                    .find(|(k, _)| k == copilot_model::BUCKET_OUTPUT)
+            })
+            .map(|(_, v)| v)
+            .or_else(|| (mode == BucketMode::Preview).then(|| name.clone()))
+            .ok_or_else(|| {
+                Failure::Usage(format!(
+                    "no artifact bucket for application {app}: neither Copilot's (stack set {stack_set}) nor copilot-lite's (stack {stack}); pass --bucket, set COPILOT_LITE_BUCKET, or run `copilot-lite svc deploy` once"
+                ))
+            })?,
+    };
+    Ok(AppBucket { name, account })
 }
 
 /// `upload` with `owner` as the expected bucket owner, unless one was given explicitly.
@@ -291,31 +480,79 @@ fn pin_owner(upload: &UploadArgs, owner: Option<String>) -> UploadArgs {
     upload
 }
 
-/// `--diff`: the workload and addons templates against the deployed ones. Exit 0 when equal,
-/// 1 when different (errors exit 2, see `main`).
+/// `--diff`: what the deploy would change, against the deployed stack. Creates, uploads and
+/// changes nothing. For copilot-lite's own stack (or none): the workload template and the
+/// addons template; for Copilot's: the `AddonsTemplateURL` parameter, the `AddonsStack`
+/// parameters (the only edit of its template) and the addons template. Exit 0 when equal, 1
+/// when different (errors exit 2, see `main`).
 async fn diff(
     deployer: &Deployer,
-    stack: &str,
-    workload: &str,
+    target: &Target,
+    ownership: &Ownership,
+    addons: &Addons,
     prepared: &packager::Prepared,
     uploader: &upload::Uploader,
+    keys: &KeyLayout,
 ) -> Result<(), Failure> {
-    let addons = prepared.render(uploader)?;
-    let deployed_workload = deployer.get_template(stack).await?.unwrap_or_default();
-    let deployed_addons = deployer.nested_template(stack, "AddonsStack").await?;
-    let mut changed = print_diff(
-        &format!("{stack} (workload stack)"),
-        &deployed_workload,
-        workload,
-    );
-    changed |= match deployed_addons {
-        Some(deployed) => print_diff("AddonsStack", &deployed, &addons),
-        None => print_diff("AddonsStack", "", &addons),
+    let stack = target.stack_name();
+    let packaged = prepared.render(uploader)?;
+    let url = uploader.https_url(&packager::template_key(
+        &keys.addons_templates(&target.svc),
+        &packaged,
+        Format::Yaml,
+    ));
+    let deployed_addons = match ownership {
+        Ownership::Absent => None,
+        _ => deployer.nested_template(&stack, ADDONS_STACK).await?,
     };
+    let mut changed = false;
+    match ownership {
+        Ownership::Copilot(copilot) => {
+            let described = deployer.stack(&stack).await?;
+            let old_url = described
+                .as_ref()
+                .and_then(|s| {
+                    s.parameters
+                        .iter()
+                        .find(|(k, _)| k == copilot_model::names::PARAM_ADDONS_URL)
+                })
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            if old_url != url {
+                changed = true;
+                println!(
+                    "parameter {} of stack {stack} (Copilot's):\n- {old_url}\n+ {url}",
+                    copilot_model::names::PARAM_ADDONS_URL
+                );
+            }
+            changed |= print_diff(
+                &format!("{stack} (Copilot's; only AddonsStack's parameters may change)"),
+                copilot.template(),
+                &copilot.with_addons(addons.parameters()),
+            );
+        }
+        _ => {
+            let deployed_workload = match ownership {
+                Ownership::Absent => String::new(),
+                _ => deployer.get_template(&stack).await?.unwrap_or_default(),
+            };
+            let workload = copilot_model::workload_template(Some(addons));
+            changed |= print_diff(
+                &format!("{stack} (workload stack)"),
+                &deployed_workload,
+                &workload,
+            );
+        }
+    }
+    changed |= print_diff(
+        ADDONS_STACK,
+        deployed_addons.as_deref().unwrap_or_default(),
+        &packaged,
+    );
     if changed {
         Err(Failure::DiffFound)
     } else {
-        eprintln!("No differences with the deployed templates.");
+        eprintln!("No differences with the deployed stack {stack}.");
         Ok(())
     }
 }

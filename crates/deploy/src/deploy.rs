@@ -10,15 +10,21 @@ use aws_sdk_cloudformation::types::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::bootstrap::{self, BUCKET_OUTPUT};
 use crate::error::{DeployError, is_not_found};
 use crate::events::EventStream;
-use crate::status::{self, Plan, is_no_change_reason, is_success, is_terminal};
-use crate::{DeployObserver, Deployer, Outcome, Phase, ResourceChange, StackRequest, Template};
+use crate::status::{
+    self, DeleteStep, DeleteWatch, Plan, is_no_change_reason, is_success, is_terminal,
+};
+use crate::{
+    DeployObserver, Deployer, Outcome, Phase, ResourceChange, StackDescription, StackRequest,
+    Template,
+};
 
 const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
 /// Bound on the stacks visited when looking for nested stacks (a tree, but be defensive).
 const MAX_NESTED: usize = 200;
+/// `CancelUpdateStack` requests sent for one cancellation before the update is left to finish.
+const MAX_CANCEL_REQUESTS: u32 = 3;
 
 /// What `DescribeStacks` tells about one stack.
 #[derive(Debug, Clone)]
@@ -28,6 +34,8 @@ struct StackInfo {
     status: String,
     reason: Option<String>,
     outputs: Vec<(String, String)>,
+    tags: Vec<(String, String)>,
+    parameters: Vec<(String, String)>,
 }
 
 /// How waiting for a change set ended.
@@ -112,6 +120,12 @@ impl Deployer {
                     status: existing.map(|s| s.status).unwrap_or_default(),
                 });
             }
+            Plan::Recreate if !req.recreate => {
+                return Err(DeployError::NotRecreated {
+                    stack: stack.to_owned(),
+                    status: existing.map(|s| s.status).unwrap_or_default(),
+                });
+            }
             Plan::Recreate => {
                 if let Some(info) = &existing {
                     observer.phase(&Phase::DeletingStack {
@@ -186,6 +200,30 @@ impl Deployer {
                 return Err(not_started());
             }
         };
+
+        if let Some(allowed) = &req.allowed_changes {
+            let refused: Vec<ResourceChange> = changes
+                .iter()
+                .filter(|c| !allowed.contains(&c.logical_id))
+                .cloned()
+                .collect();
+            if !refused.is_empty() {
+                tracing::warn!(%stack, %change_set, ?refused, "the change set touches resources outside the allowed ones; deleting it");
+                observer.phase(&Phase::Guarded {
+                    stack: stack.to_owned(),
+                    refused: refused.clone(),
+                });
+                self.delete_change_set_logged(&cs_id).await;
+                if new_stack {
+                    self.delete_review_stack(&stack_id).await;
+                }
+                return Err(DeployError::Guarded {
+                    stack: stack.to_owned(),
+                    allowed: allowed.clone(),
+                    refused,
+                });
+            }
+        }
 
         let mut events = EventStream::new(stack, &stack_id, created);
         if !req.detach {
@@ -325,22 +363,67 @@ impl Deployer {
             })
     }
 
-    /// The application's artifact bucket (SPEC A10): output `ArtifactBucket` of stack
-    /// `<app>-infrastructure`. When that stack is absent (or `ROLLBACK_COMPLETE`), deploys it
-    /// from [`crate::bootstrap_template`] with a name from [`crate::bucket_name`] (the account
-    /// from STS). A stack of that name without the output is never overwritten.
-    pub async fn ensure_app_bucket(
+    /// What `DescribeStacks` says of `stack`; `None` when there is no such stack.
+    pub async fn stack(&self, stack: &str) -> Result<Option<StackDescription>, DeployError> {
+        Ok(self.describe(stack).await?.map(|i| StackDescription {
+            id: i.id,
+            status: i.status,
+            tags: i.tags,
+            parameters: i.parameters,
+            outputs: i.outputs,
+        }))
+    }
+
+    /// The outputs of the stack instance of stack set `stack_set` in `account` and this
+    /// client's region (`ListStackInstances`, then `DescribeStacks` of the instance's stack);
+    /// `None` when the stack set, or an instance there, does not exist.
+    pub async fn stack_set_instance_outputs(
         &self,
-        app: &str,
+        stack_set: &str,
+        account: &str,
+    ) -> Result<Option<Vec<(String, String)>>, DeployError> {
+        let out = match self
+            .cfn
+            .list_stack_instances()
+            .stack_set_name(stack_set)
+            .stack_instance_account(account)
+            .stack_instance_region(&self.region)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if is_not_found(&e) || e.code() == Some("StackSetNotFoundException") => {
+                return Ok(None);
+            }
+            Err(e) => return Err(DeployError::aws("ListStackInstances", stack_set, &e)),
+        };
+        let instance = out.summaries().iter().find(|s| {
+            s.account() == Some(account)
+                && s.region() == Some(self.region.as_str())
+                && s.stack_id().is_some_and(|id| !id.is_empty())
+        });
+        let Some(id) = instance.and_then(|s| s.stack_id()) else {
+            return Ok(None);
+        };
+        Ok(self.describe(id).await?.map(|i| i.outputs))
+    }
+
+    /// The output `output` of `req.stack_name`. When that stack is absent (or can only be
+    /// re-created: `ROLLBACK_COMPLETE`), deploys `req` first, without nested stacks. A settled
+    /// stack of that name without the output is never overwritten ([`DeployError::NotOurs`]).
+    pub async fn ensure_stack_output(
+        &self,
+        req: &StackRequest,
+        output: &str,
         observer: &dyn DeployObserver,
     ) -> Result<String, DeployError> {
-        let stack = bootstrap::infrastructure_stack_name(app);
+        let stack = req.stack_name.clone();
         if let Some(info) = self.describe(&stack).await? {
             let plan = status::plan(Some(&info.status));
             if plan != Plan::Recreate
-                && let Some((_, bucket)) = info.outputs.iter().find(|(k, _)| k == BUCKET_OUTPUT)
+                && let Some((_, value)) = info.outputs.iter().find(|(k, _)| k == output)
             {
-                return Ok(bucket.clone());
+                return Ok(value.clone());
             }
             match plan {
                 Plan::Busy => {
@@ -350,33 +433,30 @@ impl Deployer {
                     });
                 }
                 Plan::Update => {
-                    return Err(DeployError::NotBootstrapStack {
+                    return Err(DeployError::NotOurs {
                         stack,
                         status: info.status,
-                        output: BUCKET_OUTPUT.to_owned(),
+                        output: output.to_owned(),
                     });
                 }
                 Plan::Create | Plan::Recreate => {}
             }
         }
-        let account = self.account_id().await?;
-        let bucket = bootstrap::bucket_name(app, &account, &self.region);
-        observer.phase(&Phase::CreatingAppBucket {
+        observer.phase(&Phase::CreatingStackFor {
             stack: stack.clone(),
-            bucket: bucket.clone(),
+            output: output.to_owned(),
         });
-        let mut req = StackRequest::new(&stack, Template::Body(bootstrap::template(app, &bucket)));
-        req.tags = vec![("copilot-application".to_owned(), app.to_owned())];
+        let mut req = req.clone();
         req.include_nested_stacks = false;
         self.deploy(&req, observer).await?;
         self.outputs(&stack)
             .await?
             .into_iter()
-            .find(|(k, _)| k == BUCKET_OUTPUT)
+            .find(|(k, _)| k == output)
             .map(|(_, v)| v)
             .ok_or_else(|| DeployError::MissingOutput {
                 stack,
-                output: BUCKET_OUTPUT.to_owned(),
+                output: output.to_owned(),
             })
     }
 
@@ -402,6 +482,26 @@ impl Deployer {
                     Some((
                         o.output_key()?.to_owned(),
                         o.output_value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+            tags: s
+                .tags()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+            parameters: s
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.parameter_key()?.to_owned(),
+                        p.parameter_value().unwrap_or_default().to_owned(),
                     ))
                 })
                 .collect(),
@@ -441,6 +541,14 @@ impl Deployer {
                 Parameter::builder()
                     .parameter_key(k)
                     .parameter_value(v)
+                    .build(),
+            );
+        }
+        for k in &req.previous_parameters {
+            b = b.parameters(
+                Parameter::builder()
+                    .parameter_key(k)
+                    .use_previous_value(true)
                     .build(),
             );
         }
@@ -616,6 +724,13 @@ impl Deployer {
     }
 
     /// Polls events and status of `stack_id` until `target`. Handles `cancel` (once).
+    ///
+    /// While waiting for a deletion, a stack that settles in a status that is not a deletion
+    /// (the creation it was meant to stop went on, or the request did not reach it) is asked
+    /// again ([`DeleteWatch`]); after [`status::MAX_DELETE_REQUESTS`] requests the watch ends
+    /// with that status instead of waiting out the timeout. A `CancelUpdateStack` that is
+    /// refused while the update still runs is retried at the next polls (at most
+    /// [`MAX_CANCEL_REQUESTS`] requests).
     async fn watch(
         &self,
         stack: &str,
@@ -628,7 +743,9 @@ impl Deployer {
         let start = Instant::now();
         let mut cancelled = false;
         let mut cancel_pending = false;
+        let mut cancel_requests = 0u32;
         let mut saw_in_progress = false;
+        let mut deletion = DeleteWatch::new();
         loop {
             events.poll(&self.cfn, observer).await?;
             let info = self.describe(stack_id).await?;
@@ -643,11 +760,38 @@ impl Deployer {
                 Target::Settled => {
                     is_terminal(&status) && (saw_in_progress || events.root_started())
                 }
-                Target::Deleted => status == "DELETE_COMPLETE" || status == "DELETE_FAILED",
+                Target::Deleted => match deletion.step(&status) {
+                    DeleteStep::Done => true,
+                    DeleteStep::Wait => false,
+                    DeleteStep::RequestAgain => {
+                        tracing::warn!(%stack, %status, requests = deletion.requests(), "the stack settled without being deleted; asking again");
+                        observer.phase(&Phase::DeletingAgain {
+                            stack: stack.to_owned(),
+                            status: status.clone(),
+                        });
+                        self.request_delete(stack, stack_id).await?;
+                        false
+                    }
+                    DeleteStep::GiveUp => {
+                        events.poll(&self.cfn, observer).await?;
+                        return Err(DeployError::NotDeleted {
+                            stack: stack.to_owned(),
+                            status,
+                            requests: deletion.requests(),
+                        });
+                    }
+                },
             };
             if done {
                 // Events written just before the final status.
                 events.poll(&self.cfn, observer).await?;
+                if cancelled && target == Target::Settled && is_success(&status) {
+                    tracing::warn!(%stack, %status, "the operation finished before it could be cancelled");
+                    observer.phase(&Phase::CancelTooLate {
+                        stack: stack.to_owned(),
+                        status: status.clone(),
+                    });
+                }
                 return Ok(WatchEnd {
                     status,
                     reason,
@@ -662,29 +806,35 @@ impl Deployer {
                             stack: stack.to_owned(),
                             status: status.clone(),
                         });
-                        self.cfn
-                            .delete_stack()
-                            .stack_name(stack_id)
-                            .send()
-                            .await
-                            .map_err(|e| DeployError::aws("DeleteStack", stack, &e))?;
+                        self.request_delete(stack, stack_id).await?;
                         target = Target::Deleted;
+                        deletion = DeleteWatch::new();
                     }
                     "UPDATE_IN_PROGRESS" => {
-                        cancel_pending = false;
-                        observer.phase(&Phase::Cancelling {
-                            stack: stack.to_owned(),
-                            status: status.clone(),
-                        });
-                        if let Err(e) = self
+                        if cancel_requests == 0 {
+                            observer.phase(&Phase::Cancelling {
+                                stack: stack.to_owned(),
+                                status: status.clone(),
+                            });
+                        }
+                        cancel_requests += 1;
+                        match self
                             .cfn
                             .cancel_update_stack()
                             .stack_name(stack_id)
                             .send()
                             .await
                         {
-                            // Too late (e.g. already in clean-up): the update goes on to its end.
-                            tracing::warn!(%stack, error = %DeployError::aws("CancelUpdateStack", stack, &e), "cannot cancel the update");
+                            Ok(_) => cancel_pending = false,
+                            Err(e) => {
+                                // Refused while the update runs (not cancellable yet, or an
+                                // emulator without it): ask again at the next polls, a few
+                                // times; the update then goes on to its end, which is reported.
+                                tracing::warn!(%stack, attempt = cancel_requests, error = %DeployError::aws("CancelUpdateStack", stack, &e), "cannot cancel the update");
+                                if cancel_requests >= MAX_CANCEL_REQUESTS {
+                                    cancel_pending = false;
+                                }
+                            }
                         }
                     }
                     // Not started yet (REVIEW_IN_PROGRESS) or not cancellable (clean-up,
@@ -720,6 +870,16 @@ impl Deployer {
         }
     }
 
+    async fn request_delete(&self, stack: &str, stack_id: &str) -> Result<(), DeployError> {
+        self.cfn
+            .delete_stack()
+            .stack_name(stack_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DeployError::aws("DeleteStack", stack, &e))
+    }
+
     /// DeleteStack on `stack_id` and wait for `DELETE_COMPLETE`, streaming events.
     async fn delete_and_wait(
         &self,
@@ -729,12 +889,7 @@ impl Deployer {
     ) -> Result<(), DeployError> {
         let mut events = EventStream::new(stack, stack_id, UNIX_EPOCH);
         events.prime(&self.cfn).await?;
-        self.cfn
-            .delete_stack()
-            .stack_name(stack_id)
-            .send()
-            .await
-            .map_err(|e| DeployError::aws("DeleteStack", stack, &e))?;
+        self.request_delete(stack, stack_id).await?;
         let end = self
             .watch(
                 stack,

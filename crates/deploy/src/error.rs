@@ -17,11 +17,12 @@ pub enum DeployError {
     StackNotFound { stack: String },
     #[error("stack {stack} has no output {output}")]
     MissingOutput { stack: String, output: String },
-    /// Stack `<app>-infrastructure` exists but is not ours (no `ArtifactBucket` output).
+    /// A stack that [`crate::Deployer::ensure_stack_output`] would deploy exists without the
+    /// output: it is someone else's.
     #[error(
         "stack {stack} exists in status {status} without output {output}; refusing to overwrite it"
     )]
-    NotBootstrapStack {
+    NotOurs {
         stack: String,
         status: String,
         output: String,
@@ -45,9 +46,37 @@ pub enum DeployError {
         status: String,
         reasons: Vec<(String, String)>,
     },
+    /// The stack can only be deleted (`ROLLBACK_COMPLETE`, `ROLLBACK_FAILED`) and the request
+    /// does not allow re-creating it.
+    #[error(
+        "stack {stack} is {status}: it can only be deleted and created again, which copilot-lite does only to its own stacks"
+    )]
+    NotRecreated { stack: String, status: String },
+    /// The change-set guard: the change set would touch resources outside `allowed`; it was
+    /// deleted, nothing was executed.
+    #[error(
+        "refused to execute the change set of stack {stack}: it would change resources other than {}{}; the change set was deleted and nothing was changed",
+        allowed.join(", "),
+        Changes(refused)
+    )]
+    Guarded {
+        stack: String,
+        allowed: Vec<String>,
+        refused: Vec<crate::ResourceChange>,
+    },
     /// Cancelled by the caller: the running create was deleted or the update rolled back.
     #[error("deployment of stack {stack} cancelled; final status {final_status}")]
     Cancelled { stack: String, final_status: String },
+    /// The stack stayed in `status` (settled, not deleted) after `requests` `DeleteStack`
+    /// requests.
+    #[error(
+        "stack {stack} was not deleted: it settled in {status} after {requests} delete requests; delete it again once it is settled"
+    )]
+    NotDeleted {
+        stack: String,
+        status: String,
+        requests: u32,
+    },
     #[error("timed out after {}s waiting for {what} of stack {stack}", waited.as_secs())]
     Timeout {
         stack: String,
@@ -63,6 +92,21 @@ pub enum DeployError {
         code: Option<String>,
         message: String,
     },
+}
+
+struct Changes<'a>(&'a [crate::ResourceChange]);
+
+impl fmt::Display for Changes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in self.0.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            write!(f, "{} {} ({})", c.action, c.logical_id, c.resource_type)?;
+            if c.replacement.as_deref() == Some("True") {
+                f.write_str(", replaced")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 struct Reasons<'a>(&'a [(String, String)]);

@@ -2,19 +2,23 @@
 //!
 //! Owns: the CloudFormation client configuration (standard credential chain, region, custom
 //! endpoints), the create-or-update decision (a `ROLLBACK_COMPLETE` stack is deleted and
-//! re-created, a busy stack is refused), change set creation, waiting and execution, empty
+//! re-created when the request allows it, a busy stack is refused), change set creation,
+//! parameters kept with `UsePreviousValue`, the change-set guard (a change set that would touch
+//! a resource outside [`StackRequest::allowed_changes`] is deleted, never executed), waiting
+//! and execution, empty
 //! change sets (reported as [`Outcome::NoChanges`] and deleted, including the failed empty
 //! *nested* change sets that `IncludeNestedStacks` leaves behind, aws/copilot-cli#4426), the
 //! live stream of stack events of the root and nested stacks, failure reasons, cancellation
-//! (delete a stack being created, `CancelUpdateStack` an update), stack deletion, templates and
-//! outputs of deployed stacks, and the application's artifact bucket stack
-//! (`<app>-infrastructure`, [`Deployer::ensure_app_bucket`]).
+//! (delete a stack being created, `CancelUpdateStack` an update), stack deletion, what a
+//! deployed stack is (status, tags, parameters, outputs, template: [`Deployer::stack`]),
+//! outputs of a stack set's instance, and a stack deployed once for an output
+//! ([`Deployer::ensure_stack_output`]).
 //!
-//! Must not know about: how templates are packaged or uploaded (it gets a template URL or
-//! body), workspaces and manifests, command-line flags, or the terminal. Progress goes to a
-//! [`DeployObserver`]; logs go to `tracing` only.
+//! Must not know about: Copilot's or copilot-lite's conventions (stack names, tags, which
+//! stacks are whose: the `copilot-model` crate), how templates are packaged or uploaded (it
+//! gets a template URL or body), workspaces and manifests, command-line flags, or the
+//! terminal. Progress goes to a [`DeployObserver`]; logs go to `tracing` only.
 
-mod bootstrap;
 mod deploy;
 mod error;
 mod events;
@@ -24,9 +28,6 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-pub use bootstrap::{
-    BUCKET_OUTPUT, bucket_name, infrastructure_stack_name, template as bootstrap_template,
-};
 pub use error::DeployError;
 pub use tokio_util::sync::CancellationToken;
 
@@ -59,6 +60,8 @@ pub struct StackRequest {
     pub stack_name: String,
     pub template: Template,
     pub parameters: Vec<(String, String)>,
+    /// Parameters passed with `UsePreviousValue` (the deployed value is kept).
+    pub previous_parameters: Vec<String>,
     pub tags: Vec<(String, String)>,
     /// `IncludeNestedStacks` on the change set (default true).
     pub include_nested_stacks: bool,
@@ -68,6 +71,13 @@ pub struct StackRequest {
     pub role_arn: Option<String>,
     /// Return [`Outcome::Detached`] right after executing the change set.
     pub detach: bool,
+    /// The change-set guard: when set, a change set that would add, modify, replace or remove
+    /// any resource whose logical ID is not listed is deleted, not executed
+    /// ([`DeployError::Guarded`]).
+    pub allowed_changes: Option<Vec<String>>,
+    /// Whether a stack that can only be deleted (`ROLLBACK_COMPLETE`, `ROLLBACK_FAILED`) may be
+    /// deleted and created again (default true). When false, such a stack is refused.
+    pub recreate: bool,
 }
 
 impl StackRequest {
@@ -76,11 +86,14 @@ impl StackRequest {
             stack_name: stack_name.into(),
             template,
             parameters: Vec::new(),
+            previous_parameters: Vec::new(),
             tags: Vec::new(),
             include_nested_stacks: true,
             disable_rollback: false,
             role_arn: None,
             detach: false,
+            allowed_changes: None,
+            recreate: true,
         }
     }
 }
@@ -110,6 +123,18 @@ pub struct StackEvent {
     pub status: String,
     pub reason: Option<String>,
     pub timestamp: SystemTime,
+}
+
+/// What `DescribeStacks` says of a deployed stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackDescription {
+    /// The stack ARN.
+    pub id: String,
+    pub status: String,
+    pub tags: Vec<(String, String)>,
+    /// Parameter keys and values (`****` for `NoEcho` ones), in the order listed.
+    pub parameters: Vec<(String, String)>,
+    pub outputs: Vec<(String, String)>,
 }
 
 /// One resource change of a change set.
@@ -149,8 +174,19 @@ pub enum Phase {
     /// Cancellation requested while the stack was in `status`: deleting the stack being
     /// created, or cancelling the update (`CancelUpdateStack`); the rollback is streamed.
     Cancelling { stack: String, status: String },
-    /// Creating the application's artifact bucket stack.
-    CreatingAppBucket { stack: String, bucket: String },
+    /// The stack settled in `status` (not a deletion) after `DeleteStack`: the creation it was
+    /// meant to stop went on, or the request did not take. Deleting it again.
+    DeletingAgain { stack: String, status: String },
+    /// The cancellation came too late: the operation finished in `status` (a success) before it
+    /// could be stopped; the stack stays as deployed.
+    CancelTooLate { stack: String, status: String },
+    /// Deploying a stack for one of its outputs ([`Deployer::ensure_stack_output`]).
+    CreatingStackFor { stack: String, output: String },
+    /// The change-set guard refused the change set (it is being deleted).
+    Guarded {
+        stack: String,
+        refused: Vec<ResourceChange>,
+    },
 }
 
 /// Receives progress. Called from the deploying task; must not block for long.

@@ -77,6 +77,75 @@ pub(crate) fn is_stack_arn(id: &str) -> bool {
         && parts.nth(2).is_some_and(|res| res.starts_with("stack/"))
 }
 
+/// How many `DeleteStack` requests a deletion may take before it is given up: the first, plus
+/// the repeats sent when the stack settles in a status that is not a deletion.
+pub(crate) const MAX_DELETE_REQUESTS: u32 = 3;
+/// Consecutive polls that must see a settled status that is not a deletion before the delete is
+/// taken as not having happened (one poll may still show the status from before the request).
+pub(crate) const SETTLED_POLLS: u32 = 2;
+
+/// What to do next while waiting for a stack to be deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeleteStep {
+    /// The deletion ended (`DELETE_COMPLETE`, or `DELETE_FAILED`, which the caller reports).
+    Done,
+    /// Something is still running (the deletion, or the operation it raced with): keep polling.
+    Wait,
+    /// The stack settled without being deleted (it finished its creation, or the request was
+    /// refused): it is deletable now, so send `DeleteStack` again.
+    RequestAgain,
+    /// The stack stayed settled after [`MAX_DELETE_REQUESTS`] requests: stop waiting.
+    GiveUp,
+}
+
+/// Follows a stack after `DeleteStack` was sent, one status per poll, so that a deletion that
+/// did not take is noticed at once instead of at the end of the wait's timeout: an emulator that
+/// lets the creation run on after the deletion (LocalStack), or a stack that settled before the
+/// request reached it.
+#[derive(Debug, Clone)]
+pub(crate) struct DeleteWatch {
+    requests: u32,
+    settled: u32,
+}
+
+impl DeleteWatch {
+    /// After the first `DeleteStack` request.
+    pub(crate) fn new() -> DeleteWatch {
+        DeleteWatch {
+            requests: 1,
+            settled: 0,
+        }
+    }
+
+    /// `DeleteStack` requests sent so far.
+    pub(crate) fn requests(&self) -> u32 {
+        self.requests
+    }
+
+    /// The stack's status at this poll (`DELETE_COMPLETE` when it is gone).
+    pub(crate) fn step(&mut self, status: &str) -> DeleteStep {
+        if status == "DELETE_COMPLETE" || status == "DELETE_FAILED" {
+            return DeleteStep::Done;
+        }
+        // REVIEW_IN_PROGRESS: no operation runs (the stack waits for a change set), so it counts
+        // as settled here.
+        if !is_terminal(status) && status != "REVIEW_IN_PROGRESS" {
+            self.settled = 0;
+            return DeleteStep::Wait;
+        }
+        self.settled += 1;
+        if self.settled < SETTLED_POLLS {
+            return DeleteStep::Wait;
+        }
+        if self.requests >= MAX_DELETE_REQUESTS {
+            return DeleteStep::GiveUp;
+        }
+        self.requests += 1;
+        self.settled = 0;
+        DeleteStep::RequestAgain
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +231,65 @@ mod tests {
         assert!(!is_stack_arn(
             "arn:aws:cloudformation:us-east-1:1:changeSet/x/y"
         ));
+    }
+    /// The LocalStack race of a cancelled create: the deletion is accepted, the creation goes on
+    /// and the stack ends `CREATE_COMPLETE`. The delete is asked again once the stack has
+    /// settled, and the watch ends with the deletion.
+    #[test]
+    fn a_delete_that_did_not_take_is_asked_again() {
+        let mut w = DeleteWatch::new();
+        let seen: Vec<DeleteStep> = [
+            "CREATE_IN_PROGRESS",
+            "DELETE_IN_PROGRESS",
+            "CREATE_IN_PROGRESS",
+            "CREATE_COMPLETE",
+            "CREATE_COMPLETE",
+            "DELETE_IN_PROGRESS",
+            "DELETE_COMPLETE",
+        ]
+        .iter()
+        .map(|s| w.step(s))
+        .collect();
+        use DeleteStep::*;
+        assert_eq!(
+            seen,
+            [Wait, Wait, Wait, Wait, RequestAgain, Wait, Done],
+            "one settled poll may predate the request; the second asks again"
+        );
+        assert_eq!(w.requests(), 2);
+    }
+
+    #[test]
+    fn a_stack_that_never_deletes_is_given_up_after_the_last_request() {
+        let mut w = DeleteWatch::new();
+        let mut steps = Vec::new();
+        for _ in 0..(SETTLED_POLLS * MAX_DELETE_REQUESTS) {
+            steps.push(w.step("ROLLBACK_COMPLETE"));
+        }
+        let again = steps
+            .iter()
+            .filter(|s| **s == DeleteStep::RequestAgain)
+            .count();
+        assert_eq!(again as u32, MAX_DELETE_REQUESTS - 1);
+        assert_eq!(steps.last(), Some(&DeleteStep::GiveUp));
+        assert_eq!(w.requests(), MAX_DELETE_REQUESTS);
+        // Never waits forever, whatever the stack keeps saying.
+        assert_eq!(w.step("ROLLBACK_COMPLETE"), DeleteStep::GiveUp);
+    }
+
+    #[test]
+    fn a_running_deletion_is_waited_for_and_failures_end_the_watch() {
+        let mut w = DeleteWatch::new();
+        for _ in 0..100 {
+            assert_eq!(w.step("DELETE_IN_PROGRESS"), DeleteStep::Wait);
+        }
+        assert_eq!(w.step("DELETE_FAILED"), DeleteStep::Done);
+        assert_eq!(w.requests(), 1);
+        // A settled poll, then activity again: the count of settled polls starts over.
+        let mut w = DeleteWatch::new();
+        assert_eq!(w.step("UPDATE_COMPLETE"), DeleteStep::Wait);
+        assert_eq!(w.step("DELETE_IN_PROGRESS"), DeleteStep::Wait);
+        assert_eq!(w.step("UPDATE_COMPLETE"), DeleteStep::Wait);
+        assert_eq!(w.step("UPDATE_COMPLETE"), DeleteStep::RequestAgain);
     }
 }

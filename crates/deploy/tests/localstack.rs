@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use copilot_model::BUCKET_OUTPUT;
 use deploy::{
-    BUCKET_OUTPUT, CancellationToken, DeployError, DeployObserver, Deployer, Outcome, Phase,
-    StackEvent, StackRequest, Template,
+    CancellationToken, DeployError, DeployObserver, Deployer, Outcome, Phase, StackEvent,
+    StackRequest, Template,
 };
 
 const POLL: Duration = Duration::from_millis(500);
@@ -575,22 +576,24 @@ async fn bootstrap_bucket_stack() {
     let Some(ctx) = Ctx::new().await else { return };
     let app = unique("app");
     let rec = Recorder::default();
+    let account = ctx.deployer.account_id().await.expect("account");
+    let name = copilot_model::bucket_name(&app, &account, ctx.deployer.region());
+    let stack = copilot_model::infrastructure_stack_name(&app);
+    let req = StackRequest::new(
+        &stack,
+        Template::Body(copilot_model::bucket_template(&app, &name)),
+    );
     let bucket = ctx
         .deployer
-        .ensure_app_bucket(&app, &rec)
+        .ensure_stack_output(&req, BUCKET_OUTPUT, &rec)
         .await
         .expect("bootstrap");
-    let account = ctx.deployer.account_id().await.expect("account");
-    assert_eq!(
-        bucket,
-        deploy::bucket_name(&app, &account, ctx.deployer.region())
-    );
+    assert_eq!(bucket, name);
     assert!(
         rec.phases()
             .iter()
-            .any(|p| matches!(p, Phase::CreatingAppBucket { .. }))
+            .any(|p| matches!(p, Phase::CreatingStackFor { .. }))
     );
-    let stack = deploy::infrastructure_stack_name(&app);
     assert_eq!(
         ctx.output(&stack, BUCKET_OUTPUT).await.as_deref(),
         Some(bucket.as_str())
@@ -650,7 +653,7 @@ async fn bootstrap_bucket_stack() {
     let rec = Recorder::default();
     assert_eq!(
         ctx.deployer
-            .ensure_app_bucket(&app, &rec)
+            .ensure_stack_output(&req, BUCKET_OUTPUT, &rec)
             .await
             .expect("again"),
         bucket
@@ -735,15 +738,31 @@ async fn cancel_create_deletes_and_cancel_update_rolls_back() {
     match result {
         Err(DeployError::Cancelled { final_status, .. }) => {
             assert_eq!(final_status, "DELETE_COMPLETE");
-            assert!(matches!(
-                ctx.status(&stack).await.as_deref(),
-                None | Some("DELETE_COMPLETE")
-            ));
             assert!(
                 rec.phases()
                     .iter()
                     .any(|p| matches!(p, Phase::Cancelling { .. }))
             );
+            // LocalStack may let the creation run on after the first DeleteStack (the stack
+            // then ends CREATE_COMPLETE); the deployer must have asked again. Either way the
+            // stack is gone, and stays gone.
+            let again = rec
+                .phases()
+                .iter()
+                .filter(|p| matches!(p, Phase::DeletingAgain { .. }))
+                .count();
+            eprintln!("cancel create: deleted after {} request(s)", again + 1);
+            for _ in 0..4 {
+                assert!(
+                    matches!(
+                        ctx.status(&stack).await.as_deref(),
+                        None | Some("DELETE_COMPLETE")
+                    ),
+                    "the cancelled stack came back: {:?}",
+                    ctx.status(&stack).await
+                );
+                tokio::time::sleep(POLL).await;
+            }
         }
         other => panic!("expected a cancelled create, got {other:?}"),
     }

@@ -274,20 +274,26 @@ fn template_kind(format: Format) -> (&'static str, &'static str) {
     }
 }
 
-/// Uploads a generated or packaged template under `[prefix/]<hex>.yml` (content-addressed;
-/// skipped when present). Returns the key.
+/// The content-addressed key of a template: `[prefix/]<hex>.yml` (`.json`). Known without
+/// uploading (e.g. to show what a deploy would change).
+pub fn template_key(prefix: &str, text: &str, format: Format) -> String {
+    object_key(
+        prefix,
+        blake3::hash(text.as_bytes()).to_hex().as_str(),
+        template_kind(format).0,
+    )
+}
+
+/// Uploads a generated or packaged template under [`template_key`] (skipped when present).
+/// Returns the key.
 pub async fn upload_template(
     uploader: &Uploader,
     prefix: &str,
     text: &str,
     format: Format,
 ) -> Result<(String, Uploaded), Error> {
-    let (extension, content_type) = template_kind(format);
-    let key = object_key(
-        prefix,
-        blake3::hash(text.as_bytes()).to_hex().as_str(),
-        extension,
-    );
+    let (_, content_type) = template_kind(format);
+    let key = template_key(prefix, text, format);
     let outcome = uploader
         .upload_bytes(&key, text.as_bytes().to_vec(), content_type)
         .await?;

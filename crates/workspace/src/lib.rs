@@ -5,21 +5,18 @@
 //! ([`Service`]); discovering, merging and validating a service's addons templates and
 //! `addons.parameters.yml` exactly as Copilot does, with its bugs fixed ([`Addons`], SPEC A1,
 //! A2, B §3.1–§3.3), keeping each merged entry's original text and a map from merged lines
-//! back to the original files ([`Addons::locate`]); and generating the workload stack
-//! `<app>-<env>-<svc>` template and parameters file ([`workload_template`],
-//! [`workload_params_json`], SPEC A11, A12).
+//! back to the original files ([`Addons::locate`]).
 //!
-//! Must not know about: AWS (S3, CloudFormation, credentials), packaging of local artifacts,
+//! Must not know about: stacks and their conventions (names, parameters, tags: the
+//! `copilot-model` crate), AWS (S3, CloudFormation, credentials), packaging of local artifacts,
 //! command-line flags, or the terminal. It reads files, and returns text and errors.
 
 mod addons;
 mod error;
 mod merge;
-mod stack;
 mod text;
 mod workspace;
 
 pub use addons::{AddonParameter, Addons, RESERVED_PARAMETERS};
 pub use error::{AddonsError, Conflict, Location, WorkspaceError};
-pub use stack::{stack_name, workload_params_json, workload_template};
 pub use workspace::{Service, ServiceType, Workspace};

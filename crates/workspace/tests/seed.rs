@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use cfn_yaml::Node;
-use copilot_workspace::{ServiceType, Workspace, workload_template};
+use copilot_workspace::{ServiceType, Workspace};
 
 fn seed() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/seed"))
@@ -42,13 +41,11 @@ fn seed_workspace() {
     let at = addons.locate(code.span.start);
     assert_eq!((at.file, at.line, at.col), (file, 32, 13));
 
-    let stack = workload_template(Some(&addons));
-    let t = cfn_yaml::Template::parse(Path::new("stack.yml"), stack).unwrap();
-    let out = t
-        .root()
-        .get_path(&["Outputs", "recordsTableName", "Value"])
-        .and_then(Node::as_scalar);
-    assert_eq!(out, Some("AddonsStack.Outputs.recordsTableName"));
+    assert!(
+        addons.outputs().iter().any(|o| o == "recordsTableName"),
+        "{:?}",
+        addons.outputs()
+    );
 
     let ex = ws
         .service("example-service")

@@ -13,6 +13,7 @@
 mod ctx;
 mod deploy;
 mod faults;
+mod interop;
 mod package;
 mod svc;
 
@@ -30,7 +31,7 @@ pub use ctx::{Ctx, Run};
 use crate::localstack::{self, LocalStackEnv, Paths, SetupOptions};
 
 const USAGE: &str = "\
-usage: cargo xtask e2e [--no-build] [--list] [SCENARIO...]
+usage: cargo xtask e2e [--no-build] [--list] [--repeat N] [SCENARIO...]
 
 Builds copilot-lite (cargo build -p copilot-lite), sets LocalStack up (once; needs PyPI and
 npm), then runs the end-to-end scenarios against a fresh LocalStack in a private network
@@ -38,6 +39,8 @@ namespace (root, or unprivileged user namespaces). The last line is `N passed, N
 
   --no-build    use the binary as it is (COPILOT_LITE_BIN, else target/debug/copilot-lite)
   --list        list the scenarios and exit
+  --repeat N    run the selected scenarios N times in a row (one LocalStack), e.g. to
+                check that a scenario is not flaky; each round is counted
   SCENARIO      run only the scenarios whose name contains one of these words
 
 env: COPILOT_LITE_BIN=PATH  test this binary (implies --no-build)
@@ -75,6 +78,7 @@ pub struct Scenario {
 pub fn scenarios() -> Vec<Scenario> {
     let mut all = package::scenarios();
     all.extend(svc::scenarios());
+    all.extend(interop::scenarios());
     all.extend(deploy::scenarios());
     all.extend(faults::scenarios());
     all
@@ -84,16 +88,28 @@ pub fn scenarios() -> Vec<Scenario> {
 struct Flags {
     no_build: bool,
     list: bool,
+    repeat: usize,
     filters: Vec<String>,
 }
 
 fn parse(args: &[OsString]) -> Result<Flags> {
-    let mut flags = Flags::default();
-    for arg in args {
+    let mut flags = Flags {
+        repeat: 1,
+        ..Flags::default()
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         let Some(s) = arg.to_str() else {
             bail!("unexpected argument {arg:?}");
         };
         match s {
+            "--repeat" => {
+                let n = args.next().and_then(|n| n.to_str()).unwrap_or_default();
+                flags.repeat = match n.parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => bail!("--repeat takes a count of at least 1, not {n:?}\n\n{USAGE}"),
+                };
+            }
             "--no-build" => flags.no_build = true,
             "--list" => flags.list = true,
             "-h" | "--help" | "help" => {
@@ -215,7 +231,7 @@ pub fn main(args: &[OsString]) -> Result<ExitCode> {
     let _ = fs::remove_dir_all(&scratch);
     let outcome = localstack::with_localstack(|env| {
         eprintln!("e2e: LocalStack ready at {}", env.endpoint_url);
-        Ok(run_all(env, &bin, svc, &scratch, &selected))
+        Ok(run_all(env, &bin, svc, &scratch, &selected, flags.repeat))
     });
     let results = match outcome {
         Ok(results) => results,
@@ -231,7 +247,7 @@ enum Verdict {
 }
 
 struct Outcome {
-    name: &'static str,
+    name: String,
     verdict: Verdict,
     secs: f64,
 }
@@ -242,21 +258,33 @@ fn run_all(
     svc: bool,
     scratch: &Path,
     selected: &[Scenario],
+    repeat: usize,
 ) -> Vec<Outcome> {
     let run_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() % 1_000_000)
         .unwrap_or_default();
     let mut results = Vec::new();
-    for (i, s) in selected.iter().enumerate() {
+    let rounds =
+        (1..=repeat).flat_map(|round| selected.iter().enumerate().map(move |(i, s)| (round, i, s)));
+    for (round, i, s) in rounds {
         let t0 = Instant::now();
-        eprintln!("\n--- {} : {}", s.name, s.what);
+        // With --repeat, each round has its own name, scratch folder and ids.
+        let (name, id) = if repeat > 1 {
+            (
+                format!("{}#{round}", s.name),
+                format!("e2e{run_id}-{i}r{round}"),
+            )
+        } else {
+            (s.name.to_owned(), format!("e2e{run_id}-{i}"))
+        };
+        eprintln!("\n--- {name} : {}", s.what);
         let verdict = if let Some(sig) = localstack::interrupted() {
             Verdict::Fail(format!("not run: interrupted by signal {sig}"))
         } else if s.needs == Needs::Svc && !svc {
             Verdict::Skip("copilot-lite has no `svc` command yet".into())
         } else {
-            let work = scratch.join(s.name);
+            let work = scratch.join(&name);
             match fs::create_dir_all(&work) {
                 Err(e) => Verdict::Fail(format!("cannot create {}: {e}", work.display())),
                 Ok(()) => {
@@ -265,7 +293,7 @@ fn run_all(
                         bin: bin.to_path_buf(),
                         root: localstack::workspace_root(),
                         work,
-                        id: format!("e2e{run_id}-{i}"),
+                        id,
                         run: format!("{run_id}"),
                         scratch: scratch.to_path_buf(),
                     };
@@ -289,12 +317,12 @@ fn run_all(
         };
         let secs = t0.elapsed().as_secs_f64();
         match &verdict {
-            Verdict::Pass => eprintln!("PASS {} ({secs:.1} s)", s.name),
-            Verdict::Fail(why) => eprintln!("FAIL {} ({secs:.1} s): {why}", s.name),
-            Verdict::Skip(why) => eprintln!("SKIP {}: {why}", s.name),
+            Verdict::Pass => eprintln!("PASS {name} ({secs:.1} s)"),
+            Verdict::Fail(why) => eprintln!("FAIL {name} ({secs:.1} s): {why}"),
+            Verdict::Skip(why) => eprintln!("SKIP {name}: {why}"),
         }
         results.push(Outcome {
-            name: s.name,
+            name,
             verdict,
             secs,
         });

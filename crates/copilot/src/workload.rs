@@ -1,12 +1,9 @@
-//! The workload stack `<app>-<env>-<svc>` (SPEC A11, A12, B §3.5): its template and its
-//! parameters file.
+//! copilot-lite's own workload stack `<app>-<env>-<svc>` (SPEC A11, B §3.5), deployed only where
+//! no stack of that name exists: its template and its parameters file.
 
-use crate::addons::Addons;
+use copilot_workspace::Addons;
 
-/// The name of a service's workload stack: `<app>-<env>-<svc>`.
-pub fn stack_name(app: &str, env: &str, svc: &str) -> String {
-    format!("{app}-{env}-{svc}")
-}
+use crate::names::Target;
 
 /// A logical ID as a YAML key: as is when alphanumeric (what CloudFormation allows), else
 /// double-quoted.
@@ -18,7 +15,8 @@ fn yaml_key(id: &str) -> String {
     }
 }
 
-/// The text of the workload stack template: parameters `AppName`, `EnvName`, `WorkloadName`,
+/// The text of copilot-lite's own workload stack template: copilot-lite's mark in `Metadata`
+/// ([`crate::MANAGED_METADATA`]), parameters `AppName`, `EnvName`, `WorkloadName`,
 /// `AddonsTemplateURL` (default `""`), condition `HasAddons`, the `AddonsStack` nested stack
 /// (created only when `AddonsTemplateURL` is set) with parameters `App`, `Env`, `Name` plus the
 /// entries of `addons.parameters.yml` verbatim, and one output per addons output.
@@ -29,6 +27,9 @@ pub fn workload_template(addons: Option<&Addons>) -> String {
          # stack AddonsStack, created when AddonsTemplateURL is not empty.\n\
          AWSTemplateFormatVersion: '2010-09-09'\n\
          Description: copilot-lite workload stack with the service's addons.\n\
+         Metadata:\n\
+         \x20 copilot-lite:\n\
+         \x20   Managed: 'true'\n\
          Parameters:\n\
          \x20 AppName:\n\
          \x20   Type: String\n\
@@ -81,35 +82,17 @@ pub fn workload_template(addons: Option<&Addons>) -> String {
 }
 
 /// The parameters file of the workload stack (A11): `{"Parameters": {...}, "Tags": {...}}`,
-/// pretty-printed with a 2-space indent, keys in this order: `AppName`, `EnvName`,
-/// `WorkloadName`, `AddonsTemplateURL`; tags `copilot-application`, `copilot-environment`,
-/// `copilot-service`, then `extra_tags` in order. An extra tag cannot replace a `copilot-*`
-/// tag: such an entry is ignored (the reserved value wins), as is a repeated key.
+/// pretty-printed with a 2-space indent: [`Target::own_stack_parameters`] and
+/// [`Target::own_stack_tags`] (the very lists `svc deploy` sends), in their order.
 pub fn workload_params_json(
-    app: &str,
-    env: &str,
-    svc: &str,
+    target: &Target,
     addons_template_url: &str,
     extra_tags: &[(String, String)],
 ) -> String {
-    let params = [
-        ("AppName", app),
-        ("EnvName", env),
-        ("WorkloadName", svc),
-        ("AddonsTemplateURL", addons_template_url),
-    ];
-    let mut tags: Vec<(&str, &str)> = vec![
-        ("copilot-application", app),
-        ("copilot-environment", env),
-        ("copilot-service", svc),
-    ];
-    for (k, v) in extra_tags {
-        if !tags.iter().any(|(t, _)| t == k) {
-            tags.push((k, v));
-        }
-    }
+    let params = target.own_stack_parameters(addons_template_url);
+    let tags = target.own_stack_tags(extra_tags);
     let q = |s: &str| serde_json::Value::String(s.to_string()).to_string();
-    let object = |entries: &[(&str, &str)]| {
+    let object = |entries: &[(String, String)]| {
         entries
             .iter()
             .map(|(k, v)| format!("    {}: {}", q(k), q(v)))

@@ -1,14 +1,36 @@
-//! The application's artifact bucket stack (`<app>-infrastructure`, SPEC A10): bucket name
-//! derivation and template (pure).
+//! The artifact bucket of an application: Copilot's (where the application was created by
+//! Copilot: the regional stack of its stack set), else copilot-lite's own bucket stack
+//! (`<app>-infrastructure`, SPEC A10): bucket name derivation and template (pure).
 
 use serde_json::json;
 
-/// Name of the output that carries the bucket name.
+use crate::names::{MANAGED_TAG, MANAGED_VALUE, TAG_APPLICATION};
+
+/// Name of the output of copilot-lite's bucket stack that carries the bucket name.
 pub const BUCKET_OUTPUT: &str = "ArtifactBucket";
 
-/// Stack that owns the artifact bucket of `app`.
+/// Copilot's stack set of an application's regional resources: one stack instance per region
+/// of the application, whose output [`COPILOT_BUCKET_OUTPUT`] names the artifact bucket
+/// Copilot uploads addon assets to (Copilot's `GetAppResourcesByRegion`).
+pub fn copilot_stack_set_name(app: &str) -> String {
+    format!("{app}-infrastructure")
+}
+
+/// The output of Copilot's regional application stack that names its artifact bucket.
+pub const COPILOT_BUCKET_OUTPUT: &str = "PipelineBucket";
+
+/// Stack that owns copilot-lite's artifact bucket of `app` (a stack, where Copilot's
+/// `<app>-infrastructure` is a stack set: the two names do not collide).
 pub fn infrastructure_stack_name(app: &str) -> String {
     format!("{app}-infrastructure")
+}
+
+/// Tags of copilot-lite's bucket stack: the application and copilot-lite's mark.
+pub fn bucket_stack_tags(app: &str) -> Vec<(String, String)> {
+    vec![
+        (TAG_APPLICATION.to_owned(), app.to_owned()),
+        (MANAGED_TAG.to_owned(), MANAGED_VALUE.to_owned()),
+    ]
 }
 
 const PREFIX: &str = "copilot-lite";
@@ -80,7 +102,7 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 /// The bootstrap template (JSON, which is also YAML): a versioned, SSE-S3 (AES256) encrypted
 /// bucket named `bucket`, all public access blocked, `BucketOwnerEnforced` ownership, a bucket
 /// policy denying requests without TLS, and the output [`BUCKET_OUTPUT`].
-pub fn template(app: &str, bucket: &str) -> String {
+pub fn bucket_template(app: &str, bucket: &str) -> String {
     let doc = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!("copilot-lite artifact bucket of application {app}"),
@@ -111,7 +133,7 @@ pub fn template(app: &str, bucket: &str) -> String {
                             "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 1 }
                         } ]
                     },
-                    "Tags": [ { "Key": "copilot-application", "Value": app } ]
+                    "Tags": [ { "Key": TAG_APPLICATION, "Value": app } ]
                 }
             },
             "ArtifactBucketPolicy": {
@@ -211,7 +233,7 @@ mod tests {
 
     #[test]
     fn template_is_json_with_the_required_settings() {
-        let text = template("demo", "copilot-lite-demo-1-us-east-1");
+        let text = bucket_template("demo", "copilot-lite-demo-1-us-east-1");
         let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         let bucket = &doc["Resources"]["ArtifactBucket"];
         assert_eq!(bucket["Type"], "AWS::S3::Bucket");

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use cfn_yaml::{Node, NodeKind, Template};
 use common::merged;
-use copilot_workspace::{stack_name, workload_params_json, workload_template};
+use copilot_model::{Target, workload_params_json, workload_template};
 
 fn keys(n: &Node) -> Vec<&str> {
     n.entries()
@@ -34,6 +34,7 @@ fn template_with_addons() {
         [
             "AWSTemplateFormatVersion",
             "Description",
+            "Metadata",
             "Parameters",
             "Conditions",
             "Resources",
@@ -159,11 +160,10 @@ fn template_without_addons() {
 
 #[test]
 fn params_file() {
-    assert_eq!(stack_name("app", "test", "api"), "app-test-api");
+    let target = Target::new("app", "test", "api");
+    assert_eq!(target.stack_name(), "app-test-api");
     let json = workload_params_json(
-        "app",
-        "test",
-        "api",
+        &target,
         "https://b.s3.us-east-1.amazonaws.com/manual/addons/api/k.yml",
         &[
             ("team".into(), "a \"quoted\" name".into()),
@@ -183,6 +183,7 @@ fn params_file() {
     "copilot-application": "app",
     "copilot-environment": "test",
     "copilot-service": "api",
+    "copilot-lite:managed": "true",
     "team": "a \"quoted\" name"
   }
 }
@@ -190,8 +191,22 @@ fn params_file() {
     );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["Tags"]["team"], "a \"quoted\" name");
-    // Same text as serde_json's own pretty printer (2-space indent) for these keys.
-    let empty = workload_params_json("a", "e", "s", "", &[]);
+    let empty = workload_params_json(&Target::new("a", "e", "s"), "", &[]);
     let v: serde_json::Value = serde_json::from_str(&empty).unwrap();
     assert_eq!(v["Parameters"]["AddonsTemplateURL"], "");
+}
+
+#[test]
+fn the_own_template_carries_the_mark() {
+    let t = parse(&workload_template(None));
+    assert_eq!(
+        t.root()
+            .get_path(&[
+                "Metadata",
+                copilot_model::names::MANAGED_METADATA,
+                "Managed"
+            ])
+            .and_then(Node::as_scalar),
+        Some(copilot_model::names::MANAGED_VALUE)
+    );
 }

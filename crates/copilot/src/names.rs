@@ -1,0 +1,181 @@
+//! Copilot's conventions and copilot-lite's own marks: stack names, tags, parameter names,
+//! logical IDs and the S3 key layout. Every other crate takes them from here.
+
+/// Stack tag with the application name (Copilot's, on every stack it creates).
+pub const TAG_APPLICATION: &str = "copilot-application";
+/// Stack tag with the environment name (Copilot's).
+pub const TAG_ENVIRONMENT: &str = "copilot-environment";
+/// Stack tag with the service (or job) name (Copilot's).
+pub const TAG_SERVICE: &str = "copilot-service";
+/// copilot-lite's mark on the stacks it created (and so owns), with [`MANAGED_VALUE`].
+pub const MANAGED_TAG: &str = "copilot-lite:managed";
+pub const MANAGED_VALUE: &str = "true";
+/// Key under the template's `Metadata` that carries copilot-lite's mark too
+/// (`Metadata: {copilot-lite: {Managed: 'true'}}`), so that the template alone tells.
+pub const MANAGED_METADATA: &str = "copilot-lite";
+
+/// Workload stack parameters (Copilot's names, which copilot-lite's own stack uses too).
+pub const PARAM_APP: &str = "AppName";
+pub const PARAM_ENV: &str = "EnvName";
+pub const PARAM_WORKLOAD: &str = "WorkloadName";
+/// The URL of the addons template; `""` when the service has no addons.
+pub const PARAM_ADDONS_URL: &str = "AddonsTemplateURL";
+/// The logical ID of the addons nested stack in a workload stack.
+pub const ADDONS_STACK: &str = "AddonsStack";
+/// The condition that creates [`ADDONS_STACK`] only when [`PARAM_ADDONS_URL`] is set.
+pub const HAS_ADDONS: &str = "HasAddons";
+/// The parameters the addons stack always gets from the workload stack, in Copilot's order,
+/// with the workload stack parameter each one refers to.
+pub const ADDONS_STACK_PARAMETERS: [(&str, &str); 3] = [
+    ("App", PARAM_APP),
+    ("Env", PARAM_ENV),
+    ("Name", PARAM_WORKLOAD),
+];
+
+/// A service of an application in one of its environments: what a workload stack is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub app: String,
+    pub env: String,
+    pub svc: String,
+}
+
+impl Target {
+    pub fn new(app: impl Into<String>, env: impl Into<String>, svc: impl Into<String>) -> Target {
+        Target {
+            app: app.into(),
+            env: env.into(),
+            svc: svc.into(),
+        }
+    }
+
+    /// The workload stack: `<app>-<env>-<svc>` (Copilot's name, used by copilot-lite too).
+    pub fn stack_name(&self) -> String {
+        format!("{}-{}-{}", self.app, self.env, self.svc)
+    }
+
+    /// Copilot's three tags of a workload stack, in this order.
+    pub fn copilot_tags(&self) -> [(&'static str, &str); 3] {
+        [
+            (TAG_APPLICATION, self.app.as_str()),
+            (TAG_ENVIRONMENT, self.env.as_str()),
+            (TAG_SERVICE, self.svc.as_str()),
+        ]
+    }
+
+    /// The tags of copilot-lite's own workload stack: Copilot's three, the managed mark, then
+    /// `extra` in order. An extra tag cannot replace a reserved one (the reserved value wins)
+    /// and a repeated key keeps its first value, so the same list goes to the parameters file
+    /// and to CloudFormation.
+    pub fn own_stack_tags(&self, extra: &[(String, String)]) -> Vec<(String, String)> {
+        let mut tags: Vec<(String, String)> = self
+            .copilot_tags()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        tags.push((MANAGED_TAG.to_owned(), MANAGED_VALUE.to_owned()));
+        for (k, v) in extra {
+            if !tags.iter().any(|(t, _)| t == k) {
+                tags.push((k.clone(), v.clone()));
+            }
+        }
+        tags
+    }
+
+    /// The parameters of copilot-lite's own workload stack, in this order.
+    pub fn own_stack_parameters(&self, addons_url: &str) -> Vec<(String, String)> {
+        [
+            (PARAM_APP, self.app.as_str()),
+            (PARAM_ENV, self.env.as_str()),
+            (PARAM_WORKLOAD, self.svc.as_str()),
+            (PARAM_ADDONS_URL, addons_url),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    }
+}
+
+/// Where objects go in the artifact bucket: Copilot's layout (so that both tools share the
+/// same folders), under an optional `--s3-prefix`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyLayout {
+    prefix: String,
+}
+
+impl KeyLayout {
+    /// `prefix`: the `--s3-prefix`, slashes around it ignored; `None` or empty for none.
+    pub fn new(prefix: Option<&str>) -> KeyLayout {
+        KeyLayout {
+            prefix: prefix.unwrap_or_default().trim_matches('/').to_owned(),
+        }
+    }
+
+    fn join(&self, rest: &str) -> String {
+        if self.prefix.is_empty() {
+            rest.to_owned()
+        } else {
+            format!("{}/{rest}", self.prefix)
+        }
+    }
+
+    /// The folder of a service's addon assets: `[prefix/]manual/addons/<svc>/assets`.
+    pub fn addon_assets(&self, svc: &str) -> String {
+        self.join(&format!("manual/addons/{svc}/assets"))
+    }
+
+    /// The folder of a service's packaged addons templates: `[prefix/]manual/addons/<svc>`.
+    pub fn addons_templates(&self, svc: &str) -> String {
+        self.join(&format!("manual/addons/{svc}"))
+    }
+
+    /// The folder of a stack's templates: `[prefix/]manual/templates/<stack>`.
+    pub fn stack_templates(&self, stack: &str) -> String {
+        self.join(&format!("manual/templates/{stack}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_keys() {
+        let t = Target::new("app", "test", "api");
+        assert_eq!(t.stack_name(), "app-test-api");
+        assert_eq!(
+            KeyLayout::new(None).addon_assets("api"),
+            "manual/addons/api/assets"
+        );
+        assert_eq!(
+            KeyLayout::new(Some("/p/q/")).addons_templates("api"),
+            "p/q/manual/addons/api"
+        );
+        assert_eq!(
+            KeyLayout::new(Some("")).stack_templates("app-test-api"),
+            "manual/templates/app-test-api"
+        );
+    }
+
+    #[test]
+    fn reserved_tags_win_and_repeats_keep_the_first() {
+        let t = Target::new("app", "test", "api");
+        let tags = t.own_stack_tags(&[
+            ("copilot-service".into(), "spoof".into()),
+            (MANAGED_TAG.into(), "false".into()),
+            ("team".into(), "core".into()),
+            ("team".into(), "other".into()),
+        ]);
+        let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            tags,
+            [
+                ("copilot-application", "app"),
+                ("copilot-environment", "test"),
+                ("copilot-service", "api"),
+                ("copilot-lite:managed", "true"),
+                ("team", "core"),
+            ]
+        );
+    }
+}
