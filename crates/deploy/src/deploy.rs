@@ -392,7 +392,14 @@ impl Deployer {
             .await
         {
             Ok(out) => out,
-            Err(e) if is_not_found(&e) || e.code() == Some("StackSetNotFoundException") => {
+            // AWS says StackSetNotFoundException; LocalStack ResourceNotFoundException.
+            Err(e)
+                if is_not_found(&e)
+                    || matches!(
+                        e.code(),
+                        Some("StackSetNotFoundException" | "ResourceNotFoundException")
+                    ) =>
+            {
                 return Ok(None);
             }
             Err(e) => return Err(DeployError::aws("ListStackInstances", stack_set, &e)),

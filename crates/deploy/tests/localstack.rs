@@ -331,6 +331,20 @@ async fn failed_create_reports_reasons_then_recreates() {
         Some("ROLLBACK_COMPLETE")
     );
 
+    // ROLLBACK_COMPLETE, for a request that may not re-create (a stack copilot-lite does not
+    // own): refused, the stack left as it is.
+    let mut keep = param_request(&stack, "after");
+    keep.recreate = false;
+    let err = ctx.deployer.deploy(&keep, &()).await.expect_err("refused");
+    assert!(
+        matches!(&err, DeployError::NotRecreated { status, .. } if status == "ROLLBACK_COMPLETE"),
+        "{err:?}"
+    );
+    assert_eq!(
+        ctx.status(&stack).await.as_deref(),
+        Some("ROLLBACK_COMPLETE")
+    );
+
     // ROLLBACK_COMPLETE: deleted, then created again.
     let rec = Recorder::default();
     let outcome = ctx
@@ -798,6 +812,145 @@ async fn cancel_create_deletes_and_cancel_update_rolls_back() {
         Ok(Outcome::Updated) => {}
         other => panic!("expected a cancelled update, got {other:?}"),
     }
+    ctx.deployer
+        .delete_stack(&stack, &())
+        .await
+        .expect("delete");
+}
+
+/// Two parameters, each read by its own resource.
+const GUARD_TEMPLATE: &str = r#"
+Parameters:
+  Mine:
+    Type: String
+  Theirs:
+    Type: String
+Resources:
+  MineParam:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: !Ref Mine
+  TheirsParam:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: !Ref Theirs
+"#;
+
+#[tokio::test]
+async fn the_guard_refuses_changes_outside_the_allowed_resources() {
+    let Some(ctx) = Ctx::new().await else { return };
+    let stack = unique("dep-guard");
+    let mut req = StackRequest::new(&stack, Template::Body(GUARD_TEMPLATE.to_owned()));
+    req.parameters = vec![
+        ("Mine".to_owned(), "m1".to_owned()),
+        ("Theirs".to_owned(), "t1".to_owned()),
+    ];
+    req.tags = vec![("owner".to_owned(), "someone".to_owned())];
+    assert_eq!(
+        ctx.deployer.deploy(&req, &()).await.expect("create"),
+        Outcome::Created
+    );
+    let theirs_id = |ctx: &Ctx| {
+        let cfn = ctx.cfn.clone();
+        let stack = stack.clone();
+        async move {
+            cfn.describe_stack_resource()
+                .stack_name(&stack)
+                .logical_resource_id("TheirsParam")
+                .send()
+                .await
+                .expect("resource")
+                .stack_resource_detail()
+                .and_then(|d| d.physical_resource_id().map(str::to_owned))
+        }
+    };
+    let before = theirs_id(&ctx).await;
+
+    // Only MineParam may change, and only Mine is given: Theirs keeps its value.
+    let mut guarded = StackRequest::new(&stack, Template::Body(GUARD_TEMPLATE.to_owned()));
+    guarded.parameters = vec![("Mine".to_owned(), "m2".to_owned())];
+    guarded.previous_parameters = vec!["Theirs".to_owned()];
+    guarded.tags = req.tags.clone();
+    guarded.allowed_changes = Some(vec!["MineParam".to_owned()]);
+    assert_eq!(
+        ctx.deployer
+            .deploy(&guarded, &())
+            .await
+            .expect("allowed update"),
+        Outcome::Updated
+    );
+    let described = ctx
+        .deployer
+        .stack(&stack)
+        .await
+        .expect("describe")
+        .expect("stack");
+    let value = |k: &str| {
+        described
+            .parameters
+            .iter()
+            .find(|(p, _)| p == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(value("Mine").as_deref(), Some("m2"));
+    assert_eq!(value("Theirs").as_deref(), Some("t1"), "UsePreviousValue");
+    assert_eq!(described.tags, req.tags);
+
+    // Changing Theirs would modify TheirsParam: the change set is deleted, not executed.
+    let mut refused = guarded.clone();
+    refused.parameters = vec![
+        ("Mine".to_owned(), "m3".to_owned()),
+        ("Theirs".to_owned(), "t2".to_owned()),
+    ];
+    refused.previous_parameters.clear();
+    let rec = Recorder::default();
+    let err = ctx
+        .deployer
+        .deploy(&refused, &rec)
+        .await
+        .expect_err("guarded");
+    match &err {
+        DeployError::Guarded { refused, .. } => {
+            assert!(
+                refused.iter().any(|c| c.logical_id == "TheirsParam"),
+                "{refused:?}"
+            );
+            assert!(refused.iter().all(|c| c.logical_id != "MineParam"));
+        }
+        other => panic!("expected the guard, got {other:?}"),
+    }
+    assert!(err.to_string().contains("TheirsParam"), "{err}");
+    assert!(
+        rec.phases()
+            .iter()
+            .any(|p| matches!(p, Phase::Guarded { .. }))
+    );
+    assert_eq!(ctx.status(&stack).await.as_deref(), Some("UPDATE_COMPLETE"));
+    let described = ctx
+        .deployer
+        .stack(&stack)
+        .await
+        .expect("describe")
+        .expect("stack");
+    assert!(
+        described
+            .parameters
+            .iter()
+            .any(|(k, v)| k == "Theirs" && v == "t1"),
+        "the refused change set was executed: {:?}",
+        described.parameters
+    );
+    assert_eq!(theirs_id(&ctx).await, before);
+    let left: Vec<_> = ctx
+        .change_sets(&stack)
+        .await
+        .into_iter()
+        .filter(|(_, status, _)| !status.starts_with("DELETE"))
+        .collect();
+    assert!(left.is_empty(), "change sets left behind: {left:?}");
+
     ctx.deployer
         .delete_stack(&stack, &())
         .await

@@ -55,7 +55,7 @@ pub const PROFILE_PY311: Profile = Profile {
 pub const DYNAMODB_LOCAL_NPM: &str = "amplify-dynamodb-simulator";
 pub const DYNAMODB_LOCAL_NPM_VERSION: &str = "2.9.30";
 /// Bump when the layout produced by [`setup`] changes, to force a re-run.
-const LAYOUT_VERSION: u32 = 4;
+const LAYOUT_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Default)]
 pub struct SetupOptions {
@@ -610,6 +610,17 @@ const PATCHES: &[Patch] = &[
         module: "localstack.services.cloudformation.resource_providers.aws_cloudformation_stack",
         find: include_str!("patches/nested_stack_create_failure.orig.py"),
         replace: include_str!("patches/nested_stack_create_failure.py"),
+    },
+    // The default CloudFormation engine keeps its stack sets in a store of its own, but
+    // inherits ListStackInstances from the legacy engine, which reads the legacy store: every
+    // stack set's instances were "not found". List them from the engine's own store, with
+    // AWS's account and region filters and StackSetNotFoundException (how copilot-lite finds
+    // the artifact bucket of an application that Copilot created).
+    Patch {
+        what: "stack set instance listing",
+        module: "localstack.services.cloudformation.v2.provider",
+        find: include_str!("patches/stack_set_instances.orig.py"),
+        replace: include_str!("patches/stack_set_instances.py"),
     },
 ];
 

@@ -1,0 +1,2 @@
+    @handler("CreateStackInstances", expand=False)
+    def create_stack_instances(
