@@ -63,8 +63,8 @@ pub struct SvcLsArgs {
 /// Where assets go.
 #[derive(Debug, Clone, Args)]
 pub struct BucketArgs {
-    /// Artifact bucket (default: COPILOT_LITE_BUCKET, else the output ArtifactBucket of the
-    /// stack <app>-infrastructure).
+    /// Artifact bucket (default: COPILOT_LITE_BUCKET, else Copilot's artifact bucket of the
+    /// application in the region, else the bucket of copilot-lite's stack <app>-infrastructure).
     #[arg(long, value_name = "BUCKET", env = "COPILOT_LITE_BUCKET")]
     pub bucket: Option<String>,
     /// Prefix of every uploaded key.

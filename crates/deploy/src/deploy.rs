@@ -754,7 +754,7 @@ impl Deployer {
         let mut saw_in_progress = false;
         let mut deletion = DeleteWatch::new();
         loop {
-            events.poll(&self.cfn, observer).await?;
+            let new_events = events.poll(&self.cfn, observer).await?;
             let info = self.describe(stack_id).await?;
             let (status, reason) = match info {
                 Some(i) => (i.status, i.reason),
@@ -767,7 +767,7 @@ impl Deployer {
                 Target::Settled => {
                     is_terminal(&status) && (saw_in_progress || events.root_started())
                 }
-                Target::Deleted => match deletion.step(&status) {
+                Target::Deleted => match deletion.step(&status, new_events) {
                     DeleteStep::Done => true,
                     DeleteStep::Wait => false,
                     DeleteStep::RequestAgain => {
@@ -815,7 +815,7 @@ impl Deployer {
                         });
                         self.request_delete(stack, stack_id).await?;
                         target = Target::Deleted;
-                        deletion = DeleteWatch::new();
+                        deletion = DeleteWatch::racing_a_creation();
                     }
                     "UPDATE_IN_PROGRESS" => {
                         if cancel_requests == 0 {

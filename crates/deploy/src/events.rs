@@ -83,11 +83,12 @@ impl EventStream {
     }
 
     /// Reads the new events of every active stack and reports them in chronological order.
+    /// Reads and reports the new events; returns how many there were.
     pub(crate) async fn poll(
         &mut self,
         client: &Client,
         observer: &dyn DeployObserver,
-    ) -> Result<(), DeployError> {
+    ) -> Result<usize, DeployError> {
         let mut fresh = Vec::new();
         let mut i = 0;
         // Nested stacks found during this poll are read in this poll too.
@@ -106,7 +107,7 @@ impl EventStream {
             self.record(e);
             observer.event(e);
         }
-        Ok(())
+        Ok(fresh.len())
     }
 
     /// New events of stack `i`, newest first as the API returns them.

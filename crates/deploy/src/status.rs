@@ -84,6 +84,12 @@ pub(crate) const MAX_DELETE_REQUESTS: u32 = 3;
 /// taken as not having happened (one poll may still show the status from before the request).
 pub(crate) const SETTLED_POLLS: u32 = 2;
 
+/// Polls after `DELETE_COMPLETE` that must show the stack still deleted, with no new event,
+/// when the deletion raced a creation (a cancelled create): an emulator (LocalStack) reports the
+/// deletion complete while the creation it was meant to stop goes on writing events, and the
+/// stack then ends `CREATE_COMPLETE`. On AWS nothing follows `DELETE_COMPLETE`: two more polls.
+pub(crate) const CONFIRM_POLLS: u32 = 2;
+
 /// What to do next while waiting for a stack to be deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DeleteStep {
@@ -106,14 +112,29 @@ pub(crate) enum DeleteStep {
 pub(crate) struct DeleteWatch {
     requests: u32,
     settled: u32,
+    /// Quiet polls required after `DELETE_COMPLETE` ([`CONFIRM_POLLS`] when racing a creation).
+    confirm: u32,
+    quiet: u32,
 }
 
 impl DeleteWatch {
-    /// After the first `DeleteStack` request.
+    /// After the first `DeleteStack` request of a settled stack.
     pub(crate) fn new() -> DeleteWatch {
         DeleteWatch {
             requests: 1,
             settled: 0,
+            confirm: 0,
+            quiet: 0,
+        }
+    }
+
+    /// After the first `DeleteStack` request of a stack being created (a cancelled create):
+    /// `DELETE_COMPLETE` counts only once [`CONFIRM_POLLS`] more polls show it with no new
+    /// event.
+    pub(crate) fn racing_a_creation() -> DeleteWatch {
+        DeleteWatch {
+            confirm: CONFIRM_POLLS,
+            ..DeleteWatch::new()
         }
     }
 
@@ -122,11 +143,26 @@ impl DeleteWatch {
         self.requests
     }
 
-    /// The stack's status at this poll (`DELETE_COMPLETE` when it is gone).
-    pub(crate) fn step(&mut self, status: &str) -> DeleteStep {
-        if status == "DELETE_COMPLETE" || status == "DELETE_FAILED" {
+    /// The stack's status at this poll (`DELETE_COMPLETE` when it is gone) and the number of
+    /// new events the poll read.
+    pub(crate) fn step(&mut self, status: &str, new_events: usize) -> DeleteStep {
+        if status == "DELETE_FAILED" {
             return DeleteStep::Done;
         }
+        if status == "DELETE_COMPLETE" {
+            self.settled = 0;
+            // The poll that first shows the deletion complete reads its own events.
+            if self.quiet > 0 && new_events > 0 {
+                self.quiet = 1;
+                return DeleteStep::Wait;
+            }
+            if self.quiet >= self.confirm {
+                return DeleteStep::Done;
+            }
+            self.quiet += 1;
+            return DeleteStep::Wait;
+        }
+        self.quiet = 0;
         // REVIEW_IN_PROGRESS: no operation runs (the stack waits for a change set), so it counts
         // as settled here.
         if !is_terminal(status) && status != "REVIEW_IN_PROGRESS" {
@@ -248,7 +284,7 @@ mod tests {
             "DELETE_COMPLETE",
         ]
         .iter()
-        .map(|s| w.step(s))
+        .map(|s| w.step(s, 1))
         .collect();
         use DeleteStep::*;
         assert_eq!(
@@ -264,7 +300,7 @@ mod tests {
         let mut w = DeleteWatch::new();
         let mut steps = Vec::new();
         for _ in 0..(SETTLED_POLLS * MAX_DELETE_REQUESTS) {
-            steps.push(w.step("ROLLBACK_COMPLETE"));
+            steps.push(w.step("ROLLBACK_COMPLETE", 0));
         }
         let again = steps
             .iter()
@@ -274,22 +310,70 @@ mod tests {
         assert_eq!(steps.last(), Some(&DeleteStep::GiveUp));
         assert_eq!(w.requests(), MAX_DELETE_REQUESTS);
         // Never waits forever, whatever the stack keeps saying.
-        assert_eq!(w.step("ROLLBACK_COMPLETE"), DeleteStep::GiveUp);
+        assert_eq!(w.step("ROLLBACK_COMPLETE", 0), DeleteStep::GiveUp);
     }
 
     #[test]
     fn a_running_deletion_is_waited_for_and_failures_end_the_watch() {
         let mut w = DeleteWatch::new();
         for _ in 0..100 {
-            assert_eq!(w.step("DELETE_IN_PROGRESS"), DeleteStep::Wait);
+            assert_eq!(w.step("DELETE_IN_PROGRESS", 1), DeleteStep::Wait);
         }
-        assert_eq!(w.step("DELETE_FAILED"), DeleteStep::Done);
+        assert_eq!(w.step("DELETE_FAILED", 1), DeleteStep::Done);
         assert_eq!(w.requests(), 1);
         // A settled poll, then activity again: the count of settled polls starts over.
         let mut w = DeleteWatch::new();
-        assert_eq!(w.step("UPDATE_COMPLETE"), DeleteStep::Wait);
-        assert_eq!(w.step("DELETE_IN_PROGRESS"), DeleteStep::Wait);
-        assert_eq!(w.step("UPDATE_COMPLETE"), DeleteStep::Wait);
-        assert_eq!(w.step("UPDATE_COMPLETE"), DeleteStep::RequestAgain);
+        assert_eq!(w.step("UPDATE_COMPLETE", 0), DeleteStep::Wait);
+        assert_eq!(w.step("DELETE_IN_PROGRESS", 1), DeleteStep::Wait);
+        assert_eq!(w.step("UPDATE_COMPLETE", 0), DeleteStep::Wait);
+        assert_eq!(w.step("UPDATE_COMPLETE", 0), DeleteStep::RequestAgain);
+    }
+
+    /// The race seen on LocalStack: the deletion reports DELETE_COMPLETE while the creation goes
+    /// on (new events), then the stack ends CREATE_COMPLETE. Racing a creation, the watch does
+    /// not believe the first DELETE_COMPLETE, sees the creation end, asks again, and ends only
+    /// after quiet polls.
+    #[test]
+    fn a_deletion_that_a_creation_outran_is_asked_again() {
+        use DeleteStep::*;
+        let mut w = DeleteWatch::racing_a_creation();
+        let seen: Vec<DeleteStep> = [
+            ("DELETE_IN_PROGRESS", 2),
+            ("DELETE_COMPLETE", 1),
+            ("DELETE_COMPLETE", 3), // resources still being created
+            ("DELETE_COMPLETE", 2),
+            ("CREATE_COMPLETE", 1),
+            ("CREATE_COMPLETE", 0),
+            ("DELETE_IN_PROGRESS", 5),
+            ("DELETE_COMPLETE", 4),
+            ("DELETE_COMPLETE", 0),
+            ("DELETE_COMPLETE", 0),
+        ]
+        .iter()
+        .map(|(s, n)| w.step(s, *n))
+        .collect();
+        assert_eq!(
+            seen,
+            [
+                Wait,
+                Wait,
+                Wait,
+                Wait,
+                Wait,
+                RequestAgain,
+                Wait,
+                Wait,
+                Wait,
+                Done
+            ]
+        );
+        assert_eq!(w.requests(), 2);
+        // A plain deletion believes DELETE_COMPLETE at once.
+        assert_eq!(DeleteWatch::new().step("DELETE_COMPLETE", 3), Done);
+        // Racing a creation on AWS: two quiet polls more.
+        let mut w = DeleteWatch::racing_a_creation();
+        assert_eq!(w.step("DELETE_COMPLETE", 2), Wait);
+        assert_eq!(w.step("DELETE_COMPLETE", 0), Wait);
+        assert_eq!(w.step("DELETE_COMPLETE", 0), Done);
     }
 }
