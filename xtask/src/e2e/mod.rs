@@ -1,8 +1,8 @@
 //! `cargo xtask e2e`: the end-to-end scenarios of the `copilot-lite` binary against an offline
 //! LocalStack in a private network namespace.
 //!
-//! Host side: build the binary (`cargo build -p copilot-lite`, into the workspace's target
-//! dir), set LocalStack up (idempotent), then re-execute under `unshare`. Namespace side:
+//! Host side: build the binary and the deploy crate's tests (`cargo test --workspace
+//! --no-run`, into the workspace's target dir), set LocalStack up (idempotent), then re-execute under `unshare`. Namespace side:
 //! start LocalStack, run every scenario (each reported pass / fail / skip with its reason and
 //! time; a failure does not stop the run), stop LocalStack, print the summary and a last line
 //! `N passed, N failed[, N skipped]`. Exit code 1 when anything failed.
@@ -37,7 +37,8 @@ Builds copilot-lite (cargo build -p copilot-lite), sets LocalStack up (once; nee
 npm), then runs the end-to-end scenarios against a fresh LocalStack in a private network
 namespace (root, or unprivileged user namespaces). The last line is `N passed, N failed`.
 
-  --no-build    use the binary as it is (COPILOT_LITE_BIN, else target/debug/copilot-lite)
+  --no-build    kept for compatibility: the binary is target/debug/copilot-lite as built by
+                `cargo test --workspace --no-run` (or COPILOT_LITE_BIN)
   --list        list the scenarios and exit
   --repeat N    run the selected scenarios N times in a row (one LocalStack), e.g. to
                 check that a scenario is not flaky; each round is counted
@@ -86,7 +87,6 @@ pub fn scenarios() -> Vec<Scenario> {
 
 #[derive(Debug, Default)]
 struct Flags {
-    no_build: bool,
     list: bool,
     repeat: usize,
     filters: Vec<String>,
@@ -110,7 +110,7 @@ fn parse(args: &[OsString]) -> Result<Flags> {
                     _ => bail!("--repeat takes a count of at least 1, not {n:?}\n\n{USAGE}"),
                 };
             }
-            "--no-build" => flags.no_build = true,
+            "--no-build" => {}
             "--list" => flags.list = true,
             "-h" | "--help" | "help" => {
                 print!("{USAGE}");
@@ -193,9 +193,12 @@ pub fn main(args: &[OsString]) -> Result<ExitCode> {
     let paths = Paths::discover();
     if !localstack::in_private_network() {
         // Host side: everything that needs the network.
-        let build = !flags.no_build && std::env::var_os("COPILOT_LITE_BIN").is_none();
-        let prepared = (if build { build_binary() } else { Ok(()) })
-            .and_then(|()| deploy::build_deploy_tests())
+        // `cargo test --workspace --no-run` (for the deploy crate's test binary) also builds
+        // target/debug/copilot-lite (the binary of the integration tests), with the features
+        // `cargo test --workspace` resolves; a separate `cargo build -p copilot-lite` resolves
+        // others and compiles the AWS SDK once more (minutes). With --no-build or
+        // COPILOT_LITE_BIN the tests are still built, for the deploy crate's scenario.
+        let prepared = deploy::build_deploy_tests()
             .and_then(|()| localstack::setup(&paths, &SetupOptions::default()));
         if let Err(e) = prepared {
             return Ok(not_run(&selected, &format!("{e:#}")));
