@@ -256,7 +256,13 @@ async fn ownership(deployer: &Deployer, target: &Target) -> Result<Ownership, Fa
         template,
     };
     let ownership = copilot_model::classify(target, Some(&deployed));
-    tracing::info!(stack = %stack_name, ownership = ?std::mem::discriminant(&ownership), "stack classified");
+    let whose = match &ownership {
+        Ownership::Absent => "absent",
+        Ownership::Own => "copilot-lite's",
+        Ownership::Copilot(_) => "Copilot's",
+        Ownership::Refused(_) => "refused",
+    };
+    tracing::info!(stack = %stack_name, whose, "stack classified");
     Ok(ownership)
 }
 

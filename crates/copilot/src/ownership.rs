@@ -156,7 +156,15 @@ pub fn classify(target: &Target, deployed: Option<&DeployedStack>) -> Ownership 
     let Some(text) = d.template.as_deref() else {
         return refuse("is tagged as Copilot's but has no deployed template".to_owned());
     };
-    match CopilotStack::new(&stack, text, d) {
+    // The template was parsed above; it is None here only when it does not parse.
+    let shape = match &template {
+        Some(t) => CopilotStack::new(t, d),
+        None => Err(match Template::parse(Path::new(&stack), text.to_owned()) {
+            Err(e) => format!("it does not parse: {}", e.message),
+            Ok(_) => "it does not parse".to_owned(),
+        }),
+    };
+    match shape {
         Ok(s) => Ownership::Copilot(Box::new(s)),
         Err(reason) => refuse(format!(
             "is tagged as Copilot's, but its template is not of the shape copilot-lite knows how to edit safely ({reason}); it is left as it is"
@@ -199,9 +207,8 @@ pub struct CopilotStack {
 }
 
 impl CopilotStack {
-    fn new(stack: &str, text: &str, d: &DeployedStack) -> Result<CopilotStack, String> {
-        let t = Template::parse(Path::new(stack), text.to_owned())
-            .map_err(|e| format!("it does not parse: {}", e.message))?;
+    fn new(t: &Template, d: &DeployedStack) -> Result<CopilotStack, String> {
+        let text = t.source();
         if t.format() != Format::Yaml {
             return Err("it is JSON, Copilot writes YAML".to_owned());
         }
