@@ -415,9 +415,11 @@ impl Deployer {
         Ok(self.describe(id).await?.map(|i| i.outputs))
     }
 
-    /// The output `output` of `req.stack_name`. When that stack is absent (or can only be
-    /// re-created: `ROLLBACK_COMPLETE`), deploys `req` first, without nested stacks. A settled
-    /// stack of that name without the output is never overwritten ([`DeployError::NotOurs`]).
+    /// The output `output` of `req.stack_name`. When that stack is absent, deploys `req` first,
+    /// without nested stacks; one that can only be re-created (`ROLLBACK_COMPLETE`) is deleted
+    /// and deployed again only when it carries every tag of `req` (it was made by such a
+    /// request). Any other stack of that name without the output is never touched
+    /// ([`DeployError::NotOurs`]).
     pub async fn ensure_stack_output(
         &self,
         req: &StackRequest,
@@ -440,6 +442,17 @@ impl Deployer {
                     });
                 }
                 Plan::Update => {
+                    return Err(DeployError::NotOurs {
+                        stack,
+                        status: info.status,
+                        output: output.to_owned(),
+                    });
+                }
+                // Only a stack made by a request like this one (it carries every tag of the
+                // request) is deleted to be created again; any other is someone else's.
+                Plan::Recreate
+                    if !req.recreate || !req.tags.iter().all(|t| info.tags.contains(t)) =>
+                {
                     return Err(DeployError::NotOurs {
                         stack,
                         status: info.status,

@@ -1,7 +1,7 @@
-//! Deploys against a real CloudFormation endpoint: LocalStack. Runs only when
-//! `COPILOT_LITE_LOCALSTACK=1` and `AWS_ENDPOINT_URL` are set, as
-//! `cargo xtask localstack run -- cargo test -p deploy --test localstack` does; otherwise each
-//! test prints why it is skipped and passes.
+//! Deploys against a real CloudFormation endpoint: LocalStack. Every test is `#[ignore]`d, so
+//! `cargo test` lists them as ignored; `cargo xtask e2e deploy-crate` runs them with
+//! `--ignored`, `COPILOT_LITE_LOCALSTACK=1` and `AWS_ENDPOINT_URL`. Run without those, a test
+//! fails: it never passes without having deployed anything.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,14 +24,17 @@ struct Ctx {
 }
 
 impl Ctx {
-    async fn new() -> Option<Ctx> {
+    async fn new() -> Ctx {
         let endpoint = std::env::var("AWS_ENDPOINT_URL")
             .ok()
             .filter(|e| !e.is_empty());
         let enabled = std::env::var("COPILOT_LITE_LOCALSTACK").is_ok_and(|v| v == "1");
         let Some(endpoint) = endpoint.filter(|_| enabled) else {
-            eprintln!("skipped: needs LocalStack (run through cargo xtask localstack run)");
-            return None;
+            // These tests are #[ignore]d: they run only when asked (`--ignored`, as `cargo
+            // xtask e2e deploy-crate` does), and then a missing LocalStack is a failure.
+            panic!(
+                "needs LocalStack: COPILOT_LITE_LOCALSTACK=1 and AWS_ENDPOINT_URL (run `cargo xtask e2e deploy-crate`)"
+            );
         };
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -46,12 +49,12 @@ impl Ctx {
             .with_timeout(Duration::from_secs(300));
         assert_eq!(deployer.endpoint(), Some(endpoint.trim_end_matches('/')));
         let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-        Some(Ctx {
+        Ctx {
             sdk,
             deployer,
             cfn,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
-        })
+        }
     }
 
     async fn status(&self, stack: &str) -> Option<String> {
@@ -196,8 +199,9 @@ Resources:
 "#;
 
 #[tokio::test]
+#[ignore = "needs LocalStack: cargo xtask e2e deploy-crate"]
 async fn create_update_no_change_delete() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let stack = unique("dep-basic");
 
     let rec = Recorder::default();
@@ -303,8 +307,9 @@ async fn create_update_no_change_delete() {
 }
 
 #[tokio::test]
+#[ignore = "needs LocalStack: cargo xtask e2e deploy-crate"]
 async fn failed_create_reports_reasons_then_recreates() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let stack = unique("dep-fail");
 
     let rec = Recorder::default();
@@ -412,8 +417,9 @@ async fn failed_create_reports_reasons_then_recreates() {
 }
 
 #[tokio::test]
+#[ignore = "needs LocalStack: cargo xtask e2e deploy-crate"]
 async fn invalid_template_is_a_change_set_error() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let stack = unique("dep-invalid");
     let req = StackRequest::new(
         &stack,
@@ -465,8 +471,9 @@ Outputs:
 }
 
 #[tokio::test]
+#[ignore = "needs LocalStack: cargo xtask e2e deploy-crate"]
 async fn nested_stack_events_no_change_and_clean_up() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let stack = unique("dep-nested");
     let bucket = unique("dep-nested-templates");
     let s3 = ctx.s3();
@@ -586,8 +593,9 @@ async fn nested_stack_ids(ctx: &Ctx, stack: &str) -> Vec<String> {
 }
 
 #[tokio::test]
+#[ignore = "needs LocalStack: cargo xtask e2e deploy-crate"]
 async fn bootstrap_bucket_stack() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let app = unique("app");
     let rec = Recorder::default();
     let account = ctx.deployer.account_id().await.expect("account");
@@ -597,6 +605,35 @@ async fn bootstrap_bucket_stack() {
         &stack,
         Template::Body(copilot_model::bucket_template(&app, &name)),
     );
+    let mut req = req;
+    req.tags = copilot_model::bucket_stack_tags(&app);
+
+    // A stack of that name that someone else left in ROLLBACK_COMPLETE (no tags of ours) is
+    // neither deleted nor re-created.
+    let failed = StackRequest::new(&stack, Template::Body(FAILING_TEMPLATE.to_owned()));
+    ctx.deployer
+        .deploy(&failed, &())
+        .await
+        .expect_err("must fail");
+    assert_eq!(
+        ctx.status(&stack).await.as_deref(),
+        Some("ROLLBACK_COMPLETE")
+    );
+    let err = ctx
+        .deployer
+        .ensure_stack_output(&req, BUCKET_OUTPUT, &())
+        .await
+        .expect_err("not ours");
+    assert!(matches!(err, DeployError::NotOurs { .. }), "{err:?}");
+    assert_eq!(
+        ctx.status(&stack).await.as_deref(),
+        Some("ROLLBACK_COMPLETE")
+    );
+    ctx.deployer
+        .delete_stack(&stack, &())
+        .await
+        .expect("delete");
+
     let bucket = ctx
         .deployer
         .ensure_stack_output(&req, BUCKET_OUTPUT, &rec)
@@ -682,8 +719,9 @@ async fn bootstrap_bucket_stack() {
 }
 
 #[tokio::test]
+#[ignore = "needs LocalStack: cargo xtask e2e deploy-crate"]
 async fn busy_and_detached() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let stack = unique("dep-detach");
     // 40 chained resources: several seconds of CREATE_IN_PROGRESS on LocalStack.
     let mut req = StackRequest::new(&stack, Template::Body(slow_template(40, "a")));
@@ -737,8 +775,9 @@ fn slow_template(n: usize, value: &str) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs LocalStack: cargo xtask e2e deploy-crate"]
 async fn cancel_create_deletes_and_cancel_update_rolls_back() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let stack = unique("dep-cancel");
 
     let token = CancellationToken::new();
@@ -839,8 +878,9 @@ Resources:
 "#;
 
 #[tokio::test]
+#[ignore = "needs LocalStack: cargo xtask e2e deploy-crate"]
 async fn the_guard_refuses_changes_outside_the_allowed_resources() {
-    let Some(ctx) = Ctx::new().await else { return };
+    let ctx = Ctx::new().await;
     let stack = unique("dep-guard");
     let mut req = StackRequest::new(&stack, Template::Body(GUARD_TEMPLATE.to_owned()));
     req.parameters = vec![
