@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::lines::LineIndex;
-use crate::{MAX_DEPTH, Node, NodeKind, ParseError, ScalarStyle, Span};
+use crate::{MAX_DEPTH, Node, NodeKind, ParseError, ScalarStyle, Span, Via};
 
 /// A JSON parse failure. `Syntax` errors let the caller retry the text as YAML.
 pub(crate) enum JsonError {
@@ -68,6 +68,7 @@ impl<'a> P<'a> {
             flow: false,
             span,
             content: span,
+            via: Via::default(),
         }
     }
 
@@ -264,6 +265,7 @@ impl<'a> P<'a> {
             flow: true,
             span,
             content: span,
+            via: Via::default(),
         })
     }
 }

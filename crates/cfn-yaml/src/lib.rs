@@ -24,8 +24,11 @@ mod json;
 mod lines;
 mod quote;
 mod render;
+mod resolve;
 mod to_json;
 mod yaml;
+
+pub use resolve::Via;
 
 /// Deepest collection nesting accepted when parsing (keeps recursion bounded).
 pub(crate) const MAX_DEPTH: usize = 200;
@@ -95,6 +98,10 @@ pub struct Node {
     /// Span of the content only (for a scalar: the token including its quotes or block header;
     /// for a collection: same as the part after the properties).
     pub content: Span,
+    /// The aliases through which this node is reached in [`Template::root`] (empty for a node
+    /// read where it is written). Spans say where a node's text is; `via` tells apart the
+    /// occurrences of text written once under an anchor.
+    pub via: Via,
 }
 
 impl Node {
@@ -134,7 +141,12 @@ pub struct Template {
     origin: PathBuf,
     source: String,
     format: Format,
+    /// The tree as written (aliases and merge keys as such).
     root: Node,
+    /// CloudFormation's reading of `root`, when it differs (aliases or merge keys).
+    resolved: Option<Node>,
+    /// Whether the source has anchors, aliases or merge keys (rendering unrolls them).
+    unroll: bool,
 }
 
 /// A parse error, located in the source.
@@ -192,11 +204,33 @@ impl Template {
         } else {
             (yaml::parse(origin, &source, bom)?, Format::Yaml)
         };
+        let fail = |f: resolve::Fail| ParseError {
+            origin: origin.to_path_buf(),
+            pos: f.pos,
+            message: f.message,
+        };
+        let (resolved, unroll) = if format == Format::Yaml {
+            let anchors = resolve::Anchors::index(&root).map_err(fail)?;
+            let resolved = if anchors.targets_any() || anchors.merges {
+                Some(
+                    resolve::Resolver::new(&anchors)
+                        .resolve(&root, &Via::default(), 0)
+                        .map_err(fail)?,
+                )
+            } else {
+                None
+            };
+            (resolved, anchors.any)
+        } else {
+            (None, false)
+        };
         Ok(Template {
             origin: origin.to_path_buf(),
             source,
             format,
             root,
+            resolved,
+            unroll,
         })
     }
     /// The node whose full span is `span` (the outermost one if several), if any.
@@ -216,7 +250,7 @@ impl Template {
                 _ => None,
             }
         }
-        find(&self.root, span)
+        find(self.root(), span)
     }
     pub fn origin(&self) -> &Path {
         &self.origin
@@ -227,15 +261,31 @@ impl Template {
     pub fn format(&self) -> Format {
         self.format
     }
+    /// The template as CloudFormation reads it: aliases replaced by the node they refer to
+    /// (each occurrence with its own [`Node::via`]) and merge keys (`<<`) by the entries they
+    /// merge. Spans point at where each node's text is written. Nodes to edit come from here.
     pub fn root(&self) -> &Node {
+        self.resolved.as_ref().unwrap_or(&self.root)
+    }
+    /// The tree as written: aliases as [`NodeKind::Alias`], merge keys as entries, every node
+    /// once. For text surgery on the source; the same as [`Template::root`] when the template has
+    /// no alias and no merge key.
+    pub fn written_root(&self) -> &Node {
         &self.root
     }
-    /// Renders the template with `edits` applied, in the template's own format. With no edits
-    /// the output equals the input byte for byte.
+    /// Whether the source has YAML anchors, aliases or merge keys, which rendering unrolls.
+    pub fn has_aliases(&self) -> bool {
+        self.unroll
+    }
+    /// Renders the template with `edits` applied, in the template's own format. Aliases and
+    /// merge keys are unrolled and anchors dropped (CloudFormation refuses them); every other
+    /// byte that no edit replaces is written as it is in the source. With no edits and no
+    /// anchors the output equals the input byte for byte.
     pub fn render(&self, edits: &Edits) -> String {
         render::render(self, edits)
     }
-    /// Renders the template (with `edits`) as JSON, converting short tags to long form.
+    /// Renders [`Template::root`] (with `edits`) as JSON, converting short tags to long form and
+    /// resolving plain scalars as CloudFormation's YAML 1.1 reader does.
     pub fn render_json(&self, edits: &Edits) -> Result<String, RenderError> {
         to_json::render_json(self, edits)
     }
@@ -250,24 +300,25 @@ pub enum Replacement {
     /// A mapping of string keys to string values, in this order. In block context it is written
     /// as a block mapping on the following lines, indented one step deeper than the key that
     /// owns the node (the step is the document's own indentation step, else 2); in flow context
-    /// or JSON, as a flow mapping `{k: v, ...}` / `{"k": "v", ...}`. The node's tag is dropped;
-    /// its anchor, if any, is kept so that aliases of it stay valid (YAML only).
+    /// or JSON, as a flow mapping `{k: v, ...}` / `{"k": "v", ...}`. The node's tag and anchor
+    /// are dropped.
     Mapping(Vec<(String, String)>),
 }
 
-/// A set of replacements, keyed by the node they replace (by its span).
+/// A set of replacements, keyed by the node they replace (its span and [`Node::via`]).
 #[derive(Debug, Clone, Default)]
 pub struct Edits {
-    edits: Vec<(Span, Replacement)>,
+    edits: Vec<(Via, Span, Replacement)>,
 }
 
 impl Edits {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Replaces `node` (which must belong to the template later rendered) with `with`.
+    /// Replaces `node` (a node of [`Template::root`] of the template later rendered) with
+    /// `with`. Only that occurrence is replaced: other aliases of the same text keep it.
     pub fn replace(&mut self, node: &Node, with: Replacement) {
-        self.edits.push((node.span, with));
+        self.edits.push((node.via.clone(), node.span, with));
     }
     pub fn is_empty(&self) -> bool {
         self.edits.is_empty()

@@ -12,7 +12,7 @@ use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, ScanError, Scanner, TScalarStyle, TokenType};
 
 use crate::lines::LineIndex;
-use crate::{MAX_DEPTH, Node, NodeKind, ParseError, Pos, ScalarStyle, Span};
+use crate::{MAX_DEPTH, Node, NodeKind, ParseError, Pos, ScalarStyle, Span, Via};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PropKind {
@@ -203,8 +203,8 @@ fn block_end(src: &str, start: usize, parent: isize) -> usize {
             if indent == 0 && is_doc_marker(b, k) {
                 break;
             }
-            let content = b.get(k + indent..le).unwrap_or(&[]);
-            if content.iter().any(|&c| c != b' ' && c != b'\t') {
+            // Past the indentation everything is content, tabs and spaces too.
+            if b.get(k + indent..le).is_some_and(|c| !c.is_empty()) {
                 end = le;
             }
         } else if k + sp != le {
@@ -488,6 +488,7 @@ impl<'s> Builder<'s> {
             flow: false,
             span: self.span(start, ce),
             content: self.span(cs, ce),
+            via: Via::default(),
         };
         self.attach(node)
     }
@@ -512,6 +513,7 @@ impl<'s> Builder<'s> {
             flow: false,
             span,
             content: span,
+            via: Via::default(),
         })
     }
 
@@ -584,6 +586,7 @@ impl<'s> Builder<'s> {
                 flow: false,
                 span: Span { start: p, end: p },
                 content: Span { start: p, end: p },
+                via: Via::default(),
             };
             f.entries.push((k, empty));
         }
@@ -622,6 +625,7 @@ impl<'s> Builder<'s> {
             flow: f.flow,
             span: self.span(start, end),
             content: self.span(content_start, end),
+            via: Via::default(),
         };
         self.attach(node)
     }

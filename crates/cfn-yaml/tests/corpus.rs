@@ -151,6 +151,7 @@ fn scalar(value: &str) -> Node {
         flow: false,
         span: Default::default(),
         content: Default::default(),
+        via: Default::default(),
     }
 }
 

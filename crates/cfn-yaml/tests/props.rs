@@ -1,5 +1,6 @@
 //! Property tests: no input makes parse or render panic, rendering without edits is the
-//! identity, and replacements round-trip arbitrary strings.
+//! identity (or, with anchors, an unrolled template that reads the same), and replacements
+//! round-trip arbitrary strings.
 
 use std::path::Path;
 
@@ -14,6 +15,8 @@ const SEEDS: &[&str] = &[
     "{\"A\": {\"B\": [1, 2.5, true, null, \"s\\u00e9\"]}}",
     "x: \"multi\n  line\"\ny: plain\n  continued\nz: ''\n",
     "\u{feff}k: v\r\nl:\r\n- 1\r\n- 2\r\n",
+    "Base: &b\n  A: 1 # c\n  L:\n  - x\nM:\n  <<: *b\n  C: [*b]\nN: {<<: [*b], D: *b}\n",
+    "R:\n  P: &p\n    Code: src/\n    T: &t |\n      t\n  Q:\n    <<: *p\n    X: *t\n  S:\n  - *p\n  - &s !Sub x\n  - *s\n",
 ];
 
 /// All nodes of a tree, in pre-order.
@@ -36,8 +39,23 @@ fn exercise(src: &str) {
     let Ok(t) = Template::parse(Path::new("p.yaml"), src.to_owned()) else {
         return;
     };
-    assert_eq!(t.render(&Edits::new()), src);
-    let _ = t.render_json(&Edits::new());
+    let out = t.render(&Edits::new());
+    if t.has_aliases() {
+        // Unrolled: no anchor or alias left, and CloudFormation reads the same template.
+        let back = Template::parse(Path::new("p.yaml"), out.clone())
+            .unwrap_or_else(|e| panic!("unrolled output does not parse: {e}\n{src:?}\n{out}"));
+        assert!(!back.has_aliases(), "{src:?}\n{out}");
+        if let Ok(json) = t.render_json(&Edits::new()) {
+            assert_eq!(
+                back.render_json(&Edits::new()).ok().as_deref(),
+                Some(json.as_str()),
+                "{src:?}\n{out}"
+            );
+        }
+    } else {
+        assert_eq!(out, src);
+        let _ = t.render_json(&Edits::new());
+    }
     let mut all = Vec::new();
     nodes(t.root(), &mut all);
     for (i, n) in all.iter().enumerate().take(40) {

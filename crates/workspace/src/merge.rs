@@ -216,7 +216,7 @@ pub(crate) fn merge(inputs: &[Input]) -> Result<Merged, AddonsError> {
     let srcs: Vec<Src> = inputs.iter().map(|i| Src::new(i.tpl.source())).collect();
     let mut secs: Vec<Sec> = Vec::new();
     for (fi, input) in inputs.iter().enumerate() {
-        let root = input.tpl.root();
+        let root = input.tpl.written_root();
         if !matches!(root.kind, NodeKind::Mapping(_)) {
             return Err(AddonsError::NotAMapping {
                 path: input.path.clone(),

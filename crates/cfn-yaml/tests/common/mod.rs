@@ -21,6 +21,38 @@ pub fn strip(n: &Node) -> Node {
         flow: n.flow,
         span: Span::default(),
         content: Span::default(),
+        via: Default::default(),
+    }
+}
+
+/// [`strip`], also forgetting anchors, flow-ness and the kind of quoting (what unrolling may
+/// change without changing what CloudFormation reads).
+pub fn strip_props(n: &Node) -> Node {
+    let kind = match &n.kind {
+        NodeKind::Scalar { value, style } => NodeKind::Scalar {
+            value: value.clone(),
+            style: match style {
+                cfn_yaml::ScalarStyle::Plain => cfn_yaml::ScalarStyle::Plain,
+                _ => cfn_yaml::ScalarStyle::DoubleQuoted,
+            },
+        },
+        NodeKind::Sequence(items) => NodeKind::Sequence(items.iter().map(strip_props).collect()),
+        NodeKind::Mapping(entries) => NodeKind::Mapping(
+            entries
+                .iter()
+                .map(|(k, v)| (strip_props(k), strip_props(v)))
+                .collect(),
+        ),
+        NodeKind::Alias(a) => NodeKind::Alias(a.clone()),
+    };
+    Node {
+        kind,
+        tag: n.tag.clone(),
+        anchor: None,
+        flow: false,
+        span: Span::default(),
+        content: Span::default(),
+        via: Default::default(),
     }
 }
 
