@@ -561,3 +561,122 @@ fn s3_zip_of(name: &str, content: &[u8]) -> Vec<u8> {
     w.finish().unwrap();
     buf.into_inner()
 }
+
+const ALIASED: &str = "\
+Parameters:
+  Stage: &param
+    Type: String
+    Default: test
+  Other: *param
+Resources:
+  First:
+    Type: AWS::Lambda::Function
+    Properties: &props
+      Code: &code functions/hello
+      Handler: index.handler
+      Runtime: python3.12
+      Role: arn:aws:iam::123456789012:role/r
+  Second:
+    Type: AWS::Lambda::Function
+    Properties:
+      <<: *props
+      Handler: other.handler
+  Third:
+    Type: AWS::Lambda::Function
+    Properties:
+      Code: *code
+      Handler: *code
+      Runtime: python3.12
+      Role: arn:aws:iam::123456789012:role/r
+";
+
+/// CloudFormation refuses YAML aliases, so they are unrolled; and an alias is packaged (or not)
+/// where it is used: merged properties are packaged, an aliased path is packaged, and a
+/// property that aliases a packaged path keeps the path.
+#[test]
+fn aliases_and_merge_keys_are_unrolled_and_packaged_where_they_are_used() {
+    let s3 = server();
+    let dir = example();
+    let template = dir.path().join("aliased.yml");
+    std::fs::write(&template, ALIASED).unwrap();
+    let out = package(&s3, &template, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let packaged = stdout(&out);
+    for gone in [
+        "&param", "*param", "&props", "*props", "&code", "*code", "<<:",
+    ] {
+        assert!(!packaged.contains(gone), "{gone} left in\n{packaged}");
+    }
+    // One folder, one object, used by the three functions.
+    assert_eq!(s3.keys(BUCKET).len(), 1, "{:?}", s3.keys(BUCKET));
+    let key = &s3.keys(BUCKET)[0];
+    let key_line = packaged
+        .lines()
+        .find(|l| l.trim_start().starts_with("S3Key: "))
+        .unwrap_or_else(|| panic!("an S3Key in\n{packaged}"));
+    assert_eq!(
+        key_line.trim_start()["S3Key: ".len()..].trim_matches('"'),
+        key
+    );
+    let code = format!("      Code:\n        S3Bucket: {BUCKET}\n{key_line}\n");
+    assert_eq!(packaged.matches(&code).count(), 3, "{packaged}");
+    assert!(
+        packaged.contains(&format!(
+            "  Second:\n    Type: AWS::Lambda::Function\n    Properties:\n{code}      \
+             Runtime: python3.12\n      Role: arn:aws:iam::123456789012:role/r\n      \
+             Handler: other.handler\n"
+        )),
+        "the merged entries take the merge key's place; explicit keys win:\n{packaged}"
+    );
+    assert!(
+        packaged.contains("      Handler: functions/hello\n"),
+        "Handler aliases the path but is not an artifact property:\n{packaged}"
+    );
+    assert!(
+        packaged.contains("  Other:\n    Type: String\n    Default: test\n"),
+        "{packaged}"
+    );
+
+    // The JSON output reads the same.
+    let out = package(&s3, &template, &["--use-json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let r = &json["Resources"];
+    let map = serde_json::json!({"S3Bucket": BUCKET, "S3Key": key});
+    for f in ["First", "Second", "Third"] {
+        assert_eq!(r[f]["Properties"]["Code"], map, "{f}");
+    }
+    assert_eq!(r["Second"]["Properties"]["Handler"], "other.handler");
+    assert_eq!(r["Third"]["Properties"]["Handler"], "functions/hello");
+    assert_eq!(json["Parameters"]["Other"], json["Parameters"]["Stage"]);
+    assert!(!stdout(&out).contains("<<"));
+    // The template on disk is untouched.
+    assert_eq!(std::fs::read_to_string(&template).unwrap(), ALIASED);
+}
+
+/// `--use-json` reads plain scalars as YAML 1.1 does (CloudFormation, aws-cli): `on` is true.
+#[test]
+fn json_output_reads_yaml_1_1_scalars() {
+    let s3 = server();
+    let dir = example();
+    let template = dir.path().join("scalars.yml");
+    std::fs::write(
+        &template,
+        "Resources:\n  Pool:\n    Type: AWS::Cognito::UserPool\n    Properties:\n      \
+         Policies:\n        PasswordPolicy:\n          RequireUppercase: on\n          \
+         RequireLowercase: No\n          MinimumLength: 010\n          Other: 'on'\n",
+    )
+    .unwrap();
+    let out = package(&s3, &template, &["--use-json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        json["Resources"]["Pool"]["Properties"]["Policies"]["PasswordPolicy"],
+        serde_json::json!({
+            "RequireUppercase": true,
+            "RequireLowercase": false,
+            "MinimumLength": 8,
+            "Other": "on"
+        })
+    );
+}

@@ -229,3 +229,82 @@ fn a_path_leaving_the_workspace_is_refused() {
         stderr(&out)
     );
 }
+
+/// Addons with anchors: what `svc package` prints and what it uploads as the addons template
+/// hold no anchor, alias or merge key (CloudFormation refuses them); merged properties are
+/// packaged, and a problem in a merged value is reported where its text is written.
+#[test]
+fn addons_with_aliases_are_unrolled_in_what_is_printed_and_uploaded() {
+    let s3 = TestS3::start_blocking();
+    s3.create_bucket_blocking(BUCKET);
+    let dir = seed();
+    let more = dir.path().join("copilot/record-svc/addons/more.yml");
+    let text = "\
+Resources:
+  first:
+    Type: AWS::Lambda::Function
+    Properties: &fn
+      Code: lambdas/record-processor/
+      Handler: index.handler
+      Runtime: nodejs20.x
+      Role: !GetAtt recordProcessorRole.Arn
+  second:
+    Type: AWS::Lambda::Function
+    Properties:
+      <<: *fn
+      Handler: other.handler
+";
+    std::fs::write(&more, text).unwrap();
+    let args = [
+        "package",
+        "-n",
+        "record-svc",
+        "-e",
+        "test",
+        "--upload-assets",
+        "--bucket",
+        BUCKET,
+    ];
+    let out = svc(dir.path(), Some(&s3), &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let packaged = stdout(&out);
+    let keys = s3.keys(BUCKET);
+    let template_key = keys
+        .iter()
+        .find(|k| k.starts_with("manual/addons/record-svc/") && k.ends_with(".yml"))
+        .unwrap_or_else(|| panic!("{keys:?}"));
+    let uploaded = String::from_utf8(s3.object(BUCKET, template_key).unwrap()).unwrap();
+    for text in [&packaged, &uploaded] {
+        assert!(!text.contains("&fn") && !text.contains("*fn") && !text.contains("<<:"));
+        assert!(
+            text.contains(
+                "  second:\n    Type: AWS::Lambda::Function\n    Properties:\n      Code:\n        \
+                 S3Bucket: artifacts\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("      Handler: other.handler\n"), "{text}");
+    }
+
+    // A bad path under the anchor is reported in more.yml, at the line where it is written,
+    // once per resource that uses it.
+    std::fs::write(
+        &more,
+        text.replace("lambdas/record-processor/", "lambdas/gone/"),
+    )
+    .unwrap();
+    s3.clear_requests();
+    let out = svc(dir.path(), Some(&s3), &args);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    for id in ["first", "second"] {
+        assert!(
+            err.contains(&format!(
+                "{}:5:13: resource {id}, property Code: file or folder does not exist",
+                more.display()
+            )),
+            "{err}"
+        );
+    }
+    assert!(s3.requests().is_empty());
+}
