@@ -145,6 +145,15 @@ fn addon_function(value: &str) -> String {
 const ADDON_PARAMS: &str =
     "Parameters:\n  App:\n    Type: String\n  Env:\n    Type: String\n  Name:\n    Type: String\n";
 
+/// A `Fn::ForEach::Loop` whose value is `value`, in `t.yml` (line 3).
+fn loop_template(dir: &Path, value: &str) {
+    write(
+        dir,
+        "t.yml",
+        format!("Transform: AWS::LanguageExtensions\nResources:\n  Fn::ForEach::Loop: {value}\n"),
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The matrix.
 
@@ -746,9 +755,160 @@ static CASES: &[Case] = &[
         },
         Cmd::Svc,
         Expect::Fails(&[
-            "{dir}/copilot/api/addons/b.yml:2:",
-            "resource \"fn\" defined in \"a.yml\"",
-            "\"b.yml\" at Ln 2",
+            "{dir}/copilot/api/addons/b.yml:3:5: resource \"fn\" defined in \"a.yml\" at Ln 10, Col 5 is different than in \"b.yml\" at Ln 3, Col 5",
+        ]),
+    ),
+    // Fn::ForEach loops of the wrong shape (aws-cli and CloudFormation refuse them).
+    row(
+        "loop with two entries",
+        |d| loop_template(d, "[Id, {'Res${Id}': {}}]"),
+        Cmd::Package("t.yml", &[]),
+        Expect::Fails(&[
+            "{dir}/t.yml:3:22: resource Fn::ForEach::Loop: invalid \"Fn::ForEach::\" loop: its value must be a list of three entries (identifier, collection, output map), found 2 entries",
+        ]),
+    ),
+    row(
+        "loop with four entries",
+        |d| loop_template(d, "[Id, [a], {'Res${Id}': {Type: AWS::SNS::Topic}}, x]"),
+        Cmd::Package("t.yml", &[]),
+        Expect::Fails(&[
+            "{dir}/t.yml:3:22: resource Fn::ForEach::Loop: invalid \"Fn::ForEach::\" loop: its value must be a list of three entries (identifier, collection, output map), found 4 entries",
+        ]),
+    ),
+    row(
+        "loop that is not a list",
+        |d| loop_template(d, "{Id: [a]}"),
+        Cmd::Package("t.yml", &[]),
+        Expect::Fails(&[
+            "{dir}/t.yml:3:22: resource Fn::ForEach::Loop: invalid \"Fn::ForEach::\" loop: its value must be a list of three entries (identifier, collection, output map), found a mapping",
+        ]),
+    ),
+    row(
+        "loop whose output is not a mapping",
+        |d| loop_template(d, "[Id, [a], [x]]"),
+        Cmd::Package("t.yml", &[]),
+        Expect::Fails(&[
+            "{dir}/t.yml:3:32: resource Fn::ForEach::Loop: invalid \"Fn::ForEach::\" loop: its third entry (the output map) must be a mapping, found a list",
+        ]),
+    ),
+    row(
+        "addon loops of the wrong shape",
+        |d| {
+            workspace(
+                d,
+                &[
+                    ("a.yml", &addon_function("lambdas/fn/")),
+                    (
+                        "b.yml",
+                        "Resources:\n  Fn::ForEach::Two: [Id, {'Res${Id}': {}}]\n  Fn::ForEach::Four: [Id, [a], {}, x]\n  Fn::ForEach::Scalar: x\n  Fn::ForEach::NotMap: [Id, [a], x]\n",
+                    ),
+                ],
+            );
+        },
+        Cmd::Svc,
+        Expect::Fails(&[
+            "{dir}/copilot/api/addons/b.yml:2:21: resource Fn::ForEach::Two: invalid \"Fn::ForEach::\" loop: its value must be a list of three entries (identifier, collection, output map), found 2 entries",
+            "{dir}/copilot/api/addons/b.yml:3:22: resource Fn::ForEach::Four: invalid \"Fn::ForEach::\" loop: its value must be a list of three entries (identifier, collection, output map), found 4 entries",
+            "{dir}/copilot/api/addons/b.yml:4:24: resource Fn::ForEach::Scalar: invalid \"Fn::ForEach::\" loop: its value must be a list of three entries (identifier, collection, output map), found a string",
+            "{dir}/copilot/api/addons/b.yml:5:34: resource Fn::ForEach::NotMap: invalid \"Fn::ForEach::\" loop: its third entry (the output map) must be a mapping, found a string",
+            "error: 4 problems found; nothing was uploaded",
+        ]),
+    ),
+    // The addons template's shape, as Copilot checks it (its messages).
+    row(
+        "addon Resources that is not a map",
+        |d| {
+            workspace(
+                d,
+                &[("a.yml", &format!("{ADDON_PARAMS}Resources: hello\n"))],
+            )
+        },
+        Cmd::Svc,
+        Expect::Fails(&[
+            "{dir}/copilot/api/addons/a.yml:8:12: \"Resources\" field in cloudformation template is not a map",
+        ]),
+    ),
+    row(
+        "addon resource that is not a map",
+        |d| {
+            workspace(
+                d,
+                &[
+                    ("a.yml", &addon_function("lambdas/fn/")),
+                    ("b.yml", "Resources:\n  Hello: World\n"),
+                ],
+            );
+        },
+        Cmd::Svc,
+        Expect::Fails(&[
+            "{dir}/copilot/api/addons/b.yml:2:10: decode the \"Type\" field of resource \"Hello\": the resource is a string, not a mapping",
+        ]),
+    ),
+    row(
+        "addon Outputs that is not a map",
+        |d| {
+            workspace(
+                d,
+                &[(
+                    "a.yml",
+                    &format!("{}Outputs: hello\n", addon_function("lambdas/fn/")),
+                )],
+            )
+        },
+        Cmd::Svc,
+        Expect::Fails(&[
+            "{dir}/copilot/api/addons/a.yml:13:10: \"Outputs\" field in cloudformation template is not a map",
+        ]),
+    ),
+    row(
+        "addon output that is not a map",
+        |d| {
+            workspace(
+                d,
+                &[(
+                    "a.yml",
+                    &format!(
+                        "{}Outputs:\n  Hello: World\n",
+                        addon_function("lambdas/fn/")
+                    ),
+                )],
+            );
+        },
+        Cmd::Svc,
+        Expect::Fails(&[
+            "{dir}/copilot/api/addons/a.yml:14:10: decode the \"Value\" field of output \"Hello\": the output is a string, not a mapping",
+        ]),
+    ),
+    row(
+        "addon resource without Type",
+        |d| {
+            workspace(
+                d,
+                &[(
+                    "a.yml",
+                    &format!("{ADDON_PARAMS}Resources:\n  Hello:\n    Properties: {{}}\n"),
+                )],
+            );
+        },
+        Cmd::Svc,
+        Expect::Fails(&[
+            "{dir}/copilot/api/addons/a.yml:9:3: decode the \"Type\" field of resource \"Hello\": the resource has no \"Type\"",
+        ]),
+    ),
+    row(
+        "addon resource whose Type is not a string",
+        |d| {
+            workspace(
+                d,
+                &[(
+                    "a.yml",
+                    &format!("{ADDON_PARAMS}Resources:\n  Hello:\n    Type: [AWS::SNS::Topic]\n"),
+                )],
+            );
+        },
+        Cmd::Svc,
+        Expect::Fails(&[
+            "{dir}/copilot/api/addons/a.yml:10:11: decode the \"Type\" field of resource \"Hello\": \"Type\" must be a string, found a list",
         ]),
     ),
     row(

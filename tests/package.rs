@@ -421,7 +421,15 @@ fn every_registry_row_is_packaged_in_its_form() {
                     "{id}: {v}"
                 );
             }
-            registry::Form::Map { bucket, key } => {
+            registry::Form::Map {
+                bucket,
+                key,
+                version,
+            } => {
+                // An upload never has a version.
+                if let Some(version) = version {
+                    assert!(node.get(version).is_none(), "{id}: no {version}");
+                }
                 assert_eq!(
                     node.get(bucket).and_then(|n| n.as_scalar()),
                     Some(BUCKET),
@@ -679,4 +687,52 @@ fn json_output_reads_yaml_1_1_scalars() {
             "Other": "on"
         })
     );
+}
+
+/// A user-written `s3://` location on a mapping-form property becomes the mapping aws-cli
+/// writes (version key only where the property has one); on a string-form property it stays
+/// as written; nothing is uploaded for either, next to a local folder that is.
+#[test]
+fn s3_urls_become_mappings_where_the_property_needs_one() {
+    let s3 = server();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("code")).unwrap();
+    std::fs::write(
+        dir.path().join("code/index.py"),
+        "def handler(e, c): pass\n",
+    )
+    .unwrap();
+    let template = concat!(
+        "Resources:\n",
+        "  Local:\n    Type: AWS::Lambda::Function\n    Properties:\n      Code: code/\n",
+        "  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n",
+        "      Code: s3://other-bucket/fn.zip?versionId=3HL4kqtJ # pre-built\n",
+        "  App:\n    Type: AWS::ElasticBeanstalk::ApplicationVersion\n    Properties:\n",
+        "      ApplicationName: app\n      SourceBundle: \"s3://other-bucket/app.zip?versionId=7\"\n",
+        "  Sam:\n    Type: AWS::Serverless::Function\n    Properties:\n",
+        "      CodeUri: s3://other-bucket/sam.zip?versionId=9\n",
+    );
+    std::fs::write(dir.path().join("t.yml"), template).unwrap();
+    let out = package(&s3, &dir.path().join("t.yml"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let packaged = stdout(&out);
+    assert!(
+        packaged.contains(concat!(
+            "      Code:\n        S3Bucket: other-bucket\n        S3Key: fn.zip\n",
+            "        S3ObjectVersion: \"3HL4kqtJ\" # pre-built\n",
+        )),
+        "{packaged}"
+    );
+    assert!(
+        packaged.contains(
+            "      SourceBundle:\n        S3Bucket: other-bucket\n        S3Key: app.zip\n"
+        ),
+        "no version key on SourceBundle: the version is dropped, as aws-cli does\n{packaged}"
+    );
+    assert!(packaged.contains("      CodeUri: s3://other-bucket/sam.zip?versionId=9\n"));
+    // Only the local folder was uploaded, to our bucket.
+    let keys = s3.keys(BUCKET);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(key_after(&packaged, "S3Key: "), keys[0]);
+    assert_eq!(s3.write_requests(), 1);
 }

@@ -206,7 +206,11 @@ fn conflicting_addon_files_name_both_files() {
         err.contains("resource \"records\" defined in \"ddb.yml\""),
         "{err}"
     );
-    assert!(err.contains("\"zz.yml\" at Ln 2"), "{err}");
+    // Both places are the conflicting values (as Copilot reports them), not the keys.
+    assert!(
+        err.contains("zz.yml:3:5: resource \"records\" defined in \"ddb.yml\" at Ln 16, Col 5 is different than in \"zz.yml\" at Ln 3, Col 5"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use cfn_yaml::Template;
 use libfuzzer_sys::fuzz_target;
-use registry::{Value, classify, normalize, resolve};
+use registry::{Value, classify, classify_for, normalize, resolve};
 
 fuzz_target!(|input: (&str, &str, &str, bool, &str)| {
     let (written, base, root, confine, yaml) = input;
@@ -30,8 +30,12 @@ fuzz_target!(|input: (&str, &str, &str, bool, &str)| {
             continue;
         };
         for candidate in registry::candidates(&template) {
-            let value = classify(candidate.node);
+            let value = classify_for(candidate.rule, candidate.node);
             assert_eq!(value, candidate.value);
+            // Only an `s3://` string on a mapping-form property is classified by its rule.
+            if !matches!(value, Value::S3(_) | Value::BadS3Url { .. }) {
+                assert_eq!(classify(candidate.node), value);
+            }
             if let Value::Local(path) = value {
                 assert!(!path.trim().is_empty(), "a local path is not blank");
                 check_resolve(path, Path::new("/ws"), Path::new("/ws"), true);

@@ -8,8 +8,11 @@
 //! * [`fuzz`]: `cargo xtask fuzz`, the cargo-fuzz targets of `fuzz/` for a bounded time.
 //! * [`test`]: `cargo xtask test`, every test: `cargo test --workspace`, then the e2e run.
 //! * [`bench`]: `cargo xtask bench`, `copilot-lite package` vs `aws cloudformation package`.
+//! * [`cfn_lint`]: `cargo xtask cfn-lint`, cfn-lint over the packaged corpus and seed: no
+//!   error that the input does not have.
 
 pub mod bench;
+pub mod cfn_lint;
 pub mod demo;
 pub mod e2e;
 pub mod fuzz;

@@ -12,6 +12,7 @@ commands:
   localstack   set up / run LocalStack without Docker (`cargo xtask localstack help`)
   fuzz         run the cargo-fuzz targets for a bounded time (`cargo xtask fuzz --help`)
   bench        copilot-lite package vs aws cloudformation package (`cargo xtask bench --help`)
+  cfn-lint     cfn-lint over the packaged corpus and seed: no new error (`cargo xtask cfn-lint --help`)
 ";
 
 fn main() -> ExitCode {
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         Some("test") => xtask::test::main(&args),
         Some("fuzz") => xtask::fuzz::main(&args),
         Some("bench") => xtask::bench::main(&args),
+        Some("cfn-lint") => xtask::cfn_lint::main(&args),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

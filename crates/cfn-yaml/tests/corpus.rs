@@ -353,14 +353,12 @@ fn corpus_yaml_json_pairs_agree() {
         };
         let a: serde_json::Value = serde_json::from_str(&json).unwrap();
         let b: serde_json::Value = serde_json::from_str(jtext).unwrap();
-        differences.extend(
-            first_difference(&a, &b, String::new()).map(|at| format!("{name} at {at}")),
-        );
+        differences
+            .extend(first_difference(&a, &b, String::new()).map(|at| format!("{name} at {at}")));
     }
     assert!(pairs > 0, "the corpus has YAML/JSON pairs");
     assert_eq!(
-        differences,
-        KNOWN_PAIR_DIFFERENCES,
+        differences, KNOWN_PAIR_DIFFERENCES,
         "{pairs} YAML/JSON pairs: the JSON rendering of the YAML differs from the JSON twin"
     );
 }

@@ -61,10 +61,13 @@ pub(crate) struct Item {
     pub(crate) target: Target,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Target {
     Artifact(usize),
     Template(usize),
+    /// A user-written `s3://` location on a mapping-form property: written as this mapping
+    /// (key, value), nothing uploaded.
+    S3(Vec<(String, String)>),
 }
 
 #[derive(Debug)]
@@ -187,7 +190,25 @@ impl Discovery<'_> {
             Base::TemplateDir => file.parent().map(Path::to_path_buf).unwrap_or_default(),
         };
         let mut items = Vec::new();
+        // Malformed `Fn::ForEach::` loops, reported in document order among the candidates.
+        let mut loops = registry::malformed_loops(&template).into_iter().peekable();
+        let loop_problem = |this: &mut Self, problem: registry::MalformedLoop<'_>| {
+            this.seq += 1;
+            let mut d = Diagnostic::new(
+                file.clone(),
+                Some(source.clone()),
+                problem.node.span,
+                problem.message,
+            );
+            d.logical_id = Some(problem.name.to_string());
+            this.diagnostics.push((this.seq, d));
+        };
         for candidate in registry::candidates(&template) {
+            while let Some(problem) =
+                loops.next_if(|p| p.node.span.start.byte < candidate.node.span.start.byte)
+            {
+                loop_problem(self, problem);
+            }
             self.seq += 1;
             let seq = self.seq;
             let diag = |message: String, resolved: Option<PathBuf>| {
@@ -205,6 +226,20 @@ impl Discovery<'_> {
             let value = match candidate.value {
                 Value::Local(v) => v,
                 Value::Skip => continue,
+                Value::S3(url) => {
+                    if let Some(entries) = candidate.rule.form.s3_entries(&url) {
+                        items.push(Item {
+                            node: candidate.node.clone(),
+                            rule: candidate.rule,
+                            target: Target::S3(entries),
+                        });
+                    }
+                    continue;
+                }
+                Value::BadS3Url { reason } => {
+                    self.diagnostics.push((seq, diag(reason.to_string(), None)));
+                    continue;
+                }
                 Value::NotAPath { found } => {
                     self.diagnostics.push((
                         seq,
@@ -251,6 +286,9 @@ impl Discovery<'_> {
                     Err(message) => self.diagnostics.push((seq, diag(message, Some(resolved)))),
                 },
             }
+        }
+        for problem in loops {
+            loop_problem(self, problem);
         }
         self.templates.push(PlannedTemplate { template, items });
         self.templates.len() - 1

@@ -60,7 +60,16 @@ impl Prepared {
         if !self.is_empty() {
             return Ok(None);
         }
-        self.render_root(&Edits::new()).map(Some)
+        // Only user-written `s3://` locations on mapping-form properties can be rewritten.
+        let mut edits = Edits::new();
+        if let Some(root) = self.templates.last() {
+            for item in &root.items {
+                if let Target::S3(entries) = &item.target {
+                    edits.replace(&item.node, Replacement::Mapping(entries.clone()));
+                }
+            }
+        }
+        self.render_root(&edits).map(Some)
     }
 
     /// The packaged root template as [`Prepared::upload`] would return it, without uploading
@@ -129,9 +138,13 @@ impl Prepared {
         for (index, planned) in self.templates.iter().enumerate() {
             let mut edits = Edits::new();
             for item in &planned.items {
-                let key = match item.target {
-                    Target::Artifact(i) => &asset_keys[i],
-                    Target::Template(i) => &template_keys[i],
+                let key = match &item.target {
+                    Target::Artifact(i) => &asset_keys[*i],
+                    Target::Template(i) => &template_keys[*i],
+                    Target::S3(entries) => {
+                        edits.replace(&item.node, Replacement::Mapping(entries.clone()));
+                        continue;
+                    }
                 };
                 let replacement = match item.rule.form {
                     Form::Uri => Replacement::String(uploader.s3_uri(key)),
@@ -139,6 +152,7 @@ impl Prepared {
                     Form::Map {
                         bucket,
                         key: key_name,
+                        version: _,
                     } => Replacement::Mapping(vec![
                         (bucket.to_string(), uploader.bucket().to_string()),
                         (key_name.to_string(), key.clone()),

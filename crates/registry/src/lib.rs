@@ -20,13 +20,41 @@ pub use path::{PathError, normalize, resolve};
 pub enum Form {
     /// The string `s3://bucket/key`.
     Uri,
-    /// A mapping `{<bucket>: bucket, <key>: key}`.
+    /// A mapping `{<bucket>: bucket, <key>: key}`; `version` names the object-version key
+    /// the property accepts, filled only from a user-written `s3://b/k?versionId=v` (uploads
+    /// never produce a version).
     Map {
         bucket: &'static str,
         key: &'static str,
+        version: Option<&'static str>,
     },
     /// An https URL (what CloudFormation accepts for a template location).
     Https,
+}
+
+impl Form {
+    /// The mapping a user-written `s3://bucket/key[?versionId=v]` becomes on a property of
+    /// this form (as `aws cloudformation package` writes it): bucket and key, then the version
+    /// when the URL has one and the form has a version key (else it is dropped). `None` for
+    /// string forms, where the URL stays as written.
+    pub fn s3_entries(&self, url: &S3Url) -> Option<Vec<(String, String)>> {
+        let Form::Map {
+            bucket,
+            key,
+            version,
+        } = *self
+        else {
+            return None;
+        };
+        let mut entries = vec![
+            (bucket.to_string(), url.bucket.clone()),
+            (key.to_string(), url.key.clone()),
+        ];
+        if let (Some(name), Some(v)) = (version, &url.version) {
+            entries.push((name.to_string(), v.clone()));
+        }
+        Some(entries)
+    }
 }
 
 /// One row of the table.
@@ -52,14 +80,17 @@ pub const INCLUDE: &str = "AWS::Include";
 /// Pseudo resource type of the ServerlessRepo metadata rows.
 pub const SERVERLESS_REPO: &str = "AWS::ServerlessRepo::Application";
 
-const S3_BUCKET_KEY: Form = Form::Map {
-    bucket: "S3Bucket",
-    key: "S3Key",
-};
-const BUCKET_KEY: Form = Form::Map {
-    bucket: "Bucket",
-    key: "Key",
-};
+const fn map(bucket: &'static str, key: &'static str, version: &'static str) -> Form {
+    Form::Map {
+        bucket,
+        key,
+        version: Some(version),
+    }
+}
+/// `{S3Bucket, S3Key, S3ObjectVersion}` (Lambda).
+const S3_BUCKET_KEY: Form = map("S3Bucket", "S3Key", "S3ObjectVersion");
+/// `{Bucket, Key, Version}` (API Gateway, Step Functions).
+const BUCKET_KEY: Form = map("Bucket", "Key", "Version");
 
 const fn row(resource_type: &'static str, property: &'static str, form: Form) -> Rule {
     Rule {
@@ -115,12 +146,12 @@ pub static RULES: &[Rule] = &[
     /* 17 */ row("AWS::AppSync::FunctionConfiguration", "RequestMappingTemplateS3Location", Form::Uri),
     /* 17 */ row("AWS::AppSync::FunctionConfiguration", "ResponseMappingTemplateS3Location", Form::Uri),
     /* 18 */ row("AWS::AppSync::FunctionConfiguration", "CodeS3Location", Form::Uri),
-    /* 19 */ row("AWS::ElasticBeanstalk::ApplicationVersion", "SourceBundle", S3_BUCKET_KEY),
+    /* 19 */ row("AWS::ElasticBeanstalk::ApplicationVersion", "SourceBundle", Form::Map { bucket: "S3Bucket", key: "S3Key", version: None }),
     /* 20 */ template(row("AWS::CloudFormation::Stack", "TemplateURL", Form::Https)),
     /* 21 */ file(row("AWS::CloudFormation::StackSet", "TemplateURL", Form::Https)),
     /* 22 */ row("AWS::Glue::Job", "Command.ScriptLocation", Form::Uri),
     /* 23 */ row("AWS::StepFunctions::StateMachine", "DefinitionS3Location", BUCKET_KEY),
-    /* 24 */ zip(row("AWS::CodeCommit::Repository", "Code.S3", BUCKET_KEY)),
+    /* 24 */ zip(row("AWS::CodeCommit::Repository", "Code.S3", map("Bucket", "Key", "ObjectVersion"))),
     /* 25 */ row("AWS::CloudFormation::ModuleVersion", "ModulePackage", Form::Uri),
     /* 26 */ row("AWS::CloudFormation::ResourceVersion", "SchemaHandlerPackage", Form::Uri),
     /* 27 */ file(row(INCLUDE, "Location", Form::Uri)),
@@ -164,6 +195,21 @@ pub enum Value<'t> {
     Skip,
     /// A number or boolean where a path is expected.
     NotAPath { found: &'static str },
+    /// An `s3://bucket/key[?versionId=v]` string on a property whose rule writes a mapping
+    /// ([`Form::Map`]): nothing to upload, but the string must become that mapping
+    /// (as `aws cloudformation package` does).
+    S3(S3Url),
+    /// An `s3://` string on a [`Form::Map`] property that names no bucket or no key.
+    BadS3Url { reason: &'static str },
+}
+
+/// A parsed `s3://bucket/key[?versionId=v]` location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Url {
+    pub bucket: String,
+    pub key: String,
+    /// The `versionId` query parameter, when there is exactly one with a non-empty value.
+    pub version: Option<String>,
 }
 
 /// A property node that may hold a local artifact.
@@ -214,6 +260,111 @@ pub fn candidates(template: &Template) -> Vec<Candidate<'_>> {
     }
     out.sort_by_key(|c| c.node.span.start.byte);
     out
+}
+
+/// A `Fn::ForEach::<Name>` entry of `Resources` (or of a loop's output map) whose value is not
+/// `[identifier, collection, {output map}]`: CloudFormation (and `aws cloudformation package`)
+/// refuse it.
+#[derive(Debug, Clone)]
+pub struct MalformedLoop<'t> {
+    /// The whole key, e.g. `Fn::ForEach::Topics`.
+    pub name: &'t str,
+    /// The offending node: the loop's value, or its third entry.
+    pub node: &'t Node,
+    pub message: String,
+}
+
+/// Every malformed `Fn::ForEach::` loop among the resources of `template` (nested loops
+/// too), in document order.
+pub fn malformed_loops(template: &Template) -> Vec<MalformedLoop<'_>> {
+    let mut out = Vec::new();
+    if let Some(resources) = template.root().get("Resources") {
+        check_loops(resources, &mut out);
+    }
+    out
+}
+
+fn check_loops<'t>(resources: &'t Node, out: &mut Vec<MalformedLoop<'t>>) {
+    for (key, value) in resources.entries() {
+        let Some(name) = key.as_scalar().filter(|k| k.starts_with("Fn::ForEach::")) else {
+            continue;
+        };
+        let mut problem = |node: &'t Node, message: String| {
+            out.push(MalformedLoop {
+                name,
+                node,
+                message,
+            });
+        };
+        let items = match &value.kind {
+            NodeKind::Sequence(items) if untagged_collection(value) => items,
+            _ => {
+                problem(
+                    value,
+                    format!(
+                        "invalid \"Fn::ForEach::\" loop: its value must be a list of three entries (identifier, collection, output map), found {}",
+                        describe(value)
+                    ),
+                );
+                continue;
+            }
+        };
+        let [_, _, fragment] = items.as_slice() else {
+            problem(
+                value,
+                format!(
+                    "invalid \"Fn::ForEach::\" loop: its value must be a list of three entries (identifier, collection, output map), found {} entr{}",
+                    items.len(),
+                    if items.len() == 1 { "y" } else { "ies" }
+                ),
+            );
+            continue;
+        };
+        if matches!(fragment.kind, NodeKind::Mapping(_)) && untagged_collection(fragment) {
+            check_loops(fragment, out);
+        } else {
+            problem(
+                fragment,
+                format!(
+                    "invalid \"Fn::ForEach::\" loop: its third entry (the output map) must be a mapping, found {}",
+                    describe(fragment)
+                ),
+            );
+        }
+    }
+}
+
+/// What a node is, for messages: `a string`, `a mapping`, `!Ref X`...
+fn describe(node: &Node) -> String {
+    if let Some(tag) = node.tag.as_deref().filter(|t| !t.starts_with("!!")) {
+        return format!("a {tag} value");
+    }
+    match &node.kind {
+        NodeKind::Mapping(_) => "a mapping".into(),
+        NodeKind::Sequence(_) => "a list".into(),
+        NodeKind::Alias(_) => "an alias".into(),
+        NodeKind::Scalar { .. } => match classify(node) {
+            Value::Skip if is_null_scalar(node) => "nothing (null)".into(),
+            Value::NotAPath { found } => found.into(),
+            _ => "a string".into(),
+        },
+    }
+}
+
+/// No tag, or the standard one of its kind (`!!seq`, `!!map`).
+fn untagged_collection(node: &Node) -> bool {
+    matches!(
+        node.tag.as_deref(),
+        None | Some("!!seq" | "!!map" | "tag:yaml.org,2002:seq" | "tag:yaml.org,2002:map")
+    )
+}
+
+fn is_null_scalar(node: &Node) -> bool {
+    matches!(
+        &node.kind,
+        NodeKind::Scalar { value, style: ScalarStyle::Plain }
+            if node.tag.is_none() && matches!(core_schema_type(value), PlainType::Null)
+    )
 }
 
 fn resource_candidates<'t>(resources: &'t Node, out: &mut Vec<Candidate<'t>>) {
@@ -331,8 +482,100 @@ fn candidate<'t>(
         property,
         rule,
         node,
-        value: classify(node),
+        value: classify_for(rule, node),
     }
+}
+
+/// [`classify`] for a property of `rule`: on a [`Form::Map`] property, a string
+/// `s3://...` is [`Value::S3`] (or [`Value::BadS3Url`]) instead of [`Value::Skip`].
+pub fn classify_for<'n>(rule: &Rule, node: &'n Node) -> Value<'n> {
+    let value = classify(node);
+    if value != Value::Skip || !matches!(rule.form, Form::Map { .. }) {
+        return value;
+    }
+    let NodeKind::Scalar { value: text, .. } = &node.kind else {
+        return value;
+    };
+    if !matches!(
+        node.tag.as_deref(),
+        None | Some("!!str" | "tag:yaml.org,2002:str")
+    ) || !text.starts_with("s3://")
+    {
+        return value;
+    }
+    match parse_s3_url(text) {
+        Ok(url) => Value::S3(url),
+        Err(reason) => Value::BadS3Url { reason },
+    }
+}
+
+/// Parses `s3://bucket/key[?query][#fragment]` the way `aws cloudformation package` does: the
+/// bucket is what comes before the first `/`, `?` or `#`; the key is the path with its leading
+/// slashes removed, without the query, the fragment and `;parameters` after the last `/`
+/// (Python's `urlparse`), not percent-decoded; the version is the `versionId` query
+/// parameter when exactly one has a non-empty value (query names and values are decoded, `+`
+/// is a space). Unlike aws-cli, an empty key (`s3://bucket/`) is refused: CloudFormation
+/// would refuse it later.
+pub fn parse_s3_url(url: &str) -> Result<S3Url, &'static str> {
+    let Some(rest) = url.strip_prefix("s3://") else {
+        return Err("not an s3:// URL");
+    };
+    let (rest, _fragment) = rest.split_once('#').unwrap_or((rest, ""));
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (bucket, rest) = rest.split_at(authority_end);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // urlparse's `;params` of the last path segment.
+    let last_slash = path.rfind('/').unwrap_or(0);
+    let path = match path[last_slash..].find(';') {
+        Some(i) => &path[..last_slash + i],
+        None => path,
+    };
+    let key = path.trim_start_matches('/');
+    if bucket.is_empty() {
+        return Err("the S3 URL names no bucket (expected s3://bucket/key)");
+    }
+    if key.is_empty() {
+        return Err("the S3 URL names no object key (expected s3://bucket/key)");
+    }
+    let versions: Vec<String> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, value)| !value.is_empty() && query_decode(name) == "versionId")
+        .map(|(_, value)| query_decode(value))
+        .collect();
+    let version = match versions.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    };
+    Ok(S3Url {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version,
+    })
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; invalid UTF-8
+/// becomes U+FFFD, a `%` not followed by two hex digits stays as written.
+fn query_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (hex(i + 1), hex(i + 2)) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The local-path rule (SPEC A4): a plain or quoted string scalar with no tag (or `!!str`),

@@ -73,7 +73,8 @@ fn table_has_every_decided_row() {
         lambda.form,
         Form::Map {
             bucket: "S3Bucket",
-            key: "S3Key"
+            key: "S3Key",
+            version: Some("S3ObjectVersion")
         }
     );
     let stack = rules_for("AWS::CloudFormation::Stack").next().unwrap();
@@ -271,6 +272,183 @@ fn graphql_wildcards_match_every_resolver_and_function() {
             "Resolvers.Query.getPost.CodeUri",
             "Resolvers.Query.listPosts.CodeUri",
             "Functions.f1.CodeUri"
+        ]
+    );
+}
+
+/// The mapping-form rows and their keys, as aws-cli and SAM write them (SPEC B §1).
+#[test]
+fn mapping_rows_have_aws_cli_keys() {
+    let map = |t: &str, p: &str| {
+        RULES
+            .iter()
+            .find(|r| r.resource_type == t && r.property == p)
+            .map(|r| r.form)
+    };
+    let form = |bucket, key, version| {
+        Some(Form::Map {
+            bucket,
+            key,
+            version,
+        })
+    };
+    let lambda = form("S3Bucket", "S3Key", Some("S3ObjectVersion"));
+    let bkv = form("Bucket", "Key", Some("Version"));
+    assert_eq!(map("AWS::Lambda::Function", "Code"), lambda);
+    assert_eq!(map("AWS::Lambda::LayerVersion", "Content"), lambda);
+    assert_eq!(map("AWS::Serverless::StateMachine", "DefinitionUri"), bkv);
+    assert_eq!(map("AWS::ApiGateway::RestApi", "BodyS3Location"), bkv);
+    assert_eq!(map("AWS::ApiGatewayV2::Api", "BodyS3Location"), bkv);
+    assert_eq!(
+        map("AWS::StepFunctions::StateMachine", "DefinitionS3Location"),
+        bkv
+    );
+    assert_eq!(
+        map("AWS::ElasticBeanstalk::ApplicationVersion", "SourceBundle"),
+        form("S3Bucket", "S3Key", None)
+    );
+    assert_eq!(
+        map("AWS::CodeCommit::Repository", "Code.S3"),
+        form("Bucket", "Key", Some("ObjectVersion"))
+    );
+    let maps = RULES
+        .iter()
+        .filter(|r| matches!(r.form, Form::Map { .. }))
+        .count();
+    assert_eq!(maps, 8, "every mapping-form row is checked above");
+}
+
+#[test]
+fn s3_urls_parse_as_aws_cli_parses_them() {
+    let url = |bucket: &str, key: &str, version: Option<&str>| {
+        Ok(S3Url {
+            bucket: bucket.into(),
+            key: key.into(),
+            version: version.map(Into::into),
+        })
+    };
+    assert_eq!(parse_s3_url("s3://b/k"), url("b", "k", None));
+    assert_eq!(
+        parse_s3_url("s3://my-bucket/dir/code.zip?versionId=3sL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"),
+        url(
+            "my-bucket",
+            "dir/code.zip",
+            Some("3sL4kqtJlcpXroDTDmJ rmSpXd3dIbrHY")
+        )
+    );
+    // Leading slashes of the path go; the key is not percent-decoded.
+    assert_eq!(parse_s3_url("s3://b//a%20b"), url("b", "a%20b", None));
+    // Other query parameters, a fragment, `;params` of the last segment: dropped.
+    assert_eq!(
+        parse_s3_url("s3://b/k?x=1&versionId=v%2F1#frag"),
+        url("b", "k", Some("v/1"))
+    );
+    assert_eq!(parse_s3_url("s3://b/d;x/k;p"), url("b", "d;x/k", None));
+    // Not exactly one non-empty versionId: no version.
+    assert_eq!(
+        parse_s3_url("s3://b/k?versionId=1&versionId=2"),
+        url("b", "k", None)
+    );
+    assert_eq!(parse_s3_url("s3://b/k?versionId="), url("b", "k", None));
+    assert_eq!(parse_s3_url("s3://b/k?versionId"), url("b", "k", None));
+    assert!(parse_s3_url("s3://bucket").is_err());
+    assert!(parse_s3_url("s3://bucket/").is_err());
+    assert!(parse_s3_url("s3:///key").is_err());
+    assert!(parse_s3_url("s3://b?versionId=1").is_err());
+    assert!(parse_s3_url("https://b/k").is_err());
+}
+
+#[test]
+fn s3_urls_are_values_only_on_mapping_rows() {
+    let t = parse(concat!(
+        "Resources:\n",
+        "  F:\n    Type: AWS::Lambda::Function\n    Properties:\n",
+        "      Code: s3://b/k?versionId=7\n",
+        "  G:\n    Type: AWS::Serverless::Function\n    Properties:\n",
+        "      CodeUri: s3://b/k?versionId=7\n",
+        "  H:\n    Type: AWS::Lambda::Function\n    Properties:\n",
+        "      Code: s3://bucket-only\n",
+        "  I:\n    Type: AWS::Lambda::Function\n    Properties:\n",
+        "      Code: !Sub s3://${B}/k\n",
+    ));
+    let values: Vec<_> = candidates(&t).into_iter().map(|c| c.value).collect();
+    assert_eq!(
+        values,
+        vec![
+            Value::S3(S3Url {
+                bucket: "b".into(),
+                key: "k".into(),
+                version: Some("7".into())
+            }),
+            Value::Skip,
+            Value::BadS3Url {
+                reason: "the S3 URL names no object key (expected s3://bucket/key)"
+            },
+            Value::Skip,
+        ]
+    );
+}
+
+#[test]
+fn s3_entries_keep_the_version_only_where_the_row_has_a_key() {
+    let url = S3Url {
+        bucket: "b".into(),
+        key: "k".into(),
+        version: Some("v".into()),
+    };
+    let entries = |t: &str| {
+        rules_for(t)
+            .next()
+            .and_then(|r| r.form.s3_entries(&url))
+            .map(|e| {
+                e.into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+            })
+    };
+    assert_eq!(
+        entries("AWS::Lambda::Function").unwrap(),
+        ["S3Bucket=b", "S3Key=k", "S3ObjectVersion=v"]
+    );
+    assert_eq!(
+        entries("AWS::ElasticBeanstalk::ApplicationVersion").unwrap(),
+        ["S3Bucket=b", "S3Key=k"]
+    );
+    assert_eq!(entries("AWS::Serverless::Function"), None);
+}
+
+#[test]
+fn malformed_loops_are_found_with_their_names() {
+    let t = parse(concat!(
+        "Resources:\n",
+        "  Fn::ForEach::Two: [Id, {'Res${Id}': {}}]\n",
+        "  Fn::ForEach::Four: [Id, [a], {'R${Id}': {Type: X}}, extra]\n",
+        "  Fn::ForEach::Scalar: hello\n",
+        "  Fn::ForEach::NotMap: [Id, [a], [x]]\n",
+        "  Fn::ForEach::Good:\n",
+        "    - Id\n",
+        "    - [a, b]\n",
+        "    - Fn::ForEach::Inner: [J, [c], !Ref X]\n",
+        "      R${Id}:\n",
+        "        Type: AWS::SNS::Topic\n",
+        "  Plain:\n",
+        "    Type: AWS::SNS::Topic\n",
+    ));
+    let found: Vec<_> = malformed_loops(&t)
+        .into_iter()
+        .map(|p| (p.name, p.node.span.start.line, p.message))
+        .collect();
+    let list = "invalid \"Fn::ForEach::\" loop: its value must be a list of three entries (identifier, collection, output map), found";
+    let map =
+        "invalid \"Fn::ForEach::\" loop: its third entry (the output map) must be a mapping, found";
+    assert_eq!(
+        found,
+        vec![
+            ("Fn::ForEach::Two", 2, format!("{list} 2 entries")),
+            ("Fn::ForEach::Four", 3, format!("{list} 4 entries")),
+            ("Fn::ForEach::Scalar", 4, format!("{list} a string")),
+            ("Fn::ForEach::NotMap", 5, format!("{map} a list")),
+            ("Fn::ForEach::Inner", 9, format!("{map} a !Ref value")),
         ]
     );
 }

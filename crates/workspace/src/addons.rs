@@ -176,6 +176,7 @@ impl Addons {
             parameters: Vec::new(),
             outputs: Vec::new(),
         };
+        addons.check_structure()?;
         addons.outputs = addons
             .template
             .root()
@@ -223,6 +224,104 @@ impl Addons {
     /// Maps a position in the merged text to the original file, line and column.
     pub fn locate(&self, merged: Pos) -> Location {
         locate_in(&self.files, &self.lines, merged)
+    }
+
+    /// What Copilot reads of the merged template (its `Outputs` parsing) must be well formed:
+    /// `Resources` a mapping of mappings, each with a string `Type`; `Outputs` a mapping of
+    /// mappings. `Fn::ForEach::` entries are the packager's to check.
+    fn check_structure(&self) -> Result<(), AddonsError> {
+        let root = self.template.root();
+        let at = |pos: Pos| self.locate(pos);
+        let section = |name: &'static str| {
+            root.entries()
+                .iter()
+                .find(|(k, _)| k.as_scalar() == Some(name))
+        };
+        let not_a_map = |name: &'static str, pos: Pos| {
+            let l = at(pos);
+            AddonsError::SectionNotAMap {
+                section: name,
+                path: l.file,
+                line: l.line,
+                col: l.col,
+            }
+        };
+        let entries = |name: &'static str, value: &'_ cfn_yaml::Node| match &value.kind {
+            NodeKind::Mapping(_) => Ok(()),
+            _ => Err(not_a_map(name, value.span.start)),
+        };
+        // An absent `Resources` is left to CloudFormation (Copilot refuses it too, but a
+        // template of only parameters or mappings merges fine with the others).
+        for name in ["Resources", "Outputs"] {
+            if let Some((_, value)) = section(name) {
+                entries(name, value)?;
+            }
+        }
+        let key_name = |k: &cfn_yaml::Node| {
+            k.as_scalar().map(str::to_string).ok_or_else(|| {
+                let l = at(k.span.start);
+                AddonsError::InvalidKey {
+                    path: l.file,
+                    line: l.line,
+                    col: l.col,
+                }
+            })
+        };
+        let resources = section("Resources")
+            .map(|(_, r)| r.entries())
+            .unwrap_or_default();
+        for (k, resource) in resources {
+            let logical_id = key_name(k)?;
+            if logical_id.starts_with("Fn::ForEach::") {
+                continue;
+            }
+            let problem = |reason: String, pos: Pos| {
+                let l = at(pos);
+                AddonsError::ResourceType {
+                    logical_id: logical_id.clone(),
+                    reason,
+                    path: l.file,
+                    line: l.line,
+                    col: l.col,
+                }
+            };
+            if !matches!(resource.kind, NodeKind::Mapping(_)) {
+                return Err(problem(
+                    format!("the resource is {}, not a mapping", describe(resource)),
+                    resource.span.start,
+                ));
+            }
+            match resource.get("Type") {
+                None => {
+                    return Err(problem("the resource has no \"Type\"".into(), k.span.start));
+                }
+                Some(t) if !is_string(t) => {
+                    return Err(problem(
+                        format!("\"Type\" must be a string, found {}", describe(t)),
+                        t.span.start,
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let outputs = section("Outputs")
+            .map(|(_, o)| o.entries())
+            .unwrap_or_default();
+        for (k, output) in outputs {
+            let name = key_name(k)?;
+            if name.starts_with("Fn::ForEach::") || matches!(output.kind, NodeKind::Mapping(_)) {
+                continue;
+            }
+            let l = at(output.span.start);
+            return Err(AddonsError::OutputNotAMap {
+                reason: format!("the output is {}, not a mapping", describe(output)),
+                name,
+                path: l.file,
+                line: l.line,
+                col: l.col,
+            });
+        }
+        Ok(())
     }
 
     /// B §3.3, in Copilot's order; returns the parameters file's entries.
@@ -300,6 +399,45 @@ fn locate_in(files: &[PathBuf], lines: &[OutLine], merged: Pos) -> Location {
             line: merged.line,
             col: merged.col,
         },
+    }
+}
+
+/// A non-empty string scalar: untagged (or `!!str`), quoted or a plain scalar that is not
+/// null, a boolean or a number.
+fn is_string(n: &cfn_yaml::Node) -> bool {
+    let NodeKind::Scalar { value, style } = &n.kind else {
+        return false;
+    };
+    match n.tag.as_deref() {
+        Some("!!str" | "tag:yaml.org,2002:str") => !value.is_empty(),
+        Some(_) => false,
+        None if *style == cfn_yaml::ScalarStyle::Plain => {
+            !is_null(n) && crate::merge::plain_scalar_is_string(value)
+        }
+        None => !value.is_empty(),
+    }
+}
+
+/// What a node is, for messages.
+fn describe(n: &cfn_yaml::Node) -> String {
+    if let Some(tag) = n.tag.as_deref().filter(|t| !t.starts_with("!!")) {
+        return format!("a {tag} value");
+    }
+    match &n.kind {
+        NodeKind::Mapping(_) => "a mapping".into(),
+        NodeKind::Sequence(_) => "a list".into(),
+        NodeKind::Alias(_) => "an alias".into(),
+        NodeKind::Scalar { .. } if is_null(n) => "nothing (null)".into(),
+        NodeKind::Scalar { value, style } => {
+            if *style == cfn_yaml::ScalarStyle::Plain
+                && n.tag.is_none()
+                && !crate::merge::plain_scalar_is_string(value)
+            {
+                format!("the non-string scalar {value}")
+            } else {
+                "a string".into()
+            }
+        }
     }
 }
 

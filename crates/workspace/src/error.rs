@@ -124,9 +124,9 @@ pub struct Conflict {
     pub what: String,
     /// The key; `Map.Key` for a second-level conflict in `Mappings`.
     pub key: String,
-    /// Where the key is first defined (its key node).
+    /// Where the key is first defined: its value, as Copilot reports it.
     pub first: Location,
-    /// Where the different definition is (its key node).
+    /// Where the different definition is: its value.
     pub second: Location,
 }
 
@@ -190,6 +190,34 @@ pub enum AddonsError {
     },
     #[error(transparent)]
     Conflict(Box<Conflict>),
+    /// `Resources` (required) or `Outputs` of the (merged) template is not a mapping
+    /// (Copilot's message).
+    #[error("\"{section}\" field in cloudformation template is not a map")]
+    SectionNotAMap {
+        section: &'static str,
+        path: PathBuf,
+        line: usize,
+        col: usize,
+    },
+    /// A resource that is not a mapping, or whose `Type` is missing or not a string
+    /// (Copilot's message, with the reason).
+    #[error("decode the \"Type\" field of resource \"{logical_id}\": {reason}")]
+    ResourceType {
+        logical_id: String,
+        reason: String,
+        path: PathBuf,
+        line: usize,
+        col: usize,
+    },
+    /// An output that is not a mapping (Copilot's message, with the reason).
+    #[error("decode the \"Value\" field of output \"{name}\": {reason}")]
+    OutputNotAMap {
+        name: String,
+        reason: String,
+        path: PathBuf,
+        line: usize,
+        col: usize,
+    },
     /// The merged text did not parse back: a defect of the merge, reported with the original
     /// position it maps to.
     #[error("merging the addon templates produced an invalid template at {at}: {message}")]
@@ -234,6 +262,15 @@ impl AddonsError {
                 path, line, col, ..
             }
             | InvalidKey { path, line, col }
+            | SectionNotAMap {
+                path, line, col, ..
+            }
+            | ResourceType {
+                path, line, col, ..
+            }
+            | OutputNotAMap {
+                path, line, col, ..
+            }
             | ReservedParameter {
                 path, line, col, ..
             }

@@ -81,6 +81,14 @@ fn scalar_tag(n: &Node) -> String {
     tag.into()
 }
 
+/// Whether an untagged plain scalar resolves to a string (not null, bool, int or float).
+pub(crate) fn plain_scalar_is_string(v: &str) -> bool {
+    !(matches!(v, "" | "~" | "null" | "Null" | "NULL")
+        || matches!(v, "true" | "True" | "TRUE" | "false" | "False" | "FALSE")
+        || is_int(v)
+        || is_float(v))
+}
+
 fn is_int(v: &str) -> bool {
     let digits = |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
     if let Some(h) = v.strip_prefix("0x") {
@@ -153,8 +161,14 @@ fn key_str<'n>(inputs: &[Input], file: usize, key: &'n Node) -> Result<&'n str, 
     })
 }
 
-fn loc(inputs: &[Input], file: usize, key: &Node) -> Location {
-    Location::new(&inputs[file].path, key.span.start.line, key.span.start.col)
+/// Where a conflicting definition is: its value node, as Copilot points at it (a tag or
+/// anchor of the value included; a block mapping or sequence at its first entry).
+fn loc(inputs: &[Input], file: usize, value: &Node) -> Location {
+    Location::new(
+        &inputs[file].path,
+        value.span.start.line,
+        value.span.start.col,
+    )
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -335,8 +349,8 @@ fn add_occurrence<'a>(
                             return Err(Conflict {
                                 what: word,
                                 key: name.to_string(),
-                                first: loc(inputs, existing.file, existing.key),
-                                second: loc(inputs, file, k),
+                                first: loc(inputs, existing.file, existing.value),
+                                second: loc(inputs, file, v),
                             }
                             .into());
                         }
@@ -350,8 +364,8 @@ fn add_occurrence<'a>(
                 return Err(Conflict {
                     what: "section".into(),
                     key: sec.name.clone(),
-                    first: loc(inputs, first.file, first.key),
-                    second: loc(inputs, file, occ.key),
+                    first: loc(inputs, first.file, first.value),
+                    second: loc(inputs, file, value),
                 }
                 .into());
             }
@@ -390,13 +404,13 @@ fn merge_second_level<'a>(
                 });
                 added = true;
             }
-            Some((ef, ek, ev)) => {
+            Some((ef, _, ev)) => {
                 if !nodes_equal(ev, v) {
                     return Err(Conflict {
                         what: "mapping".into(),
                         key: format!("{}.{}", existing.name, name),
-                        first: loc(inputs, ef, ek),
-                        second: loc(inputs, new.file, k),
+                        first: loc(inputs, ef, ev),
+                        second: loc(inputs, new.file, v),
                     }
                     .into());
                 }

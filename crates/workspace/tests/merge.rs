@@ -103,7 +103,7 @@ fn ref_tag_and_ref_mapping_are_different() {
     let b = "Outputs:\n  O:\n    Value:\n      Ref: X\n";
     assert_eq!(
         merge_err(&[("a.yml", &a), ("b.yml", b)]),
-        "output \"O\" defined in \"a.yml\" at Ln 9, Col 3 is different than in \"b.yml\" at Ln 2, Col 3"
+        "output \"O\" defined in \"a.yml\" at Ln 10, Col 5 is different than in \"b.yml\" at Ln 3, Col 5"
     );
 }
 
@@ -120,59 +120,61 @@ fn number_and_string_are_different() {
     );
 }
 
-/// Each section's conflict message names both files with the key's line and column.
+/// Each section's conflict message names both files with the line and column of the
+/// conflicting values, as Copilot does (a block mapping at its first key, a flow one at its
+/// brace, a tagged value at its tag).
 #[test]
 fn conflicts_in_each_section() {
     let cases: [(&str, &str, &str); 10] = [
         (
             "Resources:\n  R:\n    Type: AWS::SNS::Topic\n",
             "# b\nResources:\n   R:\n     Type: AWS::SQS::Queue\n",
-            "resource \"R\" defined in \"a.yml\" at Ln 9, Col 3 is different than in \"b.yml\" at Ln 3, Col 4",
+            "resource \"R\" defined in \"a.yml\" at Ln 10, Col 5 is different than in \"b.yml\" at Ln 4, Col 6",
         ),
         (
             "Outputs:\n  O:\n    Value: a\n",
             "Outputs: {O: {Value: b}}\n",
-            "output \"O\" defined in \"a.yml\" at Ln 9, Col 3 is different than in \"b.yml\" at Ln 1, Col 11",
+            "output \"O\" defined in \"a.yml\" at Ln 10, Col 5 is different than in \"b.yml\" at Ln 1, Col 14",
         ),
         (
             "",
             "Parameters:\n  Env:\n    Type: Number\n",
-            "parameter logical ID \"Env\" defined in \"a.yml\" at Ln 4, Col 3 is different than in \"b.yml\" at Ln 2, Col 3",
+            "parameter logical ID \"Env\" defined in \"a.yml\" at Ln 5, Col 5 is different than in \"b.yml\" at Ln 3, Col 5",
         ),
         (
             "Conditions:\n  C: !Equals [a, b]\n",
             "\n\nConditions:\n  C: !Equals [a, c]\n",
-            "condition \"C\" defined in \"a.yml\" at Ln 9, Col 3 is different than in \"b.yml\" at Ln 4, Col 3",
+            "condition \"C\" defined in \"a.yml\" at Ln 9, Col 6 is different than in \"b.yml\" at Ln 4, Col 6",
         ),
         (
             "Metadata:\n  Version: 1\n",
             "Metadata:\n  Version: 2\n",
-            "metadata key \"Version\" defined in \"a.yml\" at Ln 9, Col 3 is different than in \"b.yml\" at Ln 2, Col 3",
+            "metadata key \"Version\" defined in \"a.yml\" at Ln 9, Col 12 is different than in \"b.yml\" at Ln 2, Col 12",
         ),
         (
             "Mappings:\n  Sizes:\n    test: {Cpu: 256}\n    prod: {Cpu: 1024}\n",
             "Mappings:\n  Sizes:\n    dev: {Cpu: 256}\n    prod: {Cpu: 2048}\n",
-            "mapping \"Sizes.prod\" defined in \"a.yml\" at Ln 11, Col 5 is different than in \"b.yml\" at Ln 4, Col 5",
+            "mapping \"Sizes.prod\" defined in \"a.yml\" at Ln 11, Col 11 is different than in \"b.yml\" at Ln 4, Col 11",
         ),
         (
             "Description: The addons of the api service.\n",
             "Description: Something else.\n",
-            "section \"Description\" defined in \"a.yml\" at Ln 8, Col 1 is different than in \"b.yml\" at Ln 1, Col 1",
+            "section \"Description\" defined in \"a.yml\" at Ln 8, Col 14 is different than in \"b.yml\" at Ln 1, Col 14",
         ),
         (
             "AWSTemplateFormatVersion: 2010-09-09\n",
             "AWSTemplateFormatVersion: '2010-09-10'\n",
-            "section \"AWSTemplateFormatVersion\" defined in \"a.yml\" at Ln 8, Col 1 is different than in \"b.yml\" at Ln 1, Col 1",
+            "section \"AWSTemplateFormatVersion\" defined in \"a.yml\" at Ln 8, Col 27 is different than in \"b.yml\" at Ln 1, Col 27",
         ),
         (
             "Rules:\n  R1:\n    Assertions: []\n",
             "Rules:\n  R1:\n    Assertions: [{Assert: true}]\n",
-            "rule \"R1\" defined in \"a.yml\" at Ln 9, Col 3 is different than in \"b.yml\" at Ln 2, Col 3",
+            "rule \"R1\" defined in \"a.yml\" at Ln 10, Col 5 is different than in \"b.yml\" at Ln 3, Col 5",
         ),
         (
             "Globals:\n  Function:\n    Timeout: 3\n",
             "Globals:\n  Function:\n    Timeout: 4\n",
-            "Globals key \"Function\" defined in \"a.yml\" at Ln 9, Col 3 is different than in \"b.yml\" at Ln 2, Col 3",
+            "Globals key \"Function\" defined in \"a.yml\" at Ln 10, Col 5 is different than in \"b.yml\" at Ln 3, Col 5",
         ),
     ];
     for (a, b, want) in cases {
@@ -422,4 +424,44 @@ fn alias_before_its_anchor_after_merge_is_a_located_error() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Copilot's addon merge test: a block sequence under a 4-space indented key is reported at
+/// its first `-` (`Ln 4, Col 7`), the other file's at `Ln 3, Col 5`, not at the keys.
+#[test]
+fn conflicts_point_at_the_values_as_copilot_does() {
+    let first =
+        format!("Metadata:\n    Version: 1\n    Services:\n      - api\n      - fe\n{PARAMS}");
+    let second = "Metadata:\n  Services:\n    - be\n";
+    let (_d, res) = load(&[("first.yaml", &first), ("second.yaml", second)]);
+    let Err(AddonsError::Conflict(c)) = res else {
+        panic!("expected a conflict, got {res:?}");
+    };
+    assert_eq!(
+        c.to_string(),
+        "metadata key \"Services\" defined in \"first.yaml\" at Ln 4, Col 7 is different than in \"second.yaml\" at Ln 3, Col 5"
+    );
+    assert_eq!((c.first.line, c.first.col), (4, 7));
+    assert_eq!((c.second.line, c.second.col), (3, 5));
+    // The error's own location (for the caret) is the second value.
+    let at = AddonsError::Conflict(c).location().unwrap();
+    assert!(at.file.ends_with("second.yaml"));
+    assert_eq!((at.line, at.col), (3, 5));
+}
+
+/// Second-level `Mappings` conflicts and whole-section conflicts point at values too.
+#[test]
+fn nested_and_section_conflicts_point_at_values() {
+    let a = format!("{PARAMS}Mappings:\n  M:\n    k:\n      v: 1\n");
+    let b = "Mappings:\n  M:\n    k: !If [C, {v: 2}, {v: 3}]\n";
+    assert_eq!(
+        merge_err(&[("a.yml", &a), ("b.yml", b)]),
+        "mapping \"M.k\" defined in \"a.yml\" at Ln 11, Col 7 is different than in \"b.yml\" at Ln 3, Col 8"
+    );
+    let a = format!("{PARAMS}Description: >-\n  folded\n");
+    let b = "\nDescription: 'other'\n";
+    assert_eq!(
+        merge_err(&[("a.yml", &a), ("b.yml", b)]),
+        "section \"Description\" defined in \"a.yml\" at Ln 8, Col 14 is different than in \"b.yml\" at Ln 2, Col 14"
+    );
 }

@@ -71,7 +71,7 @@ fn seed_files_merge() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "parameter logical ID \"App\" defined in \"lambda.yml\" at Ln 2, Col 3 is different than in \"ddb.yml\" at Ln 4, Col 3"
+        "parameter logical ID \"App\" defined in \"lambda.yml\" at Ln 3, Col 5 is different than in \"ddb.yml\" at Ln 5, Col 5"
     );
     // Without the descriptions, they merge.
     let b_text: String = read(&b)
