@@ -119,8 +119,9 @@ pub enum ArchiveError {
     #[error("{path}: file name is not valid UTF-8")]
     NonUtf8Name { path: PathBuf },
     #[error(
-        "{path}: file name contains a `\\` with a `..` part; unzip tools that treat `\\` as a \
-         separator would write outside the target folder"
+        "{path}: file name would climb out of the target folder or be absolute for unzip \
+         tools that treat `\\` as a separator and `C:` as a drive (Windows): a `..` part \
+         between `\\`, or a leading `\\` or drive letter"
     )]
     UnsafeName { path: PathBuf },
     #[error("{path}: changed while packaging (size or content differs from the scan); run again")]

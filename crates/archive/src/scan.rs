@@ -70,7 +70,7 @@ fn scan_file(
         .to_owned();
     let raw = !force_zip || detect::is_zip_archive(&resolved).map_err(io_err(root))?;
     if !raw {
-        check_backslashes(&name, root)?;
+        check_windows_name(&name, true, root)?;
     }
     let mut entry = Entry {
         name,
@@ -173,7 +173,7 @@ fn entry_name(root: &Path, path: &Path) -> Result<String, ArchiveError> {
         source: io::Error::other(format!("not under {}", root.display())),
     })?;
     let mut name = String::new();
-    for component in relative.components() {
+    for (index, component) in relative.components().enumerate() {
         let Component::Normal(part) = component else {
             return Err(ArchiveError::Io {
                 path: path.to_path_buf(),
@@ -183,7 +183,7 @@ fn entry_name(root: &Path, path: &Path) -> Result<String, ArchiveError> {
         let part = part.to_str().ok_or_else(|| ArchiveError::NonUtf8Name {
             path: path.to_path_buf(),
         })?;
-        check_backslashes(part, path)?;
+        check_windows_name(part, index == 0, path)?;
         if !name.is_empty() {
             name.push('/');
         }
@@ -198,10 +198,17 @@ fn entry_name(root: &Path, path: &Path) -> Result<String, ArchiveError> {
     Ok(name)
 }
 
-/// `\` is an ordinary character in a Unix file name but a separator to Windows unzip tools:
-/// an entry `..\..\x` would climb out of the extraction folder there.
-fn check_backslashes(part: &str, path: &Path) -> Result<(), ArchiveError> {
-    if part.split('\\').any(|p| p == "..") {
+/// `\` is an ordinary character in a Unix file name but a separator to Windows unzip tools,
+/// and `C:` at the start names a drive there: an entry `..\..\x` would climb out of the
+/// extraction folder, and `\x` or `C:\x` (or `C:x`) would be written at an absolute place.
+fn check_windows_name(part: &str, first: bool, path: &Path) -> Result<(), ArchiveError> {
+    let climbs = part.split('\\').any(|p| p == "..");
+    let drive = |p: &str| {
+        let b = p.as_bytes();
+        b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
+    };
+    let absolute = first && (part.starts_with('\\') || drive(part));
+    if climbs || absolute {
         return Err(ArchiveError::UnsafeName {
             path: path.to_path_buf(),
         });

@@ -71,8 +71,16 @@ async fn odd_but_legal_names_stay_inside() {
 }
 
 #[tokio::test]
-async fn backslash_dot_dot_names_are_refused() {
-    for hostile in ["..\\..\\evil.sh", "x\\..\\..\\y", "ok/..\\up"] {
+async fn names_windows_would_read_as_climbing_or_absolute_are_refused() {
+    for hostile in [
+        "..\\..\\evil.sh",
+        "x\\..\\..\\y",
+        "ok/..\\up",
+        "C:\\x.txt",
+        "c:x.txt",
+        "\\\\abs.txt",
+        "\\abs.txt",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("fn");
         let path = root.join(hostile);
@@ -86,7 +94,23 @@ async fn backslash_dot_dot_names_are_refused() {
             ArchiveError::UnsafeName { path: named } => assert_eq!(named, &path),
             other => panic!("{hostile:?}: unexpected error {other:?}"),
         }
-        assert!(err.to_string().contains("outside"), "{err}");
+        assert!(err.to_string().contains("climb out"), "{err}");
+    }
+    // A `\` that neither leads nor climbs, and a drive-like part below the top, are names.
+    for fine in ["x\\y.txt", "sub/C:x", "ab:c"] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("fn");
+        let path = root.join(fine);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"ok").unwrap();
+        let source = Source::scan(&root, true, &policy(dir.path()))
+            .await
+            .unwrap_or_else(|e| panic!("{fine:?}: {e}"));
+        let built = source.build(dir.path()).await.unwrap();
+        assert_eq!(
+            entry_names(&fs::read(&built.path).unwrap()),
+            vec![fine.to_owned()]
+        );
     }
 }
 

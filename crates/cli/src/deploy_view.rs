@@ -44,6 +44,7 @@ impl DeployView {
     }
 
     fn say(&self, line: String) {
+        let line = crate::report::escape_lines(&line);
         match &self.live {
             Some(live) => {
                 let _ = live.multi.println(line);
@@ -147,6 +148,8 @@ impl DeployObserver for DeployView {
         if let Some(reason) = event.reason.as_deref().filter(|r| !r.is_empty()) {
             text.push_str(&format!(": {reason}"));
         }
+        // Names and reasons come from the template and from CloudFormation: never raw.
+        let text = crate::report::escape(&text).into_owned();
         let Some(live) = &self.live else {
             eprintln!("{text}");
             return;

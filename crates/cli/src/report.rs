@@ -1,7 +1,12 @@
 //! Turns failures into one readable report on stderr: each problem with the offending
 //! template line and a caret, as rustc does (through miette).
 
-use miette::{LabeledSpan, NamedSource, Report, miette};
+use std::borrow::Cow;
+
+use miette::{
+    LabeledSpan, MietteError, MietteSpanContents, Report, SourceCode, SourceSpan, SpanContents,
+    miette,
+};
 
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
@@ -75,9 +80,10 @@ pub fn print(failure: &Failure) {
             let headline = format!("{}:{}:{}: {error}", loc.file.display(), loc.line, loc.col);
             let report = located(
                 &loc.file.display().to_string(),
-                text,
+                &text,
                 byte,
                 byte,
+                loc.line,
                 headline,
                 "here",
                 None,
@@ -97,9 +103,10 @@ pub fn print(failure: &Failure) {
         Failure::Parse { error, text } => {
             let report = located(
                 &error.origin.display().to_string(),
-                text.clone(),
+                text,
                 error.pos.byte,
                 error.pos.byte,
+                error.pos.line,
                 format!(
                     "{}:{}:{}: {}",
                     error.origin.display(),
@@ -113,10 +120,10 @@ pub fn print(failure: &Failure) {
             eprintln!("{report:?}");
         }
         other => {
-            let mut message = format!("error: {other}");
+            let mut message = format!("error: {}", escape_lines(&other.to_string()));
             let mut source = std::error::Error::source(other);
             while let Some(cause) = source {
-                let text = cause.to_string();
+                let text = escape_lines(&cause.to_string());
                 if !message.contains(&text) {
                     message.push_str(&format!("\n  caused by: {text}"));
                 }
@@ -148,41 +155,164 @@ fn diagnostic_report(d: &packager::Diagnostic) -> Report {
     match &d.source {
         Some(source) => located(
             &d.file.display().to_string(),
-            source.to_string(),
+            source,
             d.span.start.byte,
             d.span.end.byte,
+            d.span.start.line,
             headline,
             &d.message,
             help,
         ),
-        None => match help {
-            Some(help) => miette!(help = help, "{headline}"),
-            None => miette!("{headline}"),
-        },
+        None => {
+            let headline = escape(&headline).into_owned();
+            match help {
+                Some(help) => miette!(help = escape(&help).into_owned(), "{headline}"),
+                None => miette!("{headline}"),
+            }
+        }
     }
 }
 
+/// Characters of the offending line shown before and after the offending column: a long
+/// line (a minified JSON template) is cut around it, never dumped whole.
+const SHOWN_BEFORE: usize = 40;
+const SHOWN_AFTER: usize = 80;
+
+/// The offending line around `start` (a byte offset of `source`, on 1-based line `line`),
+/// cut to a window and escaped, as miette's source: the report shows the line's real number,
+/// at any length (miette cannot lay out columns past 65,535, and escape sequences in a file
+/// would drive the terminal).
+#[allow(clippy::too_many_arguments)]
 fn located(
     name: &str,
-    source: String,
+    source: &str,
     start: usize,
     end: usize,
+    line: usize,
     headline: String,
     label: &str,
     help: Option<String>,
 ) -> Report {
-    let len = end
-        .saturating_sub(start)
-        .min(source.len().saturating_sub(start));
-    let span = LabeledSpan::at(
-        start.min(source.len())..start.min(source.len()) + len,
-        label.to_string(),
-    );
+    let start = floor_boundary(source, start);
+    let end = floor_boundary(source, end.max(start));
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = source[start..]
+        .find(['\n', '\r'])
+        .map_or(source.len(), |i| start + i);
+    let text = &source[line_start..line_end];
+    let col = source[line_start..start].chars().count();
+    let end_col = col + source[start..end.min(line_end)].chars().count();
+    let first = col.saturating_sub(SHOWN_BEFORE);
+    let last = col + SHOWN_AFTER;
+    let mut window = String::new();
+    if first > 0 {
+        window.push('…');
+    }
+    let (mut label_start, mut label_end) = (None, None);
+    let mut count = 0;
+    for (i, c) in text.chars().enumerate().skip(first) {
+        if i > last {
+            window.push('…');
+            break;
+        }
+        if i == col {
+            label_start = Some(window.len());
+        }
+        if i == end_col {
+            label_end = Some(window.len());
+        }
+        push_escaped(&mut window, c);
+        count = i + 1;
+    }
+    let label_start = label_start.unwrap_or(window.len());
+    let label_end = label_end.unwrap_or(if end_col >= count {
+        window.len()
+    } else {
+        label_start
+    });
+    let span = LabeledSpan::at(label_start..label_end.max(label_start), escape(label));
+    let headline = escape(&headline).into_owned();
     let report = match help {
-        Some(help) => miette!(labels = vec![span], help = help, "{headline}"),
+        Some(help) => miette!(labels = vec![span], help = escape(&help), "{headline}"),
         None => miette!(labels = vec![span], "{headline}"),
     };
-    report.with_source_code(NamedSource::new(name, source))
+    report.with_source_code(Window {
+        name: escape(name).into_owned(),
+        text: window,
+        line: line.saturating_sub(1),
+        // The window starts at character `first` of its line, after a `…` (which miette
+        // counts in bytes).
+        col: first.saturating_sub(if first > 0 { '…'.len_utf8() } else { 0 }),
+    })
+}
+
+fn floor_boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// One line of a file, as miette's source code, that reports its real line number.
+#[derive(Debug)]
+struct Window {
+    name: String,
+    text: String,
+    /// 0-based number of the line in its file.
+    line: usize,
+    /// What to add to a column of the window to get the column in the line.
+    col: usize,
+}
+
+impl SourceCode for Window {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner = <str as SourceCode>::read_span(&self.text, span, before, after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line() + self.line,
+            inner.column() + self.col,
+            inner.line_count(),
+        )))
+    }
+}
+
+/// Whether a character would be invisible or act on the terminal (control characters,
+/// bidirectional overrides, zero-width characters).
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\u{1b}' => out.push_str("\\e"),
+        c if is_hidden(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+        c => out.push(c),
+    }
+}
+
+/// `s` with every control or invisible character shown as an escape (`\e`, `\u{7}`): file
+/// names, values and messages from files or servers never reach the terminal raw.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    s.chars().for_each(|c| push_escaped(&mut out, c));
+    Cow::Owned(out)
+}
+
+/// [`escape`], keeping line breaks (for messages of several lines).
+pub fn escape_lines(s: &str) -> String {
+    s.split('\n').map(escape).collect::<Vec<_>>().join("\n")
 }
 
 fn unreachable_location() -> copilot_workspace::Location {
@@ -215,6 +345,11 @@ pub fn locate_in_addons(error: packager::Error, addons: &copilot_workspace::Addo
         return Failure::Package(error);
     };
     let merged_origin = addons.template().origin().to_path_buf();
+    // Each original file is read and indexed once, however many problems it has.
+    let mut files: std::collections::HashMap<
+        std::path::PathBuf,
+        (std::sync::Arc<str>, Vec<usize>),
+    > = std::collections::HashMap::new();
     let diagnostics = diagnostics
         .into_iter()
         .map(|mut d| {
@@ -222,8 +357,23 @@ pub fn locate_in_addons(error: packager::Error, addons: &copilot_workspace::Addo
                 return d;
             }
             let start = addons.locate(d.span.start);
-            let text = std::fs::read_to_string(&start.file).unwrap_or_default();
-            let byte = byte_offset(&text, start.line, start.col);
+            let (text, lines) = files.entry(start.file.clone()).or_insert_with(|| {
+                let text: std::sync::Arc<str> = std::fs::read_to_string(&start.file)
+                    .unwrap_or_default()
+                    .into();
+                let lines = std::iter::once(0)
+                    .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect();
+                (text, lines)
+            });
+            let line_start = lines
+                .get(start.line.saturating_sub(1))
+                .copied()
+                .unwrap_or(text.len());
+            let byte = text[line_start..]
+                .char_indices()
+                .nth(start.col.saturating_sub(1))
+                .map_or(text.len(), |(b, _)| line_start + b);
             let len = d.span.end.byte.saturating_sub(d.span.start.byte);
             d.span = cfn_yaml::Span {
                 start: cfn_yaml::Pos {
@@ -238,7 +388,7 @@ pub fn locate_in_addons(error: packager::Error, addons: &copilot_workspace::Addo
                 },
             };
             d.file = start.file;
-            d.source = Some(text.into());
+            d.source = Some(text.clone());
             d
         })
         .collect();

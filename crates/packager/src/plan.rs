@@ -116,6 +116,7 @@ pub async fn prepare(root: Template, options: Options) -> Result<Prepared, Error
         templates,
         requests,
         mut diagnostics,
+        canonical_root,
         ..
     } = discovery;
 
@@ -145,7 +146,10 @@ pub async fn prepare(root: Template, options: Options) -> Result<Prepared, Error
     if !diagnostics.is_empty() {
         diagnostics.sort_by_key(|(seq, _)| *seq);
         return Err(Error::Invalid(
-            diagnostics.into_iter().map(|(_, d)| d).collect(),
+            diagnostics
+                .into_iter()
+                .map(|(_, d)| only_position_if_foreign(d, &canonical_root))
+                .collect(),
         ));
     }
     Ok(Prepared {
@@ -425,6 +429,26 @@ impl Discovery<'_> {
         self.by_path.insert(canonical, index);
         Some(index)
     }
+}
+
+/// A problem in a file outside the trusted folder (a nested template given by an absolute
+/// path, or reached through `..`) keeps its position only: its text, the message (which may
+/// quote it) and the names read from it are dropped, so that a template pointing at
+/// `/proc/self/environ` or a credentials file cannot make the report print their content.
+fn only_position_if_foreign(d: Diagnostic, root: &Path) -> Diagnostic {
+    let inside = std::fs::canonicalize(&d.file).is_ok_and(|f| f.starts_with(root));
+    if inside {
+        return d;
+    }
+    Diagnostic::new(
+        d.file,
+        None,
+        d.span,
+        format!(
+            "problem in a file outside {}; only its position is shown, not its content",
+            root.display()
+        ),
+    )
 }
 
 enum Reference {
