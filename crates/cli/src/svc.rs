@@ -2,7 +2,7 @@
 
 use cfn_yaml::Format;
 use copilot_model::names::ADDONS_STACK;
-use copilot_model::{CopilotStack, DeployedStack, KeyLayout, Ownership, Target};
+use copilot_model::{CopilotStack, DeployedStack, KeyLayout, NameKind, Ownership, Target};
 use copilot_workspace::{Addons, Service, Workspace};
 use deploy::{CancellationToken, Deployer, Outcome, StackRequest, Template};
 
@@ -18,6 +18,13 @@ use crate::report::Failure;
 pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
     let ws = workspace(args.app.as_deref())?;
     let services = ws.list_services()?;
+    for svc in &services {
+        check_name(
+            || format!("service folder {}", svc.dir().display()),
+            NameKind::Service,
+            svc.name(),
+        )?;
+    }
     println!("{:<24} {:<28} ADDONS", "NAME", "TYPE");
     for svc in services {
         let addons = match svc.addons() {
@@ -193,6 +200,7 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
 }
 
 pub async fn delete(args: SvcDeleteArgs) -> Result<(), Failure> {
+    check_target_flags(&args.target)?;
     let ws = workspace(args.target.app.as_deref())?;
     let target = Target::new(ws.app(), &args.target.env, &args.target.name);
     let stack_name = target.stack_name();
@@ -327,12 +335,40 @@ async fn cancel_on_ctrl_c(cancel: CancellationToken) {
     }
 }
 
+/// The workspace, its application name checked by Copilot's rule: `app` (the `-a/--app`
+/// flag) when given, else the name read from `copilot/.workspace`.
 fn workspace(app: Option<&str>) -> Result<Workspace, Failure> {
+    if let Some(app) = app {
+        check_name(|| "-a/--app".into(), NameKind::Application, app)?;
+    }
     let cwd = std::env::current_dir().map_err(|e| Failure::io("reading the current folder", e))?;
-    Ok(Workspace::discover(&cwd, app)?)
+    let ws = Workspace::discover(&cwd, app)?;
+    if app.is_none() {
+        check_name(
+            || format!("{} (field \"application\")", ws.workspace_file().display()),
+            NameKind::Application,
+            ws.app(),
+        )?;
+    }
+    Ok(ws)
+}
+
+/// `-n/--name` and `-e/--env` by Copilot's rule, before they reach a path, key or stack name
+/// (`-a/--app` is checked by [`workspace`]).
+fn check_target_flags(target: &SvcTarget) -> Result<(), Failure> {
+    check_name(|| "-n/--name".into(), NameKind::Service, &target.name)?;
+    check_name(|| "-e/--env".into(), NameKind::Environment, &target.env)
+}
+
+fn check_name(what: impl FnOnce() -> String, kind: NameKind, value: &str) -> Result<(), Failure> {
+    copilot_model::validate_name(kind, value).map_err(|source| Failure::Name {
+        what: what(),
+        source,
+    })
 }
 
 fn load(target: &SvcTarget) -> Result<(Workspace, Service, Option<Addons>), Failure> {
+    check_target_flags(target)?;
     let ws = workspace(target.app.as_deref())?;
     let svc = ws.service(&target.name)?;
     let addons = svc.addons()?;

@@ -32,6 +32,68 @@ pub const ADDONS_STACK_PARAMETERS: [(&str, &str); 3] = [
     ("Name", PARAM_WORKLOAD),
 ];
 
+/// What a name names: Copilot validates applications, environments and services alike
+/// (`basicNameValidation` in Copilot's `internal/pkg/cli/validate.go`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Application,
+    Environment,
+    Service,
+}
+
+impl std::fmt::Display for NameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NameKind::Application => "application",
+            NameKind::Environment => "environment",
+            NameKind::Service => "service",
+        })
+    }
+}
+
+/// The longest name Copilot accepts.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// A name Copilot would refuse; the value is shown escaped (`{:?}`), with Copilot's wording of
+/// the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("{kind} name {value:?} is invalid: value must not be empty")]
+    Empty { kind: NameKind, value: String },
+    #[error("{kind} name {value:?} is invalid: value must not exceed {MAX_NAME_LEN} characters")]
+    TooLong { kind: NameKind, value: String },
+    #[error(
+        "{kind} name {value:?} is invalid: value must start with a letter, contain only lower-case letters, numbers, and hyphens, and have no consecutive or trailing hyphen"
+    )]
+    BadFormat { kind: NameKind, value: String },
+}
+
+/// Copilot's rule for application, environment and service names: not empty, at most 255
+/// bytes, `^[a-z][a-z0-9-]+$` (so at least two characters), no `--`, no trailing `-`. The
+/// names end up in stack names, S3 keys and file names: a name that passes holds no `/`,
+/// `.`, space or control character.
+pub fn validate_name(kind: NameKind, value: &str) -> Result<(), NameError> {
+    let err = |make: fn(NameKind, String) -> NameError| Err(make(kind, value.to_owned()));
+    if value.is_empty() {
+        return err(|kind, value| NameError::Empty { kind, value });
+    }
+    if value.len() > MAX_NAME_LEN {
+        return err(|kind, value| NameError::TooLong { kind, value });
+    }
+    let bytes = value.as_bytes();
+    let well_formed = bytes.len() >= 2
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && !value.contains("--")
+        && !value.ends_with('-');
+    if !well_formed {
+        return err(|kind, value| NameError::BadFormat { kind, value });
+    }
+    Ok(())
+}
+
 /// A service of an application in one of its environments: what a workload stack is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -138,6 +200,48 @@ impl KeyLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Copilot's own examples (`basicNameTestCases` of its validate_test.go) and the edges of
+    /// the rule.
+    #[test]
+    fn copilot_name_rules() {
+        use NameKind::*;
+        for ok in ["chicken1234", "ab", "my-app", "a1-b2-c3", &"s".repeat(255)] {
+            assert_eq!(validate_name(Application, ok), Ok(()), "{ok}");
+        }
+        let refused = |v: &str| validate_name(Environment, v).unwrap_err();
+        assert!(matches!(refused(""), NameError::Empty { .. }));
+        assert!(matches!(
+            refused(&"s".repeat(256)),
+            NameError::TooLong { .. }
+        ));
+        for bad in [
+            "myProject!",
+            "123chicken",
+            "badGoose",
+            "\u{1F600}",
+            "a",
+            "a--b",
+            "ab-",
+            "-ab",
+            "a b",
+            "a/b",
+            "..",
+            "/../../tmp/x",
+            "a.b",
+            "a_b",
+            "ab\n",
+        ] {
+            assert!(
+                matches!(refused(bad), NameError::BadFormat { .. }),
+                "{bad:?} accepted"
+            );
+        }
+        assert_eq!(
+            validate_name(Service, "a b\n").unwrap_err().to_string(),
+            "service name \"a b\\n\" is invalid: value must start with a letter, contain only lower-case letters, numbers, and hyphens, and have no consecutive or trailing hyphen"
+        );
+    }
 
     #[test]
     fn names_and_keys() {
