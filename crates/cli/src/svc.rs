@@ -11,7 +11,8 @@ use crate::args::{
     UploadArgs,
 };
 use crate::deploy_view::DeployView;
-use crate::package::{connect, write_atomically};
+use crate::output::{self, FileId};
+use crate::package::connect;
 use crate::progress::Progress;
 use crate::report::Failure;
 
@@ -47,6 +48,28 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
     let name = target.svc.clone();
     let keys = KeyLayout::new(args.bucket.s3_prefix.as_deref());
     let tags = tags(args.resource_tags.as_ref());
+    // Where the results go, checked before anything is uploaded: every file to write can be
+    // written, and none is one of the files read.
+    let env = target.env.clone();
+    let planned = match &args.output_dir {
+        None => {
+            if addons.is_some() {
+                output::check_stdout()?;
+            }
+            None
+        }
+        Some(dir) => {
+            let inputs = input_files(&ws, &svc, addons.as_ref());
+            let plan = |file: String| output::Target::plan(&dir.join(file), &inputs);
+            let stack = plan(format!("{name}-{env}.stack.yml"))?;
+            let params = plan(format!("{name}-{env}.params.json"))?;
+            let addons_file = match &addons {
+                Some(_) => Some(plan(format!("{name}.addons.stack.yml"))?),
+                None => None,
+            };
+            Some((dir, stack, params, addons_file))
+        }
+    };
     let mut addons_text = None;
     let mut addons_url = String::new();
     if let Some(addons) = &addons {
@@ -62,32 +85,25 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
             addons_text = Some(addons.text().to_string());
         }
     }
-    match &args.output_dir {
+    match planned {
         None => match addons_text {
-            Some(text) => print!("{text}"),
+            Some(text) => output::write_stdout(&text)?,
             None => eprintln!(
                 "Service {name} has no addons ({}).",
                 svc.addons_dir().display()
             ),
         },
-        Some(dir) => {
-            let env = &target.env;
+        Some((dir, stack_target, params_target, addons_target)) => {
             let stack = copilot_model::workload_template(addons.as_ref());
             let params = copilot_model::workload_params_json(&target, &addons_url, &tags);
-            write_atomically(
-                &dir.join(format!("{name}-{env}.stack.yml")),
-                stack.as_bytes(),
-            )?;
-            write_atomically(
-                &dir.join(format!("{name}-{env}.params.json")),
-                params.as_bytes(),
-            )?;
-            if let Some(text) = addons_text {
-                write_atomically(
-                    &dir.join(format!("{name}.addons.stack.yml")),
-                    text.as_bytes(),
-                )?;
+            let mut writes = vec![
+                (stack_target, stack.as_bytes()),
+                (params_target, params.as_bytes()),
+            ];
+            if let (Some(t), Some(text)) = (addons_target, &addons_text) {
+                writes.push((t, text.as_bytes()));
             }
+            output::write_all(writes)?;
             eprintln!(
                 "Wrote the templates of service {name} for environment {env} to {}.",
                 dir.display()
@@ -95,6 +111,16 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The files `svc package` reads, which an output must not overwrite.
+fn input_files(ws: &Workspace, svc: &Service, addons: Option<&Addons>) -> Vec<FileId> {
+    let mut paths = vec![ws.workspace_file(), svc.manifest_path()];
+    if let Some(addons) = addons {
+        paths.extend(addons.files().iter().cloned());
+        paths.extend(addons.parameters_file().map(std::path::Path::to_path_buf));
+    }
+    paths.iter().filter_map(|p| FileId::of(p)).collect()
 }
 
 pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
