@@ -1084,6 +1084,28 @@ static CASES: &[Case] = &[
             "error: service folder {dir}/copilot/Bad_Svc: service name \"Bad_Svc\" is invalid: ",
         ]),
     ),
+    row(
+        "a Request-Driven Web Service name over App Runner's 40 characters (names)",
+        |d| {
+            write(d, "copilot/.workspace", "application: app\n");
+            write(
+                d,
+                "copilot/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/manifest.yml",
+                "name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\ntype: Request-Driven Web Service\n",
+            );
+        },
+        Cmd::Args(&[
+            "svc",
+            "package",
+            "-n",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "-e",
+            "test",
+        ]),
+        Expect::Fails(&[
+            "error: service folder {dir}/copilot/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: service name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is invalid: value must not exceed 40 characters",
+        ]),
+    ),
     // --- Messages that used to mislead -------------------------------------------------------
     row(
         "an empty copilot/.workspace",

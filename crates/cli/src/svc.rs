@@ -20,11 +20,7 @@ pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
     let ws = workspace(args.app.as_deref())?;
     let services = ws.list_services()?;
     for svc in &services {
-        check_name(
-            || format!("service folder {}", svc.dir().display()),
-            NameKind::Service,
-            svc.name(),
-        )?;
+        check_service(svc)?;
     }
     println!("{:<24} {:<28} ADDONS", "NAME", "TYPE");
     for svc in services {
@@ -393,10 +389,21 @@ fn check_name(what: impl FnOnce() -> String, kind: NameKind, value: &str) -> Res
     })
 }
 
+/// A service's folder name by Copilot's rule for its type.
+fn check_service(svc: &Service) -> Result<(), Failure> {
+    copilot_model::validate_service_name(svc.name(), svc.service_type()).map_err(|source| {
+        Failure::Name {
+            what: format!("service folder {}", svc.dir().display()),
+            source,
+        }
+    })
+}
+
 fn load(target: &SvcTarget) -> Result<(Workspace, Service, Option<Addons>), Failure> {
     check_target_flags(target)?;
     let ws = workspace(target.app.as_deref())?;
     let svc = ws.service(&target.name)?;
+    check_service(&svc)?;
     let addons = svc.addons()?;
     Ok((ws, svc, addons))
 }

@@ -53,6 +53,9 @@ impl std::fmt::Display for NameKind {
 
 /// The longest name Copilot accepts.
 pub const MAX_NAME_LEN: usize = 255;
+/// The longest name of a Request-Driven Web Service (an App Runner service), Copilot's
+/// `validateAppRunnerSvcName`.
+pub const MAX_APP_RUNNER_NAME_LEN: usize = 40;
 
 /// A name Copilot would refuse; the value is shown escaped (`{:?}`), with Copilot's wording of
 /// the rule.
@@ -60,8 +63,12 @@ pub const MAX_NAME_LEN: usize = 255;
 pub enum NameError {
     #[error("{kind} name {value:?} is invalid: value must not be empty")]
     Empty { kind: NameKind, value: String },
-    #[error("{kind} name {value:?} is invalid: value must not exceed {MAX_NAME_LEN} characters")]
-    TooLong { kind: NameKind, value: String },
+    #[error("{kind} name {value:?} is invalid: value must not exceed {max} characters")]
+    TooLong {
+        kind: NameKind,
+        value: String,
+        max: usize,
+    },
     #[error(
         "{kind} name {value:?} is invalid: value must start with a letter, contain only lower-case letters, numbers, and hyphens, and have no consecutive or trailing hyphen"
     )]
@@ -78,7 +85,11 @@ pub fn validate_name(kind: NameKind, value: &str) -> Result<(), NameError> {
         return err(|kind, value| NameError::Empty { kind, value });
     }
     if value.len() > MAX_NAME_LEN {
-        return err(|kind, value| NameError::TooLong { kind, value });
+        return err(|kind, value| NameError::TooLong {
+            kind,
+            value,
+            max: MAX_NAME_LEN,
+        });
     }
     let bytes = value.as_bytes();
     let well_formed = bytes.len() >= 2
@@ -92,6 +103,24 @@ pub fn validate_name(kind: NameKind, value: &str) -> Result<(), NameError> {
         return err(|kind, value| NameError::BadFormat { kind, value });
     }
     Ok(())
+}
+
+/// Copilot's rule for the name of a service of type `service_type`: [`validate_name`], and at
+/// most [`MAX_APP_RUNNER_NAME_LEN`] characters for a Request-Driven Web Service.
+pub fn validate_service_name(
+    value: &str,
+    service_type: copilot_workspace::ServiceType,
+) -> Result<(), NameError> {
+    if service_type == copilot_workspace::ServiceType::RequestDrivenWebService
+        && value.len() > MAX_APP_RUNNER_NAME_LEN
+    {
+        return Err(NameError::TooLong {
+            kind: NameKind::Service,
+            value: value.to_owned(),
+            max: MAX_APP_RUNNER_NAME_LEN,
+        });
+    }
+    validate_name(NameKind::Service, value)
 }
 
 /// A service of an application in one of its environments: what a workload stack is for.
@@ -237,6 +266,20 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+        use copilot_workspace::ServiceType::{BackendService, RequestDrivenWebService};
+        let forty_one = "a".repeat(41);
+        assert_eq!(validate_service_name(&forty_one, BackendService), Ok(()));
+        assert_eq!(
+            validate_service_name(&forty_one, RequestDrivenWebService)
+                .unwrap_err()
+                .to_string(),
+            format!("service name \"{forty_one}\" is invalid: value must not exceed 40 characters")
+        );
+        assert_eq!(
+            validate_service_name(&"a".repeat(40), RequestDrivenWebService),
+            Ok(())
+        );
+        assert!(validate_service_name("Bad", RequestDrivenWebService).is_err());
         assert_eq!(
             validate_name(Service, "a b\n").unwrap_err().to_string(),
             "service name \"a b\\n\" is invalid: value must start with a letter, contain only lower-case letters, numbers, and hyphens, and have no consecutive or trailing hyphen"
