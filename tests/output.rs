@@ -109,7 +109,8 @@ fn the_input_template_is_never_the_output() {
     let (_t, dir) = case();
     symlink(dir.join("t.yml"), dir.join("link.yml")).unwrap();
     std::fs::hard_link(dir.join("t.yml"), dir.join("hard.yml")).unwrap();
-    for out in ["t.yml", "./t.yml", "link.yml", "hard.yml"] {
+    // The template (by path, through a symlink, a hard link) and an artifact's file.
+    for out in ["t.yml", "./t.yml", "link.yml", "hard.yml", "code/index.py"] {
         let s3 = server();
         let output = run(&mut package_cmd(
             &s3,

@@ -9,15 +9,6 @@ use crate::report::Failure;
 
 pub async fn run(args: PackageArgs) -> Result<(), Failure> {
     let template = read_template(&args.template_file)?;
-    // Where the result goes, checked before anything is uploaded.
-    let inputs: Vec<FileId> = FileId::of(template.origin()).into_iter().collect();
-    let output = match &args.output_template_file {
-        Some(path) => Some(Target::plan(path, &inputs)?),
-        None => {
-            output::check_stdout()?;
-            None
-        }
-    };
     let folder = template
         .origin()
         .parent()
@@ -32,6 +23,18 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
         json: args.use_json,
     };
     let prepared = packager::prepare(template, options).await?;
+    // Where the result goes, checked before anything is uploaded: writable, and not one of
+    // the files read (the templates, nested ones too, and the artifacts' files).
+    let output = match &args.output_template_file {
+        Some(path) => {
+            let inputs: Vec<FileId> = prepared.input_files().filter_map(FileId::of).collect();
+            Some(Target::plan(path, &inputs)?)
+        }
+        None => {
+            output::check_stdout()?;
+            None
+        }
+    };
     let text = match prepared.render_unchanged()? {
         Some(text) => {
             tracing::info!("no local artifacts: nothing to upload");

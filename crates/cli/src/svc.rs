@@ -44,6 +44,10 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
     let name = target.svc.clone();
     let keys = KeyLayout::new(args.bucket.s3_prefix.as_deref());
     let tags = tags(args.resource_tags.as_ref());
+    let prepared = match &addons {
+        Some(addons) => Some(prepare(&ws, &svc, addons, &keys, &args.upload).await?),
+        None => None,
+    };
     // Where the results go, checked before anything is uploaded: every file to write can be
     // written, and none is one of the files read.
     let env = target.env.clone();
@@ -55,7 +59,7 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
             None
         }
         Some(dir) => {
-            let inputs = input_files(&ws, &svc, addons.as_ref());
+            let inputs = input_files(&ws, &svc, addons.as_ref(), prepared.as_ref());
             let plan = |file: String| output::Target::plan(&dir.join(file), &inputs);
             let stack = plan(format!("{name}-{env}.stack.yml"))?;
             let params = plan(format!("{name}-{env}.params.json"))?;
@@ -68,8 +72,7 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
     };
     let mut addons_text = None;
     let mut addons_url = String::new();
-    if let Some(addons) = &addons {
-        let prepared = prepare(&ws, &svc, addons, &keys, &args.upload).await?;
+    if let (Some(addons), Some(prepared)) = (&addons, prepared) {
         if args.upload_assets {
             let (bucket, owner) = resolve_bucket(&args.bucket, &args.aws, &target.app).await?;
             let upload_args = pin_owner(&args.upload, owner);
@@ -109,12 +112,21 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The files `svc package` reads, which an output must not overwrite.
-fn input_files(ws: &Workspace, svc: &Service, addons: Option<&Addons>) -> Vec<FileId> {
+/// The files `svc package` reads (the workspace's and the artifacts'), which an output must
+/// not overwrite.
+fn input_files(
+    ws: &Workspace,
+    svc: &Service,
+    addons: Option<&Addons>,
+    prepared: Option<&packager::Prepared>,
+) -> Vec<FileId> {
     let mut paths = vec![ws.workspace_file(), svc.manifest_path()];
     if let Some(addons) = addons {
         paths.extend(addons.files().iter().cloned());
         paths.extend(addons.parameters_file().map(std::path::Path::to_path_buf));
+    }
+    if let Some(prepared) = prepared {
+        paths.extend(prepared.input_files().map(std::path::Path::to_path_buf));
     }
     paths.iter().filter_map(|p| FileId::of(p)).collect()
 }
