@@ -467,3 +467,43 @@ fn output_dir_never_overwrites_an_addon_file() {
     assert_eq!(std::fs::read(&addon).unwrap(), before);
     assert!(!dir.join("copilot/api/addons/api-test.stack.yml").exists());
 }
+
+#[test]
+fn svc_package_to_a_closed_stdout_or_a_closed_pipe() {
+    let (_t, dir) = case();
+    workspace(&dir);
+    let base = copilot_lite(None);
+    let envs: Vec<_> = base
+        .get_envs()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+        .collect();
+    // Closed: an error, not a lost template (it used to exit 0).
+    let output = run(Command::new("sh")
+        .arg("-c")
+        .arg("exec \"$@\" >&-")
+        .arg("sh")
+        .arg(base.get_program())
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .current_dir(&dir)
+        .args(["svc", "package", "-n", "api", "-e", "test"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("standard output"),
+        "{}",
+        stderr(&output)
+    );
+    // A reader that went away: quiet, exit 0 (it used to panic).
+    let mut child = copilot_lite(None)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .current_dir(&dir)
+        .args(["svc", "package", "-n", "api", "-e", "test"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+}
