@@ -362,7 +362,7 @@ fn a_closed_stdout_is_an_error_before_uploading() {
     let _ = &mut cmd;
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output).contains("standard output"),
+        stderr(&output).contains("standard output is closed: the result would be lost"),
         "{}",
         stderr(&output)
     );
@@ -489,7 +489,7 @@ fn svc_package_to_a_closed_stdout_or_a_closed_pipe() {
         .args(["svc", "package", "-n", "api", "-e", "test"]));
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output).contains("standard output"),
+        stderr(&output).contains("standard output is closed: the result would be lost"),
         "{}",
         stderr(&output)
     );

@@ -315,9 +315,8 @@ pub fn guard_std_fds() {
 /// anything is uploaded.
 pub fn check_stdout() -> Result<(), Failure> {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
-        return Err(Failure::io(
-            "standard output",
-            std::io::Error::from_raw_os_error(libc::EBADF),
+        return Err(Failure::Usage(
+            "standard output is closed: the result would be lost (redirect it to a file, or to /dev/null to discard it)".into(),
         ));
     }
     Ok(())
