@@ -27,6 +27,9 @@ enum Cmd {
     /// `copilot-lite svc package -n api -e test --upload-assets --bucket artifacts`, run in
     /// the case's folder (a workspace made by [`workspace`]).
     Svc,
+    /// `copilot-lite <args>` as given (`{dir}` standing for the case's folder), run in the
+    /// case's folder.
+    Args(&'static [&'static str]),
 }
 
 /// What a row expects.
@@ -1008,6 +1011,146 @@ static CASES: &[Case] = &[
             "defining addons.parameters.yml and addons.parameters.yaml is not allowed under addons/",
         ]),
     ),
+    // --- Names (Copilot's rule, checked before any path, key or stack name is made) ----------
+    row(
+        "-e with a path traversal (names)",
+        |d| {
+            workspace(d, &[("fn.yml", &addon_function("lambdas/fn/"))]);
+            std::fs::create_dir_all(d.join("od/api-")).unwrap();
+        },
+        Cmd::Args(&[
+            "svc",
+            "package",
+            "-n",
+            "api",
+            "-e",
+            "/../../ESCAPED",
+            "--output-dir",
+            "od",
+        ]),
+        Expect::Fails(&[
+            "error: -e/--env: environment name \"/../../ESCAPED\" is invalid: value must start with a letter, contain only lower-case letters, numbers, and hyphens, and have no consecutive or trailing hyphen",
+        ]),
+    ),
+    row(
+        "-e with a space (names)",
+        |d| workspace(d, &[("fn.yml", &addon_function("lambdas/fn/"))]),
+        Cmd::Args(&["svc", "package", "-n", "api", "-e", "a b\t"]),
+        Expect::Fails(&["error: -e/--env: environment name \"a b\\t\" is invalid: "]),
+    ),
+    row(
+        "-n with capitals (names)",
+        |d| workspace(d, &[("fn.yml", &addon_function("lambdas/fn/"))]),
+        Cmd::Args(&["svc", "package", "-n", "Api", "-e", "test"]),
+        Expect::Fails(&["error: -n/--name: service name \"Api\" is invalid: "]),
+    ),
+    row(
+        "-a with a slash (names)",
+        |d| workspace(d, &[("fn.yml", &addon_function("lambdas/fn/"))]),
+        Cmd::Args(&["svc", "deploy", "-n", "api", "-e", "test", "-a", "x/y"]),
+        Expect::Fails(&["error: -a/--app: application name \"x/y\" is invalid: "]),
+    ),
+    row(
+        "-e empty (names)",
+        |d| workspace(d, &[("fn.yml", &addon_function("lambdas/fn/"))]),
+        Cmd::Args(&["svc", "delete", "-n", "api", "-e", ""]),
+        Expect::Fails(&[
+            "error: -e/--env: environment name \"\" is invalid: value must not be empty",
+        ]),
+    ),
+    row(
+        "an application name in .workspace that Copilot refuses (names)",
+        |d| {
+            workspace(d, &[("fn.yml", &addon_function("lambdas/fn/"))]);
+            write(d, "copilot/.workspace", "application: ../My App\n");
+        },
+        Cmd::Svc,
+        Expect::Fails(&[
+            "error: {dir}/copilot/.workspace (field \"application\"): application name \"../My App\" is invalid: ",
+        ]),
+    ),
+    row(
+        "a service folder name that Copilot refuses (names)",
+        |d| {
+            workspace(d, &[("fn.yml", &addon_function("lambdas/fn/"))]);
+            write(
+                d,
+                "copilot/Bad_Svc/manifest.yml",
+                "name: Bad_Svc\ntype: Backend Service\n",
+            );
+        },
+        Cmd::Args(&["svc", "ls"]),
+        Expect::Fails(&[
+            "error: service folder {dir}/copilot/Bad_Svc: service name \"Bad_Svc\" is invalid: ",
+        ]),
+    ),
+    row(
+        "a Request-Driven Web Service name over App Runner's 40 characters (names)",
+        |d| {
+            write(d, "copilot/.workspace", "application: app\n");
+            write(
+                d,
+                "copilot/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/manifest.yml",
+                "name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\ntype: Request-Driven Web Service\n",
+            );
+        },
+        Cmd::Args(&[
+            "svc",
+            "package",
+            "-n",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "-e",
+            "test",
+        ]),
+        Expect::Fails(&[
+            "error: service folder {dir}/copilot/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: service name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is invalid: value must not exceed 40 characters",
+        ]),
+    ),
+    // --- Messages that used to mislead -------------------------------------------------------
+    row(
+        "an empty copilot/.workspace",
+        |d| {
+            workspace(d, &[("fn.yml", &addon_function("lambdas/fn/"))]);
+            write(d, "copilot/.workspace", "# nothing yet\n\n");
+        },
+        Cmd::Svc,
+        Expect::Fails(&[
+            "error: {dir}/copilot/.workspace: the workspace file is empty; it should name the application, as `application: <name>`",
+        ]),
+    ),
+    row(
+        "an s3:// URL as --s3-bucket",
+        |d| {
+            code(d);
+            function(d, "code/");
+        },
+        Cmd::Args(&[
+            "package",
+            "--template-file",
+            "t.yml",
+            "--s3-bucket",
+            "s3://artifacts/team",
+        ]),
+        Expect::Fails(&[
+            "error: bucket \"s3://artifacts/team\" is an s3:// URL: a bucket name is expected (here \"artifacts\"), and the folder \"team\" goes in the key prefix (--s3-prefix)",
+        ]),
+    ),
+    row(
+        "an s3:// URL as --bucket",
+        |d| workspace(d, &[("fn.yml", &addon_function("lambdas/fn/"))]),
+        Cmd::Args(&[
+            "svc",
+            "package",
+            "-n",
+            "api",
+            "-e",
+            "test",
+            "--upload-assets",
+            "--bucket",
+            "s3://artifacts",
+        ]),
+        Expect::Fails(&["error: bucket \"s3://artifacts\" is an s3:// URL: "]),
+    ),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1137,6 +1280,10 @@ fn check(case: &Case) -> Result<(), String> {
                 BUCKET,
             ]);
         }
+        Cmd::Args(args) => {
+            let dir_text = dir.display().to_string();
+            cmd.args(args.iter().map(|a| a.replace("{dir}", &dir_text)));
+        }
     }
     let output = run_bounded(&mut cmd)?;
     let err = stderr(&output);
@@ -1253,6 +1400,10 @@ fn the_matrix_covers_the_issue_list() {
         "spaces and unicode",
         "conflicting addon files",
         "addons.parameters.yml",
+        "(names)",
+        "path traversal",
+        "empty copilot/.workspace",
+        "s3:// URL",
     ] {
         assert!(
             names.iter().any(|n| n.contains(topic)),

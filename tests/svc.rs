@@ -35,7 +35,7 @@ fn ls_lists_the_services_from_any_subfolder() {
 #[test]
 fn outside_a_workspace_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = svc(dir.path(), None, &["package", "-n", "x", "-e", "test"]);
+    let out = svc(dir.path(), None, &["package", "-n", "api", "-e", "test"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("copilot"), "{}", stderr(&out));
 }

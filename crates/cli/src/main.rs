@@ -5,6 +5,7 @@
 
 mod args;
 mod deploy_view;
+mod output;
 mod package;
 mod progress;
 mod report;
@@ -17,6 +18,8 @@ use clap::Parser;
 use crate::args::{Cli, Command, SvcCommand};
 
 fn main() -> ExitCode {
+    // Before anything opens a file (a closed stdout's descriptor would be reused).
+    output::guard_std_fds();
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     report::install_hook();

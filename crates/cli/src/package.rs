@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::args::{AwsArgs, PackageArgs, SseArg, UploadArgs};
+use crate::output::{self, FileId, Target};
 use crate::progress::Progress;
 use crate::report::Failure;
 
@@ -22,6 +23,18 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
         json: args.use_json,
     };
     let prepared = packager::prepare(template, options).await?;
+    // Where the result goes, checked before anything is uploaded: writable, and not one of
+    // the files read (the templates, nested ones too, and the artifacts' files).
+    let output = match &args.output_template_file {
+        Some(path) => {
+            let inputs: Vec<FileId> = prepared.input_files().filter_map(FileId::of).collect();
+            Some(Target::plan(path, &inputs)?)
+        }
+        None => {
+            output::check_stdout()?;
+            None
+        }
+    };
     let text = match prepared.render_unchanged()? {
         Some(text) => {
             tracing::info!("no local artifacts: nothing to upload");
@@ -37,21 +50,16 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
             packaged.text
         }
     };
-    match &args.output_template_file {
-        Some(path) => {
-            write_atomically(path, text.as_bytes())?;
+    match output {
+        Some(target) => {
+            let shown = target.shown().to_path_buf();
+            output::write_all(vec![(target, text.as_bytes())])?;
             eprintln!(
                 "Successfully packaged artifacts and wrote output template to file {}.",
-                path.display()
+                shown.display()
             );
         }
-        None => {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(|e| Failure::io("writing to standard output", e))?;
-        }
+        None => output::write_stdout(&text)?,
     }
     Ok(())
 }
@@ -115,20 +123,4 @@ pub async fn connect(
         endpoint: aws.endpoint_url.clone(),
     };
     Ok(upload::Uploader::connect(&conn, bucket, options).await?)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder, so that a failure
-/// never leaves a half-written template.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let context = || format!("writing {}", path.display());
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::io(context(), e))?;
-    let mut temp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Failure::io(context(), e))?;
-    std::io::Write::write_all(&mut temp, bytes).map_err(|e| Failure::io(context(), e))?;
-    temp.persist(path)
-        .map_err(|e| Failure::io(context(), e.error))?;
-    Ok(())
 }

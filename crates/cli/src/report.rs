@@ -28,6 +28,14 @@ pub enum Failure {
     },
     #[error("{0}")]
     Usage(String),
+    /// A name (from a flag or the workspace) that Copilot's rule refuses; `what` says where
+    /// it comes from.
+    #[error("{what}: {source}")]
+    Name {
+        what: String,
+        #[source]
+        source: copilot_model::NameError,
+    },
     #[error(transparent)]
     Workspace(#[from] copilot_workspace::WorkspaceError),
     #[error(transparent)]

@@ -2,7 +2,7 @@
 
 use cfn_yaml::Format;
 use copilot_model::names::ADDONS_STACK;
-use copilot_model::{CopilotStack, DeployedStack, KeyLayout, Ownership, Target};
+use copilot_model::{CopilotStack, DeployedStack, KeyLayout, NameKind, Ownership, Target};
 use copilot_workspace::{Addons, Service, Workspace};
 use deploy::{CancellationToken, Deployer, Outcome, StackRequest, Template};
 
@@ -11,13 +11,17 @@ use crate::args::{
     UploadArgs,
 };
 use crate::deploy_view::DeployView;
-use crate::package::{connect, write_atomically};
+use crate::output::{self, FileId};
+use crate::package::connect;
 use crate::progress::Progress;
 use crate::report::Failure;
 
 pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
     let ws = workspace(args.app.as_deref())?;
     let services = ws.list_services()?;
+    for svc in &services {
+        check_service(svc)?;
+    }
     println!("{:<24} {:<28} ADDONS", "NAME", "TYPE");
     for svc in services {
         let addons = match svc.addons() {
@@ -40,10 +44,35 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
     let name = target.svc.clone();
     let keys = KeyLayout::new(args.bucket.s3_prefix.as_deref());
     let tags = tags(args.resource_tags.as_ref());
+    let prepared = match &addons {
+        Some(addons) => Some(prepare(&ws, &svc, addons, &keys, &args.upload).await?),
+        None => None,
+    };
+    // Where the results go, checked before anything is uploaded: every file to write can be
+    // written, and none is one of the files read.
+    let env = target.env.clone();
+    let planned = match &args.output_dir {
+        None => {
+            if addons.is_some() {
+                output::check_stdout()?;
+            }
+            None
+        }
+        Some(dir) => {
+            let inputs = input_files(&ws, &svc, addons.as_ref(), prepared.as_ref());
+            let plan = |file: String| output::Target::plan(&dir.join(file), &inputs);
+            let stack = plan(format!("{name}-{env}.stack.yml"))?;
+            let params = plan(format!("{name}-{env}.params.json"))?;
+            let addons_file = match &addons {
+                Some(_) => Some(plan(format!("{name}.addons.stack.yml"))?),
+                None => None,
+            };
+            Some((dir, stack, params, addons_file))
+        }
+    };
     let mut addons_text = None;
     let mut addons_url = String::new();
-    if let Some(addons) = &addons {
-        let prepared = prepare(&ws, &svc, addons, &keys, &args.upload).await?;
+    if let (Some(addons), Some(prepared)) = (&addons, prepared) {
         if args.upload_assets {
             let (bucket, owner) = resolve_bucket(&args.bucket, &args.aws, &target.app).await?;
             let upload_args = pin_owner(&args.upload, owner);
@@ -55,32 +84,25 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
             addons_text = Some(addons.text().to_string());
         }
     }
-    match &args.output_dir {
+    match planned {
         None => match addons_text {
-            Some(text) => print!("{text}"),
+            Some(text) => output::write_stdout(&text)?,
             None => eprintln!(
                 "Service {name} has no addons ({}).",
                 svc.addons_dir().display()
             ),
         },
-        Some(dir) => {
-            let env = &target.env;
+        Some((dir, stack_target, params_target, addons_target)) => {
             let stack = copilot_model::workload_template(addons.as_ref());
             let params = copilot_model::workload_params_json(&target, &addons_url, &tags);
-            write_atomically(
-                &dir.join(format!("{name}-{env}.stack.yml")),
-                stack.as_bytes(),
-            )?;
-            write_atomically(
-                &dir.join(format!("{name}-{env}.params.json")),
-                params.as_bytes(),
-            )?;
-            if let Some(text) = addons_text {
-                write_atomically(
-                    &dir.join(format!("{name}.addons.stack.yml")),
-                    text.as_bytes(),
-                )?;
+            let mut writes = vec![
+                (stack_target, stack.as_bytes()),
+                (params_target, params.as_bytes()),
+            ];
+            if let (Some(t), Some(text)) = (addons_target, &addons_text) {
+                writes.push((t, text.as_bytes()));
             }
+            output::write_all(writes)?;
             eprintln!(
                 "Wrote the templates of service {name} for environment {env} to {}.",
                 dir.display()
@@ -88,6 +110,25 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The files `svc package` reads (the workspace's and the artifacts'), which an output must
+/// not overwrite.
+fn input_files(
+    ws: &Workspace,
+    svc: &Service,
+    addons: Option<&Addons>,
+    prepared: Option<&packager::Prepared>,
+) -> Vec<FileId> {
+    let mut paths = vec![ws.workspace_file(), svc.manifest_path()];
+    if let Some(addons) = addons {
+        paths.extend(addons.files().iter().cloned());
+        paths.extend(addons.parameters_file().map(std::path::Path::to_path_buf));
+    }
+    if let Some(prepared) = prepared {
+        paths.extend(prepared.input_files().map(std::path::Path::to_path_buf));
+    }
+    paths.iter().filter_map(|p| FileId::of(p)).collect()
 }
 
 pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
@@ -193,6 +234,7 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
 }
 
 pub async fn delete(args: SvcDeleteArgs) -> Result<(), Failure> {
+    check_target_flags(&args.target)?;
     let ws = workspace(args.target.app.as_deref())?;
     let target = Target::new(ws.app(), &args.target.env, &args.target.name);
     let stack_name = target.stack_name();
@@ -327,14 +369,53 @@ async fn cancel_on_ctrl_c(cancel: CancellationToken) {
     }
 }
 
+/// The workspace, its application name checked by Copilot's rule: `app` (the `-a/--app`
+/// flag) when given, else the name read from `copilot/.workspace`.
 fn workspace(app: Option<&str>) -> Result<Workspace, Failure> {
+    if let Some(app) = app {
+        check_name(|| "-a/--app".into(), NameKind::Application, app)?;
+    }
     let cwd = std::env::current_dir().map_err(|e| Failure::io("reading the current folder", e))?;
-    Ok(Workspace::discover(&cwd, app)?)
+    let ws = Workspace::discover(&cwd, app)?;
+    if app.is_none() {
+        check_name(
+            || format!("{} (field \"application\")", ws.workspace_file().display()),
+            NameKind::Application,
+            ws.app(),
+        )?;
+    }
+    Ok(ws)
+}
+
+/// `-n/--name` and `-e/--env` by Copilot's rule, before they reach a path, key or stack name
+/// (`-a/--app` is checked by [`workspace`]).
+fn check_target_flags(target: &SvcTarget) -> Result<(), Failure> {
+    check_name(|| "-n/--name".into(), NameKind::Service, &target.name)?;
+    check_name(|| "-e/--env".into(), NameKind::Environment, &target.env)
+}
+
+fn check_name(what: impl FnOnce() -> String, kind: NameKind, value: &str) -> Result<(), Failure> {
+    copilot_model::validate_name(kind, value).map_err(|source| Failure::Name {
+        what: what(),
+        source,
+    })
+}
+
+/// A service's folder name by Copilot's rule for its type.
+fn check_service(svc: &Service) -> Result<(), Failure> {
+    copilot_model::validate_service_name(svc.name(), svc.service_type()).map_err(|source| {
+        Failure::Name {
+            what: format!("service folder {}", svc.dir().display()),
+            source,
+        }
+    })
 }
 
 fn load(target: &SvcTarget) -> Result<(Workspace, Service, Option<Addons>), Failure> {
+    check_target_flags(target)?;
     let ws = workspace(target.app.as_deref())?;
     let svc = ws.service(&target.name)?;
+    check_service(&svc)?;
     let addons = svc.addons()?;
     Ok((ws, svc, addons))
 }

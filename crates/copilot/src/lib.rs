@@ -1,7 +1,8 @@
 //! The Copilot model of copilot-lite: Copilot's conventions and the ownership rules.
 //!
 //! Owns: every convention shared with Copilot or written by copilot-lite on AWS, in one place:
-//! stack names, parameter names, logical IDs, tags and copilot-lite's mark ([`names`]); the
+//! Copilot's rule for application, environment and service names ([`validate_name`]); stack
+//! names, parameter names, logical IDs, tags and copilot-lite's mark ([`names`]); the
 //! S3 key layout ([`KeyLayout`]); the artifact bucket (Copilot's stack set and output, and
 //! copilot-lite's own bucket stack: [`bucket_name`], [`bucket_template`]); copilot-lite's own
 //! workload stack ([`workload_template`], [`workload_params_json`]); and the ownership rules:
@@ -21,6 +22,6 @@ pub use bucket::{
     BUCKET_OUTPUT, COPILOT_BUCKET_OUTPUT, bucket_name, bucket_stack_tags, bucket_template,
     copilot_stack_set_name, infrastructure_stack_name,
 };
-pub use names::{KeyLayout, Target};
+pub use names::{KeyLayout, NameError, NameKind, Target, validate_name, validate_service_name};
 pub use ownership::{CopilotStack, DeployedStack, Ownership, Refusal, classify};
 pub use workload::{workload_params_json, workload_template};

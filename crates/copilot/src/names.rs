@@ -32,6 +32,97 @@ pub const ADDONS_STACK_PARAMETERS: [(&str, &str); 3] = [
     ("Name", PARAM_WORKLOAD),
 ];
 
+/// What a name names: Copilot validates applications, environments and services alike
+/// (`basicNameValidation` in Copilot's `internal/pkg/cli/validate.go`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Application,
+    Environment,
+    Service,
+}
+
+impl std::fmt::Display for NameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NameKind::Application => "application",
+            NameKind::Environment => "environment",
+            NameKind::Service => "service",
+        })
+    }
+}
+
+/// The longest name Copilot accepts.
+pub const MAX_NAME_LEN: usize = 255;
+/// The longest name of a Request-Driven Web Service (an App Runner service), Copilot's
+/// `validateAppRunnerSvcName`.
+pub const MAX_APP_RUNNER_NAME_LEN: usize = 40;
+
+/// A name Copilot would refuse; the value is shown escaped (`{:?}`), with Copilot's wording of
+/// the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("{kind} name {value:?} is invalid: value must not be empty")]
+    Empty { kind: NameKind, value: String },
+    #[error("{kind} name {value:?} is invalid: value must not exceed {max} characters")]
+    TooLong {
+        kind: NameKind,
+        value: String,
+        max: usize,
+    },
+    #[error(
+        "{kind} name {value:?} is invalid: value must start with a letter, contain only lower-case letters, numbers, and hyphens, and have no consecutive or trailing hyphen"
+    )]
+    BadFormat { kind: NameKind, value: String },
+}
+
+/// Copilot's rule for application, environment and service names: not empty, at most 255
+/// bytes, `^[a-z][a-z0-9-]+$` (so at least two characters), no `--`, no trailing `-`. The
+/// names end up in stack names, S3 keys and file names: a name that passes holds no `/`,
+/// `.`, space or control character.
+pub fn validate_name(kind: NameKind, value: &str) -> Result<(), NameError> {
+    let err = |make: fn(NameKind, String) -> NameError| Err(make(kind, value.to_owned()));
+    if value.is_empty() {
+        return err(|kind, value| NameError::Empty { kind, value });
+    }
+    if value.len() > MAX_NAME_LEN {
+        return err(|kind, value| NameError::TooLong {
+            kind,
+            value,
+            max: MAX_NAME_LEN,
+        });
+    }
+    let bytes = value.as_bytes();
+    let well_formed = bytes.len() >= 2
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && !value.contains("--")
+        && !value.ends_with('-');
+    if !well_formed {
+        return err(|kind, value| NameError::BadFormat { kind, value });
+    }
+    Ok(())
+}
+
+/// Copilot's rule for the name of a service of type `service_type`: [`validate_name`], and at
+/// most [`MAX_APP_RUNNER_NAME_LEN`] characters for a Request-Driven Web Service.
+pub fn validate_service_name(
+    value: &str,
+    service_type: copilot_workspace::ServiceType,
+) -> Result<(), NameError> {
+    if service_type == copilot_workspace::ServiceType::RequestDrivenWebService
+        && value.len() > MAX_APP_RUNNER_NAME_LEN
+    {
+        return Err(NameError::TooLong {
+            kind: NameKind::Service,
+            value: value.to_owned(),
+            max: MAX_APP_RUNNER_NAME_LEN,
+        });
+    }
+    validate_name(NameKind::Service, value)
+}
+
 /// A service of an application in one of its environments: what a workload stack is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -138,6 +229,62 @@ impl KeyLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Copilot's own examples (`basicNameTestCases` of its validate_test.go) and the edges of
+    /// the rule.
+    #[test]
+    fn copilot_name_rules() {
+        use NameKind::*;
+        for ok in ["chicken1234", "ab", "my-app", "a1-b2-c3", &"s".repeat(255)] {
+            assert_eq!(validate_name(Application, ok), Ok(()), "{ok}");
+        }
+        let refused = |v: &str| validate_name(Environment, v).unwrap_err();
+        assert!(matches!(refused(""), NameError::Empty { .. }));
+        assert!(matches!(
+            refused(&"s".repeat(256)),
+            NameError::TooLong { .. }
+        ));
+        for bad in [
+            "myProject!",
+            "123chicken",
+            "badGoose",
+            "\u{1F600}",
+            "a",
+            "a--b",
+            "ab-",
+            "-ab",
+            "a b",
+            "a/b",
+            "..",
+            "/../../tmp/x",
+            "a.b",
+            "a_b",
+            "ab\n",
+        ] {
+            assert!(
+                matches!(refused(bad), NameError::BadFormat { .. }),
+                "{bad:?} accepted"
+            );
+        }
+        use copilot_workspace::ServiceType::{BackendService, RequestDrivenWebService};
+        let forty_one = "a".repeat(41);
+        assert_eq!(validate_service_name(&forty_one, BackendService), Ok(()));
+        assert_eq!(
+            validate_service_name(&forty_one, RequestDrivenWebService)
+                .unwrap_err()
+                .to_string(),
+            format!("service name \"{forty_one}\" is invalid: value must not exceed 40 characters")
+        );
+        assert_eq!(
+            validate_service_name(&"a".repeat(40), RequestDrivenWebService),
+            Ok(())
+        );
+        assert!(validate_service_name("Bad", RequestDrivenWebService).is_err());
+        assert_eq!(
+            validate_name(Service, "a b\n").unwrap_err().to_string(),
+            "service name \"a b\\n\" is invalid: value must start with a letter, contain only lower-case letters, numbers, and hyphens, and have no consecutive or trailing hyphen"
+        );
+    }
 
     #[test]
     fn names_and_keys() {

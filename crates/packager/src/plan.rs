@@ -86,6 +86,15 @@ impl Prepared {
     pub fn artifact_count(&self) -> usize {
         self.artifacts.len()
     }
+    /// Every local file the job reads: the templates (nested ones too) and the files of the
+    /// artifacts (symlinks resolved). An output must not be one of them.
+    pub fn input_files(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.templates.iter().map(|t| t.template.origin()).chain(
+            self.artifacts
+                .iter()
+                .flat_map(|a| a.source.entries.iter().map(|e| e.path.as_path())),
+        )
+    }
     /// The root template as given.
     pub fn root(&self) -> &Template {
         // Post-order: the root is always pushed last, and prepare always pushes it.

@@ -97,6 +97,17 @@ pub struct Connection {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
+    /// An `s3://` URL where a bucket name is expected (refused, as the AWS CLI's own bucket
+    /// name check refuses it: a guess at what the user meant could upload to the wrong place).
+    #[error(
+        "bucket {given:?} is an s3:// URL: a bucket name is expected (here {bucket:?}){}",
+        if prefix.is_empty() { String::new() } else { format!(", and the folder {prefix:?} goes in the key prefix (--s3-prefix)") }
+    )]
+    BucketIsUrl {
+        given: String,
+        bucket: String,
+        prefix: String,
+    },
     #[error("bucket {bucket} does not exist (or is not in region {region})")]
     NoSuchBucket { bucket: String, region: String },
     #[error("access denied to s3://{bucket}/{key}: {message}")]
@@ -120,6 +131,24 @@ pub enum UploadError {
     /// Neither `--region` nor the SDK chain (env, profile, IMDS) gave a region.
     #[error("no AWS region: pass --region or set AWS_REGION")]
     NoRegion,
+}
+
+/// Refuses an `s3://bucket[/prefix]` URL given as a bucket name, saying which name and prefix
+/// were probably meant.
+pub fn check_bucket_name(bucket: &str) -> Result<(), UploadError> {
+    let Some(rest) = bucket
+        .get(..5)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("s3://"))
+        .and_then(|_| bucket.get(5..))
+    else {
+        return Ok(());
+    };
+    let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    Err(UploadError::BucketIsUrl {
+        given: bucket.to_owned(),
+        bucket: name.to_owned(),
+        prefix: prefix.trim_matches('/').to_owned(),
+    })
 }
 
 /// Outcome of [`Uploader::upload_file`].
@@ -191,6 +220,7 @@ impl Uploader {
         bucket: &str,
         options: Options,
     ) -> Result<Uploader, UploadError> {
+        check_bucket_name(bucket)?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(retry) = aws_policy::retry_config() {
             loader = loader.retry_config(retry);
@@ -939,6 +969,22 @@ fn kms_key(o: &Options) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_urls_are_not_bucket_names() {
+        assert!(check_bucket_name("artifacts").is_ok());
+        assert!(check_bucket_name("s3-bucket.example").is_ok());
+        let e = check_bucket_name("s3://x").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bucket \"s3://x\" is an s3:// URL: a bucket name is expected (here \"x\")"
+        );
+        let e = check_bucket_name("S3://x/a/b/").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bucket \"S3://x/a/b/\" is an s3:// URL: a bucket name is expected (here \"x\"), and the folder \"a/b\" goes in the key prefix (--s3-prefix)"
+        );
+    }
 
     fn uploader(region: Option<&str>, endpoint: Option<&str>) -> Uploader {
         let mut b = aws_config::SdkConfig::builder().behavior_version(BehaviorVersion::latest());

@@ -60,6 +60,12 @@ pub enum WorkspaceError {
         path.display()
     )]
     NoWorkspaceFile { path: PathBuf },
+    /// `.workspace` holds nothing but blanks and comments.
+    #[error(
+        "{}: the workspace file is empty; it should name the application, as `application: <name>`",
+        path.display()
+    )]
+    EmptyWorkspaceFile { path: PathBuf },
     /// A required field is missing (or the document is not a mapping).
     #[error("{}: missing field \"{key}\"", path.display())]
     MissingField { path: PathBuf, key: String },

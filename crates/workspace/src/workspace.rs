@@ -103,7 +103,7 @@ impl Workspace {
             .to_path_buf();
         let app = match app {
             Some(a) => a.to_string(),
-            None => read_app(&root.join("copilot").join(".workspace"))?,
+            None => read_app(&workspace_file(&root))?,
         };
         Ok(Workspace { root, app })
     }
@@ -115,6 +115,10 @@ impl Workspace {
     /// `<root>/copilot`.
     pub fn copilot_dir(&self) -> PathBuf {
         self.root.join("copilot")
+    }
+    /// `<root>/copilot/.workspace`, where the application name is read from.
+    pub fn workspace_file(&self) -> PathBuf {
+        workspace_file(&self.root)
     }
     /// The application name.
     pub fn app(&self) -> &str {
@@ -184,6 +188,10 @@ impl Workspace {
     }
 }
 
+fn workspace_file(root: &Path) -> PathBuf {
+    root.join("copilot").join(".workspace")
+}
+
 fn read_yaml(path: &Path) -> Result<Template, WorkspaceError> {
     let text = std::fs::read_to_string(path).map_err(|source| WorkspaceError::Io {
         path: path.to_path_buf(),
@@ -221,7 +229,20 @@ fn read_app(path: &Path) -> Result<String, WorkspaceError> {
             path: path.to_path_buf(),
         });
     }
-    let tpl = read_yaml(path)?;
+    let text = std::fs::read_to_string(path).map_err(|source| WorkspaceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let blank = text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+    });
+    if blank {
+        return Err(WorkspaceError::EmptyWorkspaceFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let tpl = Template::parse(path, text)?;
     Ok(string_field(path, tpl.root(), "application")?.0.to_string())
 }
 
