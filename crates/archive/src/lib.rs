@@ -112,6 +112,11 @@ pub enum ArchiveError {
     },
     #[error("{link}: symbolic link loop")]
     SymlinkLoop { link: PathBuf },
+    #[error(
+        "{link}: a chain of {links} symbolic links, more than the system follows (40 on Linux); \
+         point the link at its target directly"
+    )]
+    SymlinkChain { link: PathBuf, links: usize },
     #[error("{path}: is a {kind}, not a regular file or folder")]
     SpecialFile { path: PathBuf, kind: &'static str },
     #[error("{path}: folder is empty, nothing to archive")]

@@ -232,9 +232,7 @@ fn check_link(link: &Path, boundary: &Path, policy: &Policy) -> Result<PathBuf, 
 /// NotFound and ELOOP get their own variants; anything else is an I/O error on `path`.
 fn classify_io(path: &Path, source: io::Error) -> ArchiveError {
     if source.raw_os_error() == Some(libc::ELOOP) {
-        ArchiveError::SymlinkLoop {
-            link: path.to_path_buf(),
-        }
+        loop_or_chain(path)
     } else if source.kind() == io::ErrorKind::NotFound {
         ArchiveError::NotFound {
             path: path.to_path_buf(),
@@ -244,6 +242,42 @@ fn classify_io(path: &Path, source: io::Error) -> ArchiveError {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// The system says "too many levels of symbolic links" both for a loop and for a chain longer
+/// than it follows (40 links on Linux): follow the chain to tell which.
+fn loop_or_chain(path: &Path) -> ArchiveError {
+    fn lexical(p: &Path) -> PathBuf {
+        let mut out = PathBuf::new();
+        for c in p.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut current = lexical(path);
+    for _ in 0..4096 {
+        if !seen.insert(current.clone()) {
+            return ArchiveError::SymlinkLoop {
+                link: path.to_path_buf(),
+            };
+        }
+        let Ok(target) = fs::read_link(&current) else {
+            break;
+        };
+        let parent = current.parent().map(Path::to_path_buf).unwrap_or_default();
+        current = lexical(&parent.join(target));
+    }
+    ArchiveError::SymlinkChain {
+        link: path.to_path_buf(),
+        links: seen.len().saturating_sub(1),
     }
 }
 

@@ -820,6 +820,34 @@ async fn symlink_loops_are_errors() {
     ));
 }
 
+/// The system refuses a chain of more than 40 links with the same error as a loop: a long chain
+/// that ends at a file is reported as a chain, not as a loop.
+#[tokio::test]
+async fn a_long_chain_of_links_is_not_called_a_loop() {
+    let fx = Fixture::new(&[("a.txt", b"a", 0o644)]);
+    symlink("a.txt", fx.art().join("l0")).unwrap();
+    for i in 1..50 {
+        symlink(format!("./l{}", i - 1), fx.art().join(format!("l{i}"))).unwrap();
+    }
+    match fx.scan(&fx.art().join("l49"), false).await {
+        Err(e @ ArchiveError::SymlinkChain { links: 50, .. }) => {
+            assert!(
+                e.to_string().contains("a chain of 50 symbolic links"),
+                "{e}"
+            );
+        }
+        other => panic!("expected SymlinkChain of 50 links, got {other:?}"),
+    }
+    // A loop through `./` spellings is still a loop.
+    let fx = Fixture::new(&[("a.txt", b"a", 0o644)]);
+    symlink("./q", fx.art().join("p")).unwrap();
+    symlink("./p", fx.art().join("q")).unwrap();
+    assert!(matches!(
+        fx.scan(&fx.art().join("p"), false).await,
+        Err(ArchiveError::SymlinkLoop { .. })
+    ));
+}
+
 #[tokio::test]
 async fn fifo_is_a_special_file() {
     let fx = Fixture::new(&[("a.txt", b"a", 0o644)]);

@@ -56,7 +56,7 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
             output::write_all(vec![(target, text.as_bytes())])?;
             eprintln!(
                 "Successfully packaged artifacts and wrote output template to file {}.",
-                shown.display()
+                crate::report::escape(&shown.display().to_string())
             );
         }
         None => output::write_stdout(&text)?,

@@ -89,7 +89,7 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
             Some(text) => output::write_stdout(&text)?,
             None => eprintln!(
                 "Service {name} has no addons ({}).",
-                svc.addons_dir().display()
+                crate::report::escape(&svc.addons_dir().display().to_string())
             ),
         },
         Some((dir, stack_target, params_target, addons_target)) => {
@@ -105,7 +105,7 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
             output::write_all(writes)?;
             eprintln!(
                 "Wrote the templates of service {name} for environment {env} to {}.",
-                dir.display()
+                crate::report::escape(&dir.display().to_string())
             );
         }
     }
