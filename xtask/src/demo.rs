@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 
@@ -69,14 +69,7 @@ pub fn main(args: &[OsString]) -> Result<ExitCode> {
             run: "demo".into(),
             scratch: work.clone(),
         };
-        if e2e::has_svc(&bin) {
-            svc_demo(&ctx)
-        } else {
-            eprintln!(
-                "note: this copilot-lite has no `svc` commands yet: showing `copilot-lite package`"
-            );
-            package_demo(&ctx)
-        }
+        svc_demo(&ctx)
     })?;
     banner(&format!(
         "Done in {:.0} s; LocalStack stopped (nothing was kept). Next: README.md, `cargo xtask test`.",
@@ -217,100 +210,4 @@ fn show_function(env: &LocalStackEnv, function: &str) -> Result<()> {
             "table",
         ],
     )
-}
-
-fn package_demo(ctx: &Ctx) -> Result<()> {
-    let bucket = "copilot-lite-demo";
-    let example = ctx.root.join("examples/package");
-    let packaged = ctx.work.join("packaged.yml");
-    banner(&format!(
-        "Packaging examples/package/template.yml into s3://{bucket}"
-    ));
-    show_aws(ctx.env, &["s3", "mb", &format!("s3://{bucket}")])?;
-    println!("(cd examples/package)");
-    show_copilot(
-        ctx,
-        &example,
-        &[
-            "package",
-            "--template-file",
-            "template.yml",
-            "--s3-bucket",
-            bucket,
-            "--output-template-file",
-            &packaged.display().to_string(),
-        ],
-    )?;
-    banner(&format!("The packaged template ({})", packaged.display()));
-    print!("{}", fs::read_to_string(&packaged)?);
-    banner("Uploaded");
-    show_aws(
-        ctx.env,
-        &["s3", "ls", "--recursive", &format!("s3://{bucket}")],
-    )?;
-
-    let stack = "copilot-lite-demo";
-    banner(&format!(
-        "Deploying the packaged template as the stack {stack}"
-    ));
-    show_aws(
-        ctx.env,
-        &[
-            "cloudformation",
-            "create-stack",
-            "--stack-name",
-            stack,
-            "--template-body",
-            &format!("file://{}", packaged.display()),
-            "--capabilities",
-            "CAPABILITY_IAM",
-        ],
-    )?;
-    let status = ctx.wait_stack(stack, Duration::from_secs(240))?;
-    println!("stack {stack}: {status}");
-    ensure!(
-        status == "CREATE_COMPLETE",
-        "stack {stack} ended in {status}:\n{}",
-        ctx.failure_reasons(stack)
-    );
-    banner("Deployed");
-    show_aws(
-        ctx.env,
-        &[
-            "cloudformation",
-            "describe-stacks",
-            "--stack-name",
-            stack,
-            "--query",
-            "Stacks[0].Outputs[].{Key:OutputKey,Value:OutputValue}",
-            "--output",
-            "table",
-        ],
-    )?;
-    let arn = ctx
-        .stack_outputs(stack)?
-        .get("FunctionArn")
-        .cloned()
-        .context("no output FunctionArn")?;
-    show_function(ctx.env, &arn)?;
-    banner("Packaging again: nothing to upload, the same template");
-    show_copilot(
-        ctx,
-        &example,
-        &[
-            "package",
-            "--template-file",
-            "template.yml",
-            "--s3-bucket",
-            bucket,
-            "--output-template-file",
-            &ctx.work.join("packaged-again.yml").display().to_string(),
-        ],
-    )?;
-    let same = fs::read(&packaged)? == fs::read(ctx.work.join("packaged-again.yml"))?;
-    println!(
-        "same template: {}",
-        if same { "yes" } else { "NO (unexpected)" }
-    );
-    Ok(())
 }

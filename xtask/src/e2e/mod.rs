@@ -31,7 +31,7 @@ pub use ctx::{Ctx, Run};
 use crate::localstack::{self, LocalStackEnv, Paths, SetupOptions};
 
 const USAGE: &str = "\
-usage: cargo xtask e2e [--no-build] [--list] [--repeat N] [SCENARIO...]
+usage: cargo xtask e2e [--no-build] [--list] [--repeat N] [--allow-skip] [SCENARIO...]
 
 Builds copilot-lite (cargo build -p copilot-lite), sets LocalStack up (once; needs PyPI and
 npm), then runs the end-to-end scenarios against a fresh LocalStack in a private network
@@ -42,6 +42,8 @@ namespace (root, or unprivileged user namespaces). The last line is `N passed, N
   --list        list the scenarios and exit
   --repeat N    run the selected scenarios N times in a row (one LocalStack), e.g. to
                 check that a scenario is not flaky; each round is counted
+  --allow-skip  exit 0 even if a scenario was skipped (by default a skipped scenario fails
+                the run: a check that did not run is not a check that passed)
   SCENARIO      run only the scenarios whose name contains one of these words
 
 env: COPILOT_LITE_BIN=PATH  test this binary (implies --no-build)
@@ -88,6 +90,7 @@ pub fn scenarios() -> Vec<Scenario> {
 #[derive(Debug, Default)]
 struct Flags {
     list: bool,
+    allow_skip: bool,
     repeat: usize,
     filters: Vec<String>,
 }
@@ -112,6 +115,7 @@ fn parse(args: &[OsString]) -> Result<Flags> {
             }
             "--no-build" => {}
             "--list" => flags.list = true,
+            "--allow-skip" => flags.allow_skip = true,
             "-h" | "--help" | "help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -157,17 +161,6 @@ pub fn build_binary() -> Result<()> {
     }
     eprintln!("e2e: built in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// Whether the binary has the `svc` commands (`copilot-lite svc --help` succeeds).
-pub fn has_svc(bin: &Path) -> bool {
-    Command::new(bin)
-        .args(["svc", "--help"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Entry point; `args` start with `e2e`.
@@ -219,28 +212,23 @@ pub fn main(args: &[OsString]) -> Result<ExitCode> {
     localstack::install_signal_handlers();
 
     let t0 = Instant::now();
-    let svc = has_svc(&bin);
-    eprintln!(
-        "e2e: {} ({}), {} scenario(s)",
-        bin.display(),
-        if svc {
-            "with svc commands"
-        } else {
-            "no svc commands yet: svc scenarios are skipped"
-        },
-        selected.len()
-    );
+    eprintln!("e2e: {}, {} scenario(s)", bin.display(), selected.len());
     let scratch = target_dir().join("e2e");
     let _ = fs::remove_dir_all(&scratch);
     let outcome = localstack::with_localstack(|env| {
         eprintln!("e2e: LocalStack ready at {}", env.endpoint_url);
-        Ok(run_all(env, &bin, svc, &scratch, &selected, flags.repeat))
+        Ok(run_all(env, &bin, &scratch, &selected, flags.repeat))
     });
     let results = match outcome {
         Ok(results) => results,
         Err(e) => return Ok(not_run(&selected, &format!("LocalStack: {e:#}"))),
     };
-    Ok(summary(&results, t0.elapsed().as_secs_f64(), &scratch))
+    Ok(summary(
+        &results,
+        t0.elapsed().as_secs_f64(),
+        &scratch,
+        flags.allow_skip,
+    ))
 }
 
 enum Verdict {
@@ -258,7 +246,6 @@ struct Outcome {
 fn run_all(
     env: &LocalStackEnv,
     bin: &Path,
-    svc: bool,
     scratch: &Path,
     selected: &[Scenario],
     repeat: usize,
@@ -284,8 +271,6 @@ fn run_all(
         eprintln!("\n--- {name} : {}", s.what);
         let verdict = if let Some(sig) = localstack::interrupted() {
             Verdict::Fail(format!("not run: interrupted by signal {sig}"))
-        } else if s.needs == Needs::Svc && !svc {
-            Verdict::Skip("copilot-lite has no `svc` command yet".into())
         } else {
             let work = scratch.join(&name);
             match fs::create_dir_all(&work) {
@@ -333,7 +318,7 @@ fn run_all(
     results
 }
 
-fn summary(results: &[Outcome], secs: f64, scratch: &Path) -> ExitCode {
+fn summary(results: &[Outcome], secs: f64, scratch: &Path, allow_skip: bool) -> ExitCode {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     println!("\ne2e summary ({secs:.1} s):");
     for r in results {
@@ -370,7 +355,10 @@ fn summary(results: &[Outcome], secs: f64, scratch: &Path) -> ExitCode {
     } else {
         println!("{passed} passed, {failed} failed");
     }
-    if failed > 0 {
+    if skipped > 0 && !allow_skip {
+        println!("skipped scenarios fail the run (--allow-skip to accept them)");
+    }
+    if failed > 0 || (skipped > 0 && !allow_skip) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
