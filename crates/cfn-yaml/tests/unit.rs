@@ -877,7 +877,7 @@ fn find_node_by_span_and_tree_equality() {
 }
 
 #[test]
-fn large_template_parses_fast() {
+fn a_large_template_gets_every_edit_and_keeps_the_rest() {
     let mut src = String::from("Resources:\n");
     let mut i = 0;
     while src.len() < 1_000_000 {
@@ -886,20 +886,23 @@ fn large_template_parses_fast() {
         ));
         i += 1;
     }
-    let start = std::time::Instant::now();
+    // (Speed is measured by `cargo xtask bench`, not asserted here.)
     let t = Template::parse(Path::new("big.yaml"), src.clone()).unwrap();
-    let parse_time = start.elapsed();
     let mut edits = Edits::new();
     for (_, r) in t.root().get("Resources").unwrap().entries() {
         edits.replace(r.get_path(&["Properties", "Code"]).unwrap(), s3("b", "k"));
     }
     let out = t.render(&edits);
     assert_eq!(t.render(&Edits::new()), src);
-    let total = start.elapsed();
-    eprintln!("1 MB: parse {parse_time:?}, parse+render {total:?}");
-    // Generous bound for unoptimised debug builds on a shared machine.
-    assert!(total.as_secs() < 20, "{total:?}");
-    assert!(out.len() > src.len());
+    assert_eq!(
+        out.matches("      Code:\n        S3Bucket: b\n        S3Key: k\n")
+            .count(),
+        i
+    );
+    assert_eq!(out.matches("Code: './src/").count(), 0);
+    // Everything else is as written.
+    assert_eq!(out.matches("Type: AWS::Lambda::Function # c\n").count(), i);
+    assert_eq!(out.matches("      Script: |\n        echo ").count(), i);
 }
 
 #[test]
