@@ -736,3 +736,43 @@ fn s3_urls_become_mappings_where_the_property_needs_one() {
     assert_eq!(key_after(&packaged, "S3Key: "), keys[0]);
     assert_eq!(s3.write_requests(), 1);
 }
+
+/// `--expected-bucket-owner` is sent with every S3 request (checked on the requests, not only on
+/// the outcome): a bucket of that name owned by another account would refuse them.
+#[test]
+fn the_expected_bucket_owner_goes_with_every_request() {
+    let s3 = server();
+    let dir = example();
+    let out = package(
+        &s3,
+        &dir.path().join("template.yml"),
+        &["--expected-bucket-owner", "123456789012"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let requests = s3.requests();
+    let operations: std::collections::BTreeSet<_> = requests.iter().map(|r| r.operation).collect();
+    assert!(
+        operations.contains("PutObject") && operations.contains("HeadObject"),
+        "{operations:?}"
+    );
+    for r in &requests {
+        assert_eq!(
+            r.header("x-amz-expected-bucket-owner"),
+            Some("123456789012"),
+            "{} {} {}",
+            r.operation,
+            r.method,
+            r.path
+        );
+    }
+    // Without the flag, no owner is sent (nothing to pin for `package`).
+    s3.clear_requests();
+    let out = package(&s3, &dir.path().join("template.yml"), &["--force-upload"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!s3.requests().is_empty());
+    assert!(
+        s3.requests()
+            .iter()
+            .all(|r| r.header("x-amz-expected-bucket-owner").is_none())
+    );
+}
