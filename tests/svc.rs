@@ -36,8 +36,19 @@ fn ls_lists_the_services_from_any_subfolder() {
 fn outside_a_workspace_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = svc(dir.path(), None, &["package", "-n", "api", "-e", "test"]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("copilot"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1));
+    let canonical = std::fs::canonicalize(dir.path()).unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "error: not in a copilot workspace (no copilot/ folder in {} or its parents)",
+            canonical.display()
+        )) || err.contains(&format!(
+            "error: not in a copilot workspace (no copilot/ folder in {} or its parents)",
+            dir.path().display()
+        )),
+        "{err}"
+    );
 }
 
 #[test]
