@@ -427,10 +427,12 @@ async fn invalid_template_is_a_change_set_error() {
     );
     let err = ctx.deployer.deploy(&req, &()).await.expect_err("must fail");
     eprintln!("error: {err}");
-    assert!(
-        matches!(err, DeployError::ChangeSet { .. } | DeployError::Aws { .. }),
-        "{err:?}"
-    );
+    // Refused when the change set is created, with CloudFormation's reason, which names the
+    // reference that resolves to nothing.
+    let DeployError::ChangeSet { reason, .. } = &err else {
+        panic!("expected a change-set error, got {err:?}");
+    };
+    assert!(reason.contains("Nowhere"), "the reason names the reference: {reason}");
 }
 
 const CHILD_TEMPLATE: &str = r#"

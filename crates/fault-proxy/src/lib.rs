@@ -229,6 +229,9 @@ pub struct Record {
     pub upstream_status: u16,
     /// The `x-amz-expected-bucket-owner` header (S3's bucket-owner pinning), if sent.
     pub expected_bucket_owner: Option<String>,
+    /// The form parameters of a query-API request (CloudFormation, STS), in order, decoded
+    /// (`("DisableRollback", "true")`); empty for S3.
+    pub params: Vec<(String, String)>,
 }
 
 /// Counters: requests handled (logged when answered), faults decided (when decided, so a
@@ -491,6 +494,11 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
     let op = operation(&parts.method, &parts.uri, &parts.headers, &body);
     let query_api = is_query_api(&parts.headers, &body);
+    let params = if query_api {
+        form_urlencoded::parse(&body).into_owned().collect()
+    } else {
+        Vec::new()
+    };
     let (fault, slow_delay, stall) = decide(state, &parts.method, &parts.uri, &op);
     let mut record = Record {
         method,
@@ -504,6 +512,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
             .get("x-amz-expected-bucket-owner")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        params,
     };
     let is_head = parts.method == Method::HEAD;
     let result = run(

@@ -27,6 +27,12 @@ pub fn scenarios() -> Vec<Scenario> {
             run: ten_percent,
         },
         Scenario {
+            name: "svc-deploy-no-rollback",
+            what: "svc deploy --no-rollback sends DisableRollback with the change set's execution (checked on the requests)",
+            needs: Needs::Svc,
+            run: no_rollback,
+        },
+        Scenario {
             name: "svc-deploy-all-failing",
             what: "svc deploy with every request failing: exit non-zero, clear message, no stack",
             needs: Needs::Svc,
@@ -41,17 +47,53 @@ fn deploy_through(
     app: &str,
     extra_env: &[(&str, &str)],
 ) -> Result<super::Run> {
+    deploy_through_with(ctx, proxy, app, extra_env, &[])
+}
+
+fn deploy_through_with(
+    ctx: &Ctx,
+    proxy: &FaultProxy,
+    app: &str,
+    extra_env: &[(&str, &str)],
+    flags: &[&str],
+) -> Result<super::Run> {
     let dir = ctx.work.join("seed");
     if !dir.is_dir() {
         copy_dir(&ctx.root.join("examples/seed"), &dir)?;
     }
     let mut env = vec![("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
     env.extend_from_slice(extra_env);
-    ctx.copilot_with_env(
-        &dir,
-        &["svc", "deploy", "-n", SVC, "-e", ENV, "-a", app],
-        &env,
-    )
+    let mut args = vec!["svc", "deploy", "-n", SVC, "-e", ENV, "-a", app];
+    args.extend_from_slice(flags);
+    ctx.copilot_with_env(&dir, &args, &env)
+}
+
+/// The `DisableRollback` parameter of every `ExecuteChangeSet` in the proxy's log.
+fn disable_rollback_sent(proxy: &FaultProxy) -> Vec<Option<String>> {
+    proxy
+        .log()
+        .iter()
+        .filter(|r| r.operation == "ExecuteChangeSet")
+        .map(|r| {
+            r.params
+                .iter()
+                .find(|(k, _)| k == "DisableRollback")
+                .map(|(_, v)| v.clone())
+        })
+        .collect()
+}
+
+fn no_rollback(ctx: &mut Ctx) -> Result<()> {
+    let app = format!("e2e{}n", ctx.run);
+    let proxy = FaultProxy::start(&ctx.env.endpoint_url, Plan::none())?;
+    let run = deploy_through_with(ctx, &proxy, &app, &[], &["--no-rollback"])?;
+    run.check().context("svc deploy --no-rollback")?;
+    let sent = disable_rollback_sent(&proxy);
+    ensure!(
+        !sent.is_empty() && sent.iter().all(|v| v.as_deref() == Some("true")),
+        "ExecuteChangeSet requests and their DisableRollback: {sent:?}"
+    );
+    Ok(())
 }
 
 fn ten_percent(ctx: &mut Ctx) -> Result<()> {
@@ -67,6 +109,12 @@ fn ten_percent(ctx: &mut Ctx) -> Result<()> {
         .with_context(|| format!("the deploy failed with 10% faults ({stats:?})"))?;
     drop(run);
     ensure!(stats.failures() > 0, "no fault was injected: {stats:?}");
+    // Without --no-rollback, rollback stays on.
+    let sent = disable_rollback_sent(&proxy);
+    ensure!(
+        !sent.is_empty() && sent.iter().all(|v| v.as_deref() != Some("true")),
+        "ExecuteChangeSet requests and their DisableRollback: {sent:?}"
+    );
     // Every upload to the artifact bucket pins its owner: the caller's account (STS).
     let puts: Vec<_> = log
         .iter()
