@@ -321,13 +321,26 @@ fn every_request_failing_exits_non_zero_naming_what_failed_and_leaves_nothing() 
     }
 }
 
+/// The deadline bounds the whole request, retries included: with the default 5 attempts the
+/// run fails with the documented message (see `aws_policy::timeout_message`), not after
+/// 5 × the bound.
 #[test]
 fn a_silent_endpoint_times_out_instead_of_hanging() {
-    let (out, s3, proxy) = all_failing(FaultKind::Stall, &[("COPILOT_LITE_HTTP_TIMEOUT", "2")]);
+    let (out, s3, proxy) = all_failing(
+        FaultKind::Stall,
+        &[
+            ("COPILOT_LITE_HTTP_TIMEOUT", "2"),
+            ("AWS_MAX_ATTEMPTS", "5"),
+        ],
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains("HeadObject") && err.contains("timeout") && !err.contains("DispatchFailure("),
+        err.contains(&format!("HeadObject s3://{BUCKET}/"))
+            && err.contains(
+                "no complete response within 2 s, retries included (COPILOT_LITE_HTTP_TIMEOUT=<seconds> sets this bound)"
+            )
+            && !err.contains("DispatchFailure("),
         "{err}"
     );
     assert!(proxy.stats().of(FaultKind::Stall) >= 1);

@@ -1,8 +1,9 @@
 //! The request policy every AWS client of copilot-lite shares (S3 in `upload`,
 //! CloudFormation and STS in `deploy`): the SDK's standard retry mode with [`MAX_ATTEMPTS`]
-//! unless `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` choose, and time limits on connecting and on
-//! each response, the latter overridden by [`TIMEOUT_ENV`]. One place, so that both clients
-//! read the environment the same way.
+//! unless `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` choose, a time limit on connecting, and a
+//! deadline on each request, all its attempts included ([`request_timeout`], overridden by
+//! [`TIMEOUT_ENV`]). One place, so that both clients read the environment the same way and
+//! the bound users are told ([`timeout_message`]) is the bound in force.
 //!
 //! Must not know about any AWS service, templates or the terminal.
 
@@ -16,7 +17,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 pub const MAX_ATTEMPTS: u32 = 5;
 /// Bound of establishing a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Environment variable overriding a client's read timeout (whole seconds, at least 1).
+/// Environment variable overriding a client's request deadline (whole seconds, at least 1).
 pub const TIMEOUT_ENV: &str = "COPILOT_LITE_HTTP_TIMEOUT";
 
 /// Standard retry mode with [`MAX_ATTEMPTS`], unless the environment chooses
@@ -27,17 +28,32 @@ pub fn retry_config() -> Option<RetryConfig> {
         .then(|| RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
 }
 
-/// [`CONNECT_TIMEOUT`], and `read` (or [`TIMEOUT_ENV`] seconds) from sending a request to its
-/// response's headers, so that a dead or silent endpoint fails the attempt (and is retried)
-/// instead of hanging forever.
-pub fn timeout_config(read: Duration) -> TimeoutConfig {
+/// The deadline of one request of a client whose default is `default`: [`TIMEOUT_ENV`]
+/// seconds when set to a positive number, else `default`. It bounds the whole operation: every
+/// attempt, the backoff between them, connecting, sending the body and reading the response.
+pub fn request_timeout(default: Duration) -> Duration {
+    read_timeout(std::env::var(TIMEOUT_ENV).ok().as_deref(), default)
+}
+
+/// [`CONNECT_TIMEOUT`] per connection, and [`request_timeout`] both per attempt (from sending
+/// a request to its response's headers) and for the whole operation, retries included: a
+/// dead or silent endpoint fails the request within that bound instead of hanging for
+/// attempts × bound. Transient errors that come back quickly are still retried within it.
+pub fn timeout_config(default: Duration) -> TimeoutConfig {
+    let bound = request_timeout(default);
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(read_timeout(
-            std::env::var(TIMEOUT_ENV).ok().as_deref(),
-            read,
-        ))
+        .read_timeout(bound)
+        .operation_timeout(bound)
         .build()
+}
+
+/// What a request that ran into its deadline says (the same words in every client's errors).
+pub fn timeout_message(bound: Duration) -> String {
+    format!(
+        "no complete response within {} s, retries included ({TIMEOUT_ENV}=<seconds> sets this bound)",
+        bound.as_secs()
+    )
 }
 
 /// `env` as whole seconds when it is a positive number, else `default`.
@@ -60,5 +76,15 @@ mod tests {
         assert_eq!(read_timeout(Some("0"), default), default);
         assert_eq!(read_timeout(Some("-1"), default), default);
         assert_eq!(read_timeout(Some("soon"), default), default);
+    }
+
+    #[test]
+    fn one_bound_for_attempts_and_operation() {
+        let config = timeout_config(Duration::from_secs(42));
+        let bound = request_timeout(Duration::from_secs(42));
+        assert_eq!(config.read_timeout(), Some(bound));
+        assert_eq!(config.operation_timeout(), Some(bound));
+        assert_eq!(config.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert!(timeout_message(Duration::from_secs(7)).contains("within 7 s"));
     }
 }

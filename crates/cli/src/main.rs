@@ -34,27 +34,49 @@ fn main() -> ExitCode {
         }
     };
     let diff_mode = matches!(&cli.command, Command::Svc(SvcCommand::Deploy(args)) if args.diff);
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Package(args) => package::run(args).await,
-            Command::Svc(SvcCommand::Ls(args)) => svc::ls(args).await,
-            Command::Svc(SvcCommand::Package(args)) => svc::package(args).await,
-            Command::Svc(SvcCommand::Deploy(args)) => svc::deploy(args).await,
-            Command::Svc(SvcCommand::Delete(args)) => svc::delete(args).await,
-        }
+    let outcome = runtime.block_on(async {
+        let work = async {
+            match cli.command {
+                Command::Package(args) => package::run(args).await,
+                Command::Svc(SvcCommand::Ls(args)) => svc::ls(args).await,
+                Command::Svc(SvcCommand::Package(args)) => svc::package(args).await,
+                Command::Svc(SvcCommand::Deploy(args)) => svc::deploy(args).await,
+                Command::Svc(SvcCommand::Delete(args)) => svc::delete(args).await,
+            }
+        };
+        let outcome = tokio::select! {
+            result = work => Ok(result),
+            signal = signals::interrupted() => Err(signal),
+        };
+        // The work is dropped by now: its temporary folder is deleted, and the multipart
+        // uploads it left open are being aborted (each within a bound). Wait for those.
+        upload::finish_aborts().await;
+        outcome
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
+    // A zip being written on a blocking thread is not waited for (its folder is gone).
+    runtime.shutdown_background();
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(failure)) => {
             report::print(&failure);
             ExitCode::from(failure.exit_code(diff_mode))
+        }
+        Err(signal) => {
+            eprintln!(
+                "Interrupted ({}): stopped; temporary files deleted, open multipart uploads aborted.",
+                signal.name()
+            );
+            ExitCode::from(signal.exit_code())
         }
     }
 }
 
-/// `-v` = info, `-vv` = debug, `-vvv` = trace; `RUST_LOG` wins when set. Logs go to stderr.
+/// `-v` = info, `-vv` = debug, `-vvv` = trace; `RUST_LOG` wins when set. Logs go to stderr,
+/// never with what [`REDACTED_TARGETS`] holds back.
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::FilterExt;
+    use tracing_subscriber::prelude::*;
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -62,9 +84,86 @@ fn init_tracing(verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(verbose >= 2)
-        .init();
+        .with_filter(filter.and(redaction()));
+    tracing_subscriber::registry().with(layer).init();
+}
+
+/// Trace targets of the SDK that print request signatures or payload bytes, and the most
+/// they may log, whatever `RUST_LOG` says:
+/// - `aws_runtime::content_encoding`: the aws-chunked body, chunk by chunk, with each
+///   `chunk-signature=` and the artifact's bytes;
+/// - `aws_sigv4`, `aws_runtime::auth`: the request being signed (its body included);
+/// - `aws_smithy_runtime::client::orchestrator`: whole requests and responses, bodies included.
+pub const REDACTED_TARGETS: [(&str, tracing::Level); 4] = [
+    ("aws_runtime::content_encoding", tracing::Level::WARN),
+    ("aws_sigv4", tracing::Level::DEBUG),
+    ("aws_runtime::auth", tracing::Level::DEBUG),
+    (
+        "aws_smithy_runtime::client::orchestrator",
+        tracing::Level::DEBUG,
+    ),
+];
+
+fn redaction() -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new()
+        .with_default(tracing::level_filters::LevelFilter::TRACE)
+        .with_targets(REDACTED_TARGETS)
+}
+
+mod signals {
+    //! SIGINT and SIGTERM: the run stops, cleans up, and exits 130 / 143.
+
+    /// A signal that stopped the run.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Signal {
+        Interrupt,
+        Terminate,
+    }
+
+    impl Signal {
+        pub fn name(self) -> &'static str {
+            match self {
+                Signal::Interrupt => "SIGINT",
+                Signal::Terminate => "SIGTERM",
+            }
+        }
+
+        /// 128 + the signal's number, as a shell reports a process killed by it.
+        pub fn exit_code(self) -> u8 {
+            match self {
+                Signal::Interrupt => 130,
+                Signal::Terminate => 143,
+            }
+        }
+    }
+
+    /// Resolves at the first SIGTERM, or SIGINT while no deployment handles Ctrl-C itself
+    /// (`svc deploy` cancels its stack operation first); never when the handlers cannot be
+    /// installed (then the signals keep their default action).
+    pub async fn interrupted() -> Signal {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            tracing::warn!(
+                "cannot handle SIGINT/SIGTERM: an interrupted run may leave temporary files"
+            );
+            return std::future::pending().await;
+        };
+        loop {
+            tokio::select! {
+                Some(()) = interrupt.recv() => {
+                    if !crate::svc::handles_ctrl_c() {
+                        return Signal::Interrupt;
+                    }
+                }
+                Some(()) = terminate.recv() => return Signal::Terminate,
+                else => return std::future::pending().await,
+            }
+        }
+    }
 }

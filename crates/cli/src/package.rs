@@ -42,7 +42,7 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
         }
         None => {
             let uploader = connect(&args.aws, &args.upload, &args.s3_bucket).await?;
-            let progress = Progress::new("Uploading");
+            let progress = Progress::new("Uploading", &uploader);
             let packaged = prepared.upload(&uploader, &progress).await;
             progress.finish();
             let packaged = packaged?;

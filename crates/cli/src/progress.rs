@@ -1,18 +1,32 @@
-//! Progress display: a bar on a terminal, nothing otherwise (logs say the rest).
+//! Progress display: a bar with the bytes sent on a terminal; otherwise, while a transfer runs
+//! long, a line on stderr every [`REPORT_EVERY`] (logs say the rest).
 
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use packager::UploadReport;
-use upload::Uploaded;
+use upload::{Uploaded, Uploader};
 
-/// Shows upload progress on stderr when it is a terminal.
+/// Off a terminal, how often a running transfer reports its progress (none for shorter runs).
+pub const REPORT_EVERY: Duration = Duration::from_secs(30);
+/// How often the bar's byte count is refreshed.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Shows upload progress on stderr: objects and bytes sent.
 pub struct Progress {
     bar: Option<ProgressBar>,
+    what: &'static str,
+    done: Arc<AtomicUsize>,
+    total: Arc<AtomicUsize>,
+    ticker: tokio::task::JoinHandle<()>,
 }
 
 impl Progress {
-    pub fn new(what: &'static str) -> Self {
+    /// Starts showing the progress of `uploader`'s transfers.
+    pub fn new(what: &'static str, uploader: &Uploader) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(0);
             if let Ok(style) =
@@ -23,20 +37,57 @@ impl Progress {
             bar.set_message(what);
             bar
         });
-        Progress { bar }
+        let done = Arc::new(AtomicUsize::new(0));
+        let total = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let (bar, uploader) = (bar.clone(), uploader.clone());
+            let (done, total) = (Arc::clone(&done), Arc::clone(&total));
+            let start = uploader.bytes_sent();
+            tokio::spawn(async move {
+                let period = if bar.is_some() { TICK } else { REPORT_EVERY };
+                let mut interval = tokio::time::interval(period);
+                interval.tick().await;
+                loop {
+                    interval.tick().await;
+                    let sent = human_bytes(uploader.bytes_sent().saturating_sub(start));
+                    let (done, total) =
+                        (done.load(Ordering::Relaxed), total.load(Ordering::Relaxed));
+                    match &bar {
+                        Some(bar) => bar.set_message(format!("{what} ({sent} sent)")),
+                        None => eprintln!("{what}: {sent} sent, {done} of {total} objects done..."),
+                    }
+                }
+            })
+        };
+        Progress {
+            bar,
+            what,
+            done,
+            total,
+            ticker,
+        }
     }
 
     pub fn finish(&self) {
+        self.ticker.abort();
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
     }
 }
 
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.ticker.abort();
+    }
+}
+
 impl packager::Observer for Progress {
     fn uploads_planned(&self, total: usize, _bytes: u64) {
+        self.total.store(total, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.set_length(total as u64);
+            bar.set_message(self.what);
         }
     }
     fn upload_finished(&self, report: &UploadReport) {
@@ -48,6 +99,7 @@ impl packager::Observer for Progress {
                 tracing::info!(key = %report.key, source = %report.source.display(), bytes, "uploaded")
             }
         }
+        self.done.fetch_add(1, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }

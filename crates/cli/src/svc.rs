@@ -5,6 +5,7 @@ use copilot_model::names::ADDONS_STACK;
 use copilot_model::{CopilotStack, DeployedStack, KeyLayout, NameKind, Ownership, Target};
 use copilot_workspace::{Addons, Service, Workspace};
 use deploy::{CancellationToken, Deployer, Outcome, StackRequest, Template};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::args::{
     AwsArgs, BucketArgs, SvcDeleteArgs, SvcDeployArgs, SvcLsArgs, SvcPackageArgs, SvcTarget,
@@ -213,9 +214,11 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
     request.detach = args.detach;
 
     let cancel = CancellationToken::new();
+    DEPLOYING.store(true, Ordering::SeqCst);
     let watcher = tokio::spawn(cancel_on_ctrl_c(cancel.clone()));
     let outcome = deployer.deploy_with_cancel(&request, &view, &cancel).await;
     watcher.abort();
+    DEPLOYING.store(false, Ordering::SeqCst);
     view.finish();
     let copilot = matches!(ownership, Ownership::Copilot(_));
     match outcome? {
@@ -358,6 +361,15 @@ async fn addons_only_uploader(
     };
     connect(aws, &up, &found.name).await
 }
+/// Set while a stack operation runs, during which Ctrl-C cancels it ([`cancel_on_ctrl_c`])
+/// rather than stopping the run.
+static DEPLOYING: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C is handled by a running deployment (see `main`'s signal handling).
+pub fn handles_ctrl_c() -> bool {
+    DEPLOYING.load(Ordering::SeqCst)
+}
+
 /// First Ctrl-C: cancel the deployment safely. Second: leave at once.
 async fn cancel_on_ctrl_c(cancel: CancellationToken) {
     if tokio::signal::ctrl_c().await.is_ok() {
@@ -454,7 +466,7 @@ async fn upload_addons(
     keys: &KeyLayout,
     svc: &str,
 ) -> Result<(String, String), Failure> {
-    let progress = Progress::new("Uploading assets");
+    let progress = Progress::new("Uploading assets", uploader);
     let packaged = prepared.upload(uploader, &progress).await;
     progress.finish();
     let packaged = packaged?;

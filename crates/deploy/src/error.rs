@@ -170,7 +170,12 @@ where
         SdkError::ServiceError(e) => {
             format!("HTTP {} without error details", e.raw().status().as_u16())
         }
-        SdkError::TimeoutError(_) => "no response in time (timeout)".to_owned(),
+        SdkError::TimeoutError(_) => {
+            aws_policy::timeout_message(aws_policy::request_timeout(crate::READ_TIMEOUT))
+        }
+        SdkError::DispatchFailure(e) if e.is_timeout() => {
+            aws_policy::timeout_message(aws_policy::request_timeout(crate::READ_TIMEOUT))
+        }
         SdkError::DispatchFailure(e) => match e.as_connector_error() {
             Some(c) => format!("request not completed: {}", chain(c)),
             None => "request not completed".to_owned(),

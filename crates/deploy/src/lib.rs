@@ -33,9 +33,9 @@ pub use tokio_util::sync::CancellationToken;
 
 pub use aws_policy::{CONNECT_TIMEOUT, MAX_ATTEMPTS, TIMEOUT_ENV};
 
-/// Bound of one attempt, from sending the request to the response's headers, so that a silent
-/// endpoint fails the attempt (retried) instead of hanging. `COPILOT_LITE_HTTP_TIMEOUT`
-/// (seconds) overrides it.
+/// Default deadline of one CloudFormation/STS request, all its attempts included (see
+/// [`aws_policy::timeout_config`]), so that a silent endpoint fails the request instead of
+/// hanging. `COPILOT_LITE_HTTP_TIMEOUT` (seconds) overrides it.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Poll interval against AWS (change set status, stack events).
 pub const AWS_POLL_INTERVAL: Duration = Duration::from_secs(5);

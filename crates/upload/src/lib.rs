@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
@@ -35,11 +37,35 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PARTS: u64 = 10_000;
 /// Parts of one multipart upload in flight at once.
 pub const PART_CONCURRENCY: usize = 4;
-/// Bound of one attempt from sending the request to the response's headers (the request body
-/// included, hence generous: an 8 MiB part at 250 kbit/s). A stalled upload or download is cut
-/// off earlier by the SDK's stalled-stream protection. `COPILOT_LITE_HTTP_TIMEOUT` (seconds)
-/// overrides it.
+/// Default deadline of one S3 request, all its attempts included (see
+/// [`aws_policy::timeout_config`]): generous, as it includes sending the body (an 8 MiB part
+/// at 250 kbit/s). A stalled upload or download is cut off earlier by the SDK's stalled-stream
+/// protection. `COPILOT_LITE_HTTP_TIMEOUT` (seconds) overrides it.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Bound of the `AbortMultipartUpload` sent for an upload that failed or was cancelled.
+pub const ABORT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Aborts of multipart uploads whose upload was dropped (cancelled) before it completed or
+/// aborted itself, running on the runtime; [`finish_aborts`] waits for them.
+static PENDING_ABORTS: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Waits for the aborts of cancelled multipart uploads (each bounded by [`ABORT_TIMEOUT`]).
+/// Call before the runtime shuts down, e.g. after a signal dropped the work in progress.
+pub async fn finish_aborts() {
+    loop {
+        let pending: Vec<_> = match PENDING_ABORTS.lock() {
+            Ok(mut guard) => std::mem::take(&mut *guard),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        if pending.is_empty() {
+            return;
+        }
+        for task in pending {
+            // A panicked or cancelled abort has nothing left to wait for.
+            let _ = task.await;
+        }
+    }
+}
 
 /// [`Uploader::existing`] lists from this many keys on; fewer are checked one by one.
 pub const LIST_MIN_KEYS: usize = 16;
@@ -128,6 +154,17 @@ pub enum UploadError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// The endpoint answered, but not as S3 does: nothing counts as stored or present.
+    #[error(
+        "{op} s3://{bucket}/{key}: the endpoint {endpoint} did not answer like S3: {problem} (is the endpoint right?)"
+    )]
+    NotS3 {
+        op: &'static str,
+        bucket: String,
+        key: String,
+        endpoint: String,
+        problem: String,
+    },
     /// Neither `--region` nor the SDK chain (env, profile, IMDS) gave a region.
     #[error("no AWS region: pass --region or set AWS_REGION")]
     NoRegion,
@@ -169,6 +206,10 @@ pub struct Uploader {
     /// Custom endpoint in effect (no trailing slash), `None` on AWS.
     endpoint: Option<String>,
     options: Options,
+    /// Deadline of each request, retries included.
+    timeout: Duration,
+    /// Bytes stored so far by this uploader and its clones (see [`Uploader::bytes_sent`]).
+    sent: Arc<AtomicU64>,
 }
 
 /// Where the bytes of an upload come from.
@@ -263,6 +304,7 @@ impl Uploader {
         let mut builder = aws_sdk_s3::config::Builder::from(sdk)
             .region(Region::new(region.clone()))
             .timeout_config(aws_policy::timeout_config(READ_TIMEOUT));
+        let timeout = aws_policy::request_timeout(READ_TIMEOUT);
         if let Some(retry) = aws_policy::retry_config() {
             builder = builder.retry_config(retry);
         }
@@ -279,6 +321,38 @@ impl Uploader {
             region,
             endpoint,
             options,
+            timeout,
+            sent: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Bytes stored so far by this uploader (and its clones): counted per object for
+    /// single-part uploads, per part for multipart ones; for progress displays.
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// The deadline of each request, retries included (`COPILOT_LITE_HTTP_TIMEOUT` or
+    /// [`READ_TIMEOUT`]).
+    pub fn request_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The endpoint for messages: the custom one, else AWS's regional S3 endpoint.
+    fn endpoint_for_messages(&self) -> String {
+        match &self.endpoint {
+            Some(e) => e.clone(),
+            None => format!("https://s3.{}.amazonaws.com", self.region),
+        }
+    }
+
+    fn not_s3(&self, op: &'static str, key: &str, problem: impl Into<String>) -> UploadError {
+        UploadError::NotS3 {
+            op,
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            endpoint: self.endpoint_for_messages(),
+            problem: problem.into(),
         }
     }
 
@@ -306,7 +380,8 @@ impl Uploader {
         &self.client
     }
 
-    /// Whether `key` exists (HeadObject). 404 = false; 403 = false with a warning logged.
+    /// Whether `key` exists (HeadObject). 404 = false; 403 = false with a warning logged. A
+    /// 200 counts only when it looks like S3's answer (an ETag and a content length).
     pub async fn exists(&self, key: &str) -> Result<bool, UploadError> {
         let res = self
             .client
@@ -317,7 +392,19 @@ impl Uploader {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(true),
+            Ok(out) => {
+                if out.e_tag().is_none_or(str::is_empty) {
+                    return Err(self.not_s3("HeadObject", key, "HTTP 200 without an ETag"));
+                }
+                if out.content_length().is_none() {
+                    return Err(self.not_s3(
+                        "HeadObject",
+                        key,
+                        "HTTP 200 without a content length",
+                    ));
+                }
+                Ok(true)
+            }
             Err(err) => {
                 let status = err.raw_response().map(|r| r.status().as_u16());
                 let code = err.code().map(str::to_owned);
@@ -382,6 +469,11 @@ impl Uploader {
                     Err(err) => {
                         if err.code() == Some("NoSuchBucket") {
                             return Err(self.no_such_bucket());
+                        }
+                        // A silent endpoint would be as silent for the checks one by one:
+                        // spending another deadline on them would double the wait.
+                        if matches!(err, SdkError::TimeoutError(_)) {
+                            return Err(self.map_err("ListObjectsV2", folder, err));
                         }
                         tracing::debug!(
                             bucket = %self.bucket,
@@ -548,10 +640,23 @@ impl Uploader {
             .content_length(i64::try_from(size).unwrap_or(i64::MAX))
             .checksum_algorithm(ChecksumAlgorithm::Crc32C)
             .body(body);
-        self.apply_put_options(req, content_type)
+        let out = self
+            .apply_put_options(req, content_type)
             .send()
             .await
             .map_err(|e| self.map_err("PutObject", key, e))?;
+        // S3 answers with the object's ETag and echoes the checksum it verified.
+        if out.e_tag().is_none_or(str::is_empty) {
+            return Err(self.not_s3("PutObject", key, "HTTP 200 without an ETag"));
+        }
+        if out.checksum_crc32_c().is_none_or(str::is_empty) {
+            return Err(self.not_s3(
+                "PutObject",
+                key,
+                "the CRC32C checksum sent was not echoed (x-amz-checksum-crc32c)",
+            ));
+        }
+        self.sent.fetch_add(size, Ordering::Relaxed);
         Ok(())
     }
 
@@ -618,8 +723,34 @@ impl Uploader {
                 message: "response has no UploadId".to_owned(),
             });
         };
+        if upload_id.is_empty() {
+            return Err(self.not_s3("CreateMultipartUpload", key, "an empty UploadId"));
+        }
         tracing::debug!(bucket = %self.bucket, %key, %upload_id, size, part_size, "multipart upload started");
+        // Dropped before the upload completed or aborted (the run was cancelled, or another
+        // upload failed): the guard aborts it.
+        let mut guard = OpenUpload {
+            uploader: self,
+            key,
+            upload_id: &upload_id,
+            armed: true,
+        };
+        let result = self
+            .complete_or_abort(key, source, size, part_size, &upload_id)
+            .await;
+        guard.armed = false;
+        result
+    }
 
+    async fn complete_or_abort(
+        &self,
+        key: &str,
+        source: &Source<'_>,
+        size: u64,
+        part_size: u64,
+        upload_id: &str,
+    ) -> Result<(), UploadError> {
+        let upload_id = upload_id.to_owned();
         match self
             .send_parts(key, source, size, part_size, &upload_id)
             .await
@@ -640,6 +771,12 @@ impl Uploader {
                     .send()
                     .await;
                 match done {
+                    Ok(out) if out.e_tag().is_none_or(str::is_empty) => {
+                        let err =
+                            self.not_s3("CompleteMultipartUpload", key, "HTTP 200 without an ETag");
+                        self.abort(key, &upload_id).await;
+                        Err(err)
+                    }
                     Ok(_) => Ok(()),
                     Err(e) => {
                         // A retry whose first attempt completed the upload (the response was
@@ -720,6 +857,10 @@ impl Uploader {
             .send()
             .await
             .map_err(|e| self.map_err("UploadPart", key, e))?;
+        if out.e_tag().is_none_or(str::is_empty) {
+            return Err(self.not_s3("UploadPart", key, "HTTP 200 without an ETag"));
+        }
+        self.sent.fetch_add(len, Ordering::Relaxed);
         tracing::trace!(bucket = %self.bucket, %key, part = number, len, "part uploaded");
         Ok(CompletedPart::builder()
             .part_number(number)
@@ -754,21 +895,31 @@ impl Uploader {
             .send()
             .await;
         if let Err(e) = res {
-            tracing::debug!(bucket = %self.bucket, %key, %upload_id, "abort: {}", describe(&e));
+            tracing::debug!(bucket = %self.bucket, %key, %upload_id, "abort: {}", describe(&e, self.timeout));
         }
     }
 
-    /// Best effort: a failed abort is logged (the bucket's lifecycle rules are the backstop).
+    /// Best effort, bounded by [`ABORT_TIMEOUT`]: a failed abort is logged (the bucket's
+    /// lifecycle rules are the backstop).
     async fn abort(&self, key: &str, upload_id: &str) {
-        let res = self
+        let request = self
             .client
             .abort_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
             .set_expected_bucket_owner(self.options.expected_owner.clone())
-            .send()
-            .await;
+            .send();
+        let Ok(res) = tokio::time::timeout(ABORT_TIMEOUT, request).await else {
+            tracing::warn!(
+                bucket = %self.bucket,
+                %key,
+                %upload_id,
+                "could not abort multipart upload: no answer within {} s",
+                ABORT_TIMEOUT.as_secs()
+            );
+            return;
+        };
         match res {
             Ok(_) => {
                 tracing::debug!(bucket = %self.bucket, %key, %upload_id, "multipart upload aborted")
@@ -778,7 +929,7 @@ impl Uploader {
                 %key,
                 %upload_id,
                 "could not abort multipart upload: {}",
-                describe(&e)
+                describe(&e, self.timeout)
             ),
         }
     }
@@ -795,7 +946,7 @@ impl Uploader {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let code = err.code().map(str::to_owned);
-        let message = describe(&err);
+        let message = describe(&err, self.timeout);
         match code.as_deref() {
             Some("NoSuchBucket") => self.no_such_bucket(),
             Some("AccessDenied") => UploadError::AccessDenied {
@@ -826,8 +977,9 @@ impl Uploader {
 
 /// One line saying why a request failed: the service's code and message; else the HTTP status
 /// (a HEAD response has no body to carry a code); else what went wrong on the way (timeout,
-/// connection, unreadable response), without the SDK's debug dump.
-fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
+/// connection, unreadable response), without the SDK's debug dump. `timeout`: the request
+/// deadline, named when it ran out.
+fn describe<E>(err: &SdkError<E, HttpResponse>, timeout: Duration) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -862,7 +1014,8 @@ where
                 }
             )
         }
-        SdkError::TimeoutError(_) => "no response in time (timeout)".to_owned(),
+        SdkError::TimeoutError(_) => aws_policy::timeout_message(timeout),
+        SdkError::DispatchFailure(e) if e.is_timeout() => aws_policy::timeout_message(timeout),
         SdkError::DispatchFailure(e) => match e.as_connector_error() {
             Some(c) => format!("request not completed: {}", chain(c)),
             None => "request not completed".to_owned(),
@@ -871,6 +1024,35 @@ where
             format!("unreadable response: {}", DisplayErrorContext(err))
         }
         _ => DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// A multipart upload in progress; dropped while armed, it has the upload aborted on the
+/// runtime (see [`finish_aborts`]).
+struct OpenUpload<'a> {
+    uploader: &'a Uploader,
+    key: &'a str,
+    upload_id: &'a str,
+    armed: bool,
+}
+
+impl Drop for OpenUpload<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let uploader = self.uploader.clone();
+        let key = self.key.to_owned();
+        let upload_id = self.upload_id.to_owned();
+        tracing::debug!(bucket = %uploader.bucket, %key, %upload_id, "multipart upload cancelled: aborting it");
+        let task = runtime.spawn(async move { uploader.abort(&key, &upload_id).await });
+        match PENDING_ABORTS.lock() {
+            Ok(mut pending) => pending.push(task),
+            Err(poisoned) => poisoned.into_inner().push(task),
+        }
     }
 }
 

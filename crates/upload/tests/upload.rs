@@ -68,6 +68,7 @@ async fn small_file_is_uploaded_with_one_put() {
         .unwrap();
 
     assert_eq!(res, Uploaded::Sent { bytes: 100_000 });
+    assert_eq!(up.bytes_sent(), 100_000);
     assert_eq!(s3.object(BUCKET, "assets/abc.zip").unwrap(), data);
     assert_eq!(s3.count_operation("HeadObject"), 1);
     assert_eq!(s3.count_operation("PutObject"), 1);
@@ -158,6 +159,11 @@ async fn large_file_uses_multipart() {
         .upload_file("big/x.zip", &path, "application/zip")
         .await
         .unwrap();
+    assert_eq!(
+        up.bytes_sent(),
+        data.len() as u64,
+        "every part counted once"
+    );
 
     assert_eq!(
         res,
