@@ -303,3 +303,30 @@ fn a_problem_far_along_a_long_line_is_shown_around_its_column() {
     let longest = err.lines().map(|l| l.chars().count()).max().unwrap_or(0);
     assert!(longest < 400, "a line of {longest} characters was printed");
 }
+
+/// Logs written to a pipe (CI logs, `2> file`) carry no terminal colour codes.
+#[test]
+fn piped_logs_are_plain_text() {
+    let s3 = TestS3::start_blocking();
+    s3.create_bucket_blocking(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let t = template(dir.path());
+    let out = run(copilot_lite(Some(&s3)).args([
+        "-vv",
+        "package",
+        "--template-file",
+        t.to_str().unwrap(),
+        "--s3-bucket",
+        BUCKET,
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("INFO") || err.contains("DEBUG"),
+        "a log was written: {err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "ANSI codes in a piped log: {err:?}"
+    );
+}

@@ -427,12 +427,20 @@ async fn invalid_template_is_a_change_set_error() {
     );
     let err = ctx.deployer.deploy(&req, &()).await.expect_err("must fail");
     eprintln!("error: {err}");
-    // Refused when the change set is created, with CloudFormation's reason, which names the
-    // reference that resolves to nothing.
-    let DeployError::ChangeSet { reason, .. } = &err else {
-        panic!("expected a change-set error, got {err:?}");
+    // Refused when the change set is created (CreateChangeSet answers ValidationError, or the
+    // change set ends FAILED), with CloudFormation's reason, which names the reference that
+    // resolves to nothing.
+    let reason = match &err {
+        DeployError::Aws {
+            op, code, message, ..
+        } if *op == "CreateChangeSet" && code.as_deref() == Some("ValidationError") => message,
+        DeployError::ChangeSet { reason, .. } => reason,
+        other => panic!("expected a change-set refusal, got {other:?}"),
     };
-    assert!(reason.contains("Nowhere"), "the reason names the reference: {reason}");
+    assert!(
+        reason.contains("Nowhere"),
+        "the reason names the reference: {reason}"
+    );
 }
 
 const CHILD_TEMPLATE: &str = r#"

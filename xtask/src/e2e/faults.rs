@@ -68,18 +68,33 @@ fn deploy_through_with(
     ctx.copilot_with_env(&dir, &args, &env)
 }
 
-/// The `DisableRollback` parameter of every `ExecuteChangeSet` in the proxy's log.
-fn disable_rollback_sent(proxy: &FaultProxy) -> Vec<Option<String>> {
-    proxy
-        .log()
+/// The `DisableRollback` parameter of every `ExecuteChangeSet` of `stack` in the proxy's log
+/// (an execution names its change set by ARN, `...:changeSet/<name>/<id>`: the names come from
+/// the stack's `CreateChangeSet` requests).
+fn disable_rollback_sent(proxy: &FaultProxy, stack: &str) -> Vec<Option<String>> {
+    let log = proxy.log();
+    let param = |r: &fault_proxy::Record, key: &str| {
+        r.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let names: Vec<String> = log
         .iter()
+        .filter(|r| r.operation == "CreateChangeSet")
+        .filter(|r| param(r, "StackName").as_deref() == Some(stack))
+        .filter_map(|r| param(r, "ChangeSetName"))
+        .collect();
+    log.iter()
         .filter(|r| r.operation == "ExecuteChangeSet")
-        .map(|r| {
-            r.params
-                .iter()
-                .find(|(k, _)| k == "DisableRollback")
-                .map(|(_, v)| v.clone())
+        .filter(|r| {
+            param(r, "ChangeSetName").is_some_and(|cs| {
+                names
+                    .iter()
+                    .any(|n| cs == *n || cs.contains(&format!("changeSet/{n}/")))
+            })
         })
+        .map(|r| param(r, "DisableRollback"))
         .collect()
 }
 
@@ -88,7 +103,8 @@ fn no_rollback(ctx: &mut Ctx) -> Result<()> {
     let proxy = FaultProxy::start(&ctx.env.endpoint_url, Plan::none())?;
     let run = deploy_through_with(ctx, &proxy, &app, &[], &["--no-rollback"])?;
     run.check().context("svc deploy --no-rollback")?;
-    let sent = disable_rollback_sent(&proxy);
+    // The service's stack (the app's bucket stack, created first, is not the user's deploy).
+    let sent = disable_rollback_sent(&proxy, &format!("{app}-{ENV}-{SVC}"));
     ensure!(
         !sent.is_empty() && sent.iter().all(|v| v.as_deref() == Some("true")),
         "ExecuteChangeSet requests and their DisableRollback: {sent:?}"
@@ -110,7 +126,7 @@ fn ten_percent(ctx: &mut Ctx) -> Result<()> {
     drop(run);
     ensure!(stats.failures() > 0, "no fault was injected: {stats:?}");
     // Without --no-rollback, rollback stays on.
-    let sent = disable_rollback_sent(&proxy);
+    let sent = disable_rollback_sent(&proxy, &format!("{app}-{ENV}-{SVC}"));
     ensure!(
         !sent.is_empty() && sent.iter().all(|v| v.as_deref() != Some("true")),
         "ExecuteChangeSet requests and their DisableRollback: {sent:?}"
