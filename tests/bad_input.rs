@@ -61,31 +61,6 @@ const fn row(name: &'static str, files: fn(&Path), cmd: Cmd, expect: Expect) -> 
     }
 }
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// `cmd` as the unprivileged user `nobody` (uid 65534), through setpriv, with the same
-/// arguments, environment and folder.
-fn as_nobody(cmd: &Command) -> Command {
-    let mut wrapped = Command::new("setpriv");
-    wrapped
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => wrapped.env(k, v),
-            None => wrapped.env_remove(k),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    wrapped
-}
-
 // ---------------------------------------------------------------------------------------------
 // Building blocks for the rows' files.
 

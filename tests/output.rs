@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt, symlink};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -38,10 +38,6 @@ fn case() -> (tempfile::TempDir, PathBuf) {
     (temp, dir)
 }
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
 /// `copilot-lite package --template-file <dir>/t.yml --s3-bucket artifacts <extra>`, run as
 /// an unprivileged user when `nobody` (through setpriv when we are root; as ourselves when we
 /// are not root already), with `umask` set when given.
@@ -60,13 +56,7 @@ fn package_cmd(
     script.push_str("exec \"$@\"");
     let mut cmd = if nobody && is_root() {
         let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "sh",
-            "-c",
-        ]);
+        c.args(AS_NOBODY).args(["sh", "-c"]);
         c
     } else {
         let mut c = Command::new("sh");
