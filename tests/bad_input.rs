@@ -6,8 +6,6 @@
 //! to S3, and leave every file of its tree byte-identical with the same mtime. The rows that
 //! must work (names with spaces and unicode, a multi-MB template) check what was uploaded.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -16,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::*;
+use crate::common::*;
 use s3_test_server::TestS3;
 
 /// How a row runs the binary.

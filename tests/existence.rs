@@ -3,11 +3,9 @@
 //! when listing is refused (no `s3:ListBucket`), when the folder holds far more objects than
 //! the run checks, or when there are only a few objects; nothing at all with `--force-upload`.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use s3_test_server::{Fault, TestS3};
 
 /// A template with `n` Lambda functions, each with its own code folder.

@@ -9,15 +9,13 @@
 //! - A multipart upload whose parts keep failing is aborted; a lost `CompleteMultipartUpload`
 //!   response is recovered.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fault_proxy::{FaultKind, FaultProxy, Plan, Rule, When};
 use s3_test_server::TestS3;
 

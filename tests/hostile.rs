@@ -6,15 +6,13 @@
 //!   fails naming the endpoint and what was wrong;
 //! - `-vvv` with `RUST_LOG=trace`: no request signature, secret or payload byte in the logs.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fault_proxy::{FaultKind, FaultProxy, Plan, Rule, When};
 use s3_test_server::TestS3;
 

@@ -6,13 +6,11 @@
 //! CI runs as root, for which permissions do not stop writes; the rows where that matters run
 //! the binary a second time as an unprivileged user (`setpriv` to nobody when we are root).
 
-mod common;
-
 use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::common::*;
 use s3_test_server::TestS3;
 
 const TEMPLATE: &str =

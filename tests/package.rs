@@ -1,10 +1,8 @@
 //! `copilot-lite package` end to end: the built binary against an in-process S3 server.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use s3_test_server::TestS3;
 
 /// A copy of `examples/package` in a temporary folder, so that tests can check it is left

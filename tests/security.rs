@@ -1,12 +1,10 @@
 //! Security properties of the binary (issue 7): no credentials in the output at any
 //! verbosity, on success and on failure.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::{BUCKET, copilot_lite, run, stderr, stdout};
+use crate::common::{BUCKET, copilot_lite, run, stderr, stdout};
 use s3_test_server::TestS3;
 
 const ACCESS_KEY: &str = "AKIACANARYACCESSKEY1";

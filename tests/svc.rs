@@ -1,11 +1,9 @@
 //! `copilot-lite svc ls|package` end to end on a copy of the seed workspace, against an
 //! in-process S3 server. (`svc deploy` needs CloudFormation: `cargo xtask e2e` covers it.)
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use s3_test_server::TestS3;
 
 /// A copy of `examples/seed` (a Copilot workspace) in a temporary folder.

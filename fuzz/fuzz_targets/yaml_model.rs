@@ -3,7 +3,8 @@
 //! keys, as an unrolled template without any that reads the same); its JSON rendering, when
 //! there is one,
 //! parses again; replacing a scalar with a string gives a template that parses again with that
-//! value in place.
+//! value in place; and, under any set of value edits, every byte outside the edited spans is
+//! unchanged in the output (the check the corpus test runs on real templates, shared with it).
 
 #![no_main]
 
@@ -11,6 +12,9 @@ use std::path::Path;
 
 use cfn_yaml::{Edits, Format, Node, NodeKind, Replacement, Template};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../crates/cfn-yaml/tests/common/lossless.rs"]
+mod lossless;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -47,6 +51,29 @@ fn check(text: &str) {
         assert!(
             again.as_ref().is_ok_and(|t| t.format() == Format::Json),
             "the JSON rendering parses as JSON: {again:?}\n{json}"
+        );
+    }
+    // Losslessness under edits: every value, then a subset chosen by the input's bytes.
+    let mut bits = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    for (round, pick_all) in [(0, true), (1, false)] {
+        let mut pick = |_| {
+            bits = bits.rotate_left(7) ^ 0x9e37_79b9_7f4a_7c15;
+            pick_all || bits & 1 == 1
+        };
+        if let Some((out, expected)) = lossless::edit_picked(&template, text, round, &mut pick) {
+            assert!(
+                out == expected,
+                "an edit changed bytes outside its span:\n--- output\n{out}\n--- expected\n{expected}"
+            );
+        }
+    }
+    if !template.has_aliases() {
+        assert_eq!(
+            lossless::rewrite_quoted_as_themselves(&template),
+            text,
+            "quoted values written back as themselves"
         );
     }
     // Replace the first untagged scalar mapping value (what the packager rewrites).

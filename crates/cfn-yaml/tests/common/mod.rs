@@ -1,5 +1,7 @@
 #![allow(dead_code)]
 
+pub mod lossless;
+
 use cfn_yaml::{Node, NodeKind, Span};
 
 /// A copy of the tree with all spans zeroed, for comparisons modulo positions.
