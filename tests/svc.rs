@@ -93,6 +93,50 @@ fn package_without_upload_keeps_local_paths_and_contacts_nothing() {
 }
 
 #[test]
+fn resource_tags_go_to_the_parameters_file_and_a_reserved_key_is_refused() {
+    let dir = seed();
+    let out_dir = dir.path().join("out");
+    let package = |tags: &str| {
+        run(copilot_lite(None)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .current_dir(dir.path())
+            .args(["svc", "package", "-n", "record-svc", "-e", "test"])
+            .args(["--resource-tags", tags, "--output-dir"])
+            .arg(&out_dir))
+    };
+    let out = package("team=core,cost-center=42");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let params: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out_dir.join("record-svc-test.params.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(params["Tags"]["team"], "core");
+    assert_eq!(params["Tags"]["cost-center"], "42");
+    assert_eq!(params["Tags"]["copilot-lite:managed"], "true");
+    std::fs::remove_dir_all(&out_dir).unwrap();
+    for (tags, key) in [
+        (
+            "team=core,copilot-lite:managed=false",
+            "copilot-lite:managed",
+        ),
+        ("copilot-service=other", "copilot-service"),
+        (
+            "aws:cloudformation:stack-name=x",
+            "aws:cloudformation:stack-name",
+        ),
+    ] {
+        let out = package(tags);
+        assert_eq!(out.status.code(), Some(1), "{tags}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("--resource-tags: tag key {key:?} is reserved: ")),
+            "{tags}: {err}"
+        );
+        assert!(!out_dir.exists(), "{tags}: output written after a refusal");
+    }
+}
+
+#[test]
 fn package_with_upload_assets_rewrites_against_the_workspace_root() {
     let s3 = TestS3::start_blocking();
     s3.create_bucket_blocking(BUCKET);

@@ -96,8 +96,7 @@ pub fn main(args: &[OsString]) -> Result<ExitCode> {
         // Builds target/debug/copilot-lite and the `serve` example with the features
         // `cargo test --workspace` resolves (a `-p` build would compile the AWS SDK again).
         eprintln!("cfn-lint: cargo test --workspace --no-run");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
+        let status = crate::cargo()
             .args(["test", "--workspace", "--no-run"])
             .current_dir(&root)
             .stdin(Stdio::null())

@@ -4,7 +4,7 @@
 //! with the line `N passed, N failed`.
 
 use std::ffi::OsString;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -25,10 +25,9 @@ pub fn main(args: &[OsString]) -> Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         let t0 = Instant::now();
         eprintln!("==> cargo test --workspace");
-        let status = Command::new(&cargo)
+        let status = crate::cargo()
             .args(["test", "--workspace"])
             .args(extra)
             .current_dir(localstack::workspace_root())

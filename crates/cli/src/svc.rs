@@ -44,7 +44,7 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
     let target = Target::new(ws.app(), &args.target.env, svc.name());
     let name = target.svc.clone();
     let keys = KeyLayout::new(args.bucket.s3_prefix.as_deref());
-    let tags = tags(args.resource_tags.as_ref());
+    let tags = tags(args.resource_tags.as_ref())?;
     let prepared = match &addons {
         Some(addons) => Some(prepare(&ws, &svc, addons, &keys, &args.upload).await?),
         None => None,
@@ -133,6 +133,7 @@ fn input_files(
 }
 
 pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
+    let extra_tags = tags(args.resource_tags.as_ref())?;
     let (ws, svc, addons) = load(&args.target)?;
     let target = Target::new(ws.app(), &args.target.env, svc.name());
     let (name, env) = (target.svc.clone(), target.env.clone());
@@ -206,7 +207,7 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
             let mut request =
                 StackRequest::new(&stack_name, Template::Url(uploader.https_url(&key)));
             request.parameters = target.own_stack_parameters(&addons_url);
-            request.tags = target.own_stack_tags(&tags(args.resource_tags.as_ref()));
+            request.tags = target.own_stack_tags(&extra_tags);
             request
         }
     };
@@ -432,10 +433,16 @@ fn load(target: &SvcTarget) -> Result<(Workspace, Service, Option<Addons>), Fail
     Ok((ws, svc, addons))
 }
 
-fn tags(extra: Option<&std::collections::BTreeMap<String, String>>) -> Vec<(String, String)> {
-    extra
+/// The extra tags of `--resource-tags`, refused before anything happens when one is reserved.
+fn tags(
+    extra: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Vec<(String, String)>, Failure> {
+    let tags: Vec<(String, String)> = extra
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    copilot_model::check_extra_tags(&tags)
+        .map_err(|e| Failure::Usage(format!("--resource-tags: {e}")))?;
+    Ok(tags)
 }
 
 /// Validates and scans the addons' artifacts (paths relative to the workspace root).
@@ -563,7 +570,8 @@ async fn app_bucket(
             .or_else(|| (mode == BucketMode::Preview).then(|| name.clone()))
             .ok_or_else(|| {
                 Failure::Usage(format!(
-                    "no artifact bucket for application {app}: neither Copilot's (stack set {stack_set}) nor copilot-lite's (stack {stack}); pass --bucket, set COPILOT_LITE_BUCKET, or run `copilot-lite svc deploy` once"
+                    "no artifact bucket for application {app} in account {account}, region {}: neither Copilot's (stack set {stack_set}) nor copilot-lite's (stack {stack}); check that these are the application's account and region (credentials, --region), else pass --bucket, set COPILOT_LITE_BUCKET, or run `copilot-lite svc deploy` once",
+                    deployer.region()
                 ))
             })?,
     };

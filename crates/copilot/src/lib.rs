@@ -22,6 +22,9 @@ pub use bucket::{
     BUCKET_OUTPUT, COPILOT_BUCKET_OUTPUT, bucket_name, bucket_stack_tags, bucket_template,
     copilot_stack_set_name, infrastructure_stack_name,
 };
-pub use names::{KeyLayout, NameError, NameKind, Target, validate_name, validate_service_name};
+pub use names::{
+    KeyLayout, NameError, NameKind, ReservedTag, Target, check_extra_tags, validate_name,
+    validate_service_name,
+};
 pub use ownership::{CopilotStack, DeployedStack, Ownership, Refusal, classify};
 pub use workload::{workload_params_json, workload_template};

@@ -75,6 +75,35 @@ pub enum NameError {
     BadFormat { kind: NameKind, value: String },
 }
 
+/// A tag key that a user's extra tags may not set: Copilot's three workload tags and
+/// copilot-lite's ownership mark decide whose a stack is, and AWS refuses keys under `aws:`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tag key {key:?} is reserved: {why}")]
+pub struct ReservedTag {
+    pub key: String,
+    why: &'static str,
+}
+
+/// Refuses the first reserved key of `extra` (see [`ReservedTag`]).
+pub fn check_extra_tags(extra: &[(String, String)]) -> Result<(), ReservedTag> {
+    for (key, _) in extra {
+        let why = if [TAG_APPLICATION, TAG_ENVIRONMENT, TAG_SERVICE].contains(&key.as_str()) {
+            "Copilot's tags name the application, environment and service of the stack"
+        } else if key == MANAGED_TAG {
+            "it marks the stacks copilot-lite created, and so owns"
+        } else if key.to_ascii_lowercase().starts_with("aws:") {
+            "AWS reserves the prefix aws: for its own tags"
+        } else {
+            continue;
+        };
+        return Err(ReservedTag {
+            key: key.clone(),
+            why,
+        });
+    }
+    Ok(())
+}
+
 /// Copilot's rule for application, environment and service names: not empty, at most 255
 /// bytes, `^[a-z][a-z0-9-]+$` (so at least two characters), no `--`, no trailing `-`. The
 /// names end up in stack names, S3 keys and file names: a name that passes holds no `/`,
@@ -302,6 +331,34 @@ mod tests {
             KeyLayout::new(Some("")).stack_templates("app-test-api"),
             "manual/templates/app-test-api"
         );
+    }
+
+    #[test]
+    fn reserved_tag_keys_are_refused_by_name() {
+        let tag = |k: &str| {
+            vec![
+                ("team".to_owned(), "a".to_owned()),
+                (k.to_owned(), "x".to_owned()),
+            ]
+        };
+        for key in [
+            "copilot-application",
+            "copilot-environment",
+            "copilot-service",
+            MANAGED_TAG,
+            "aws:cloudformation:stack-name",
+            "AWS:x",
+        ] {
+            let err = check_extra_tags(&tag(key)).unwrap_err();
+            assert_eq!(err.key, key);
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("tag key {key:?} is reserved: "))
+            );
+        }
+        for key in ["team", "copilot-lite", "copilot-services", "awsx", "Name"] {
+            assert_eq!(check_extra_tags(&tag(key)), Ok(()), "{key}");
+        }
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub fn main(args: &[OsString]) -> Result<ExitCode> {
 fn reexec_release(args: &[String]) -> Result<ExitCode> {
     let root = crate::localstack::workspace_root();
     eprintln!("bench: cargo build --release -p xtask (the bench runs optimized)");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let status = crate::cargo()
         .args(["build", "--release", "-p", "xtask"])
         .current_dir(&root)
         .status()
@@ -188,7 +188,7 @@ fn run(o: &Options) -> Result<ExitCode> {
             &["-p", "s3-test-server", "--example", "serve"],
         ] {
             eprintln!("bench: cargo build --release {}", args.join(" "));
-            let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            let status = crate::cargo()
                 .args(["build", "--release"])
                 .args(args)
                 .current_dir(&root)

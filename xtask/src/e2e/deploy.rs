@@ -3,9 +3,8 @@
 //! cancellation), run as one scenario. The test binary is built on the host (see
 //! [`build_deploy_tests`]); running `cargo test` inside the namespace would rebuild.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
 
@@ -26,8 +25,7 @@ pub fn scenarios() -> Vec<Scenario> {
 /// Builds the `deploy` crate's `localstack` test binary (`cargo test --workspace --no-run`,
 /// which reuses what `cargo test --workspace` built) and exports its path for [`run`].
 pub fn build_deploy_tests() -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let output = Command::new(&cargo)
+    let output = crate::cargo()
         .args(["test", "--workspace", "--no-run", "--message-format=json"])
         .current_dir(crate::localstack::workspace_root())
         .stdin(Stdio::null())

@@ -21,7 +21,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -147,15 +147,14 @@ pub fn binary_path() -> PathBuf {
 /// `cargo build -p copilot-lite` in the workspace (needs crates.io unless cached: run it
 /// before entering the namespace).
 pub fn build_binary() -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let t0 = Instant::now();
     eprintln!("e2e: cargo build -p copilot-lite");
-    let status = Command::new(&cargo)
+    let status = crate::cargo()
         .args(["build", "-p", "copilot-lite", "--bin", "copilot-lite"])
         .current_dir(localstack::workspace_root())
         .stdin(Stdio::null())
         .status()
-        .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
+        .context("cannot run cargo")?;
     if !status.success() {
         bail!("`cargo build -p copilot-lite` failed ({status})");
     }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
-use super::ctx::{Ctx, Object, copy_dir, line_of, read_folder, read_zip, same_tree, yaml_values};
+use super::ctx::{
+    Ctx, Object, copy_dir, line_of, read_folder, read_zip, same_tree, str_of, yaml_values,
+};
 use super::{Needs, Scenario};
 
 const SVC: &str = "record-svc";
@@ -59,6 +61,18 @@ pub fn scenarios() -> Vec<Scenario> {
             what: "a missing Lambda folder: exit non-zero, ddb.yml:line named, nothing uploaded",
             needs: Needs::Svc,
             run: bad_input,
+        },
+        Scenario {
+            name: "svc-deploy-resource-tags",
+            what: "--resource-tags (with a code change): the stack carries them beside copilot-lite's own; a reserved key is refused",
+            needs: Needs::Svc,
+            run: resource_tags,
+        },
+        Scenario {
+            name: "svc-delete",
+            what: "svc delete: --addons-only refused on the own stack; the stack goes, assets stay; again: nothing to delete",
+            needs: Needs::Svc,
+            run: delete,
         },
     ]
 }
@@ -172,6 +186,36 @@ fn package_upload(ctx: &mut Ctx) -> Result<()> {
     ctx.make_bucket(&bucket)?;
     let dir = ctx.work.join("seed");
     copy_dir(&ctx.root.join("examples/seed"), &dir)?;
+    // Without --bucket, for an application that has no artifact bucket (here, never deployed;
+    // with AWS, also credentials of another account): the error says where it looked.
+    let lonely = format!("{}nb", app(ctx));
+    let run = ctx.copilot_with_env(
+        &dir,
+        &[
+            "svc",
+            "package",
+            "-n",
+            SVC,
+            "-e",
+            ENV,
+            "-a",
+            &lonely,
+            "--upload-assets",
+        ],
+        &[("AWS_REGION", "eu-west-3")],
+    )?;
+    ensure!(
+        !run.ok,
+        "svc package --upload-assets found a bucket for {lonely}"
+    );
+    let want = format!(
+        "no artifact bucket for application {lonely} in account 000000000000, region eu-west-3"
+    );
+    ensure!(
+        run.stderr.contains(&want),
+        "the error does not say where it looked ({want}):\n{}",
+        run.stderr
+    );
     let run = ctx
         .copilot(
             &dir,
@@ -415,6 +459,149 @@ fn bad_input(ctx: &mut Ctx) -> Result<()> {
     ensure!(
         last_updated(ctx)? == stack_before,
         "bad input changed the stack"
+    );
+    Ok(())
+}
+
+/// The stack's tags, as CloudFormation reports them.
+fn stack_tags(ctx: &Ctx) -> Result<Vec<(String, String)>> {
+    let s = ctx.describe_stack(&workload_stack(ctx))?;
+    Ok(s.get("Tags")
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .map(|t| (str_of(t, "Key"), str_of(t, "Value")))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn resource_tags(ctx: &mut Ctx) -> Result<()> {
+    let (dir, _) = deployed(ctx)?;
+    let before = stack_tags(ctx)?;
+    let app = app(ctx);
+    // With a code change: LocalStack finds no change in a change set that changes the stack's
+    // tags alone ("didn't contain changes"; CloudFormation applies it), so the tags ride on an
+    // update that LocalStack does execute.
+    let index = dir.join(CODE).join("index.js");
+    let mut code = fs::read_to_string(&index)?;
+    code.push_str(&format!("// tagged by e2e run {}\n", ctx.run));
+    fs::write(&index, code)?;
+    let run = ctx
+        .copilot(
+            &dir,
+            &[
+                "svc",
+                "deploy",
+                "-n",
+                SVC,
+                "-e",
+                ENV,
+                "-a",
+                &app,
+                "--resource-tags",
+                "team=e2e,cost-center=42",
+            ],
+        )?
+        .check()?;
+    let status = ctx.wait_stack(&workload_stack(ctx), Duration::from_secs(60))?;
+    ensure!(
+        status == "UPDATE_COMPLETE",
+        "stack is {status}:\n{}",
+        run.tail()
+    );
+    let after = stack_tags(ctx)?;
+    for tag in [("team", "e2e"), ("cost-center", "42")] {
+        ensure!(
+            after.iter().any(|(k, v)| (k.as_str(), v.as_str()) == tag),
+            "the stack lacks tag {tag:?} after --resource-tags: {after:?}"
+        );
+    }
+    for kept in &before {
+        ensure!(
+            after.contains(kept),
+            "--resource-tags dropped copilot-lite's tag {kept:?}: {after:?}"
+        );
+    }
+    // A key of copilot-lite's own (the ownership mark) cannot be set from the command line.
+    let stack_before = last_updated(ctx)?;
+    let run = ctx.copilot(
+        &dir,
+        &[
+            "svc",
+            "deploy",
+            "-n",
+            SVC,
+            "-e",
+            ENV,
+            "-a",
+            &app,
+            "--resource-tags",
+            "copilot-lite:managed=false",
+        ],
+    )?;
+    ensure!(
+        !run.ok,
+        "--resource-tags copilot-lite:managed=false was accepted"
+    );
+    ensure!(
+        run.stderr.contains("copilot-lite:managed"),
+        "the refusal does not name the reserved tag:\n{}",
+        run.stderr
+    );
+    ensure!(
+        last_updated(ctx)? == stack_before && stack_tags(ctx)? == after,
+        "a refused --resource-tags changed the stack"
+    );
+    Ok(())
+}
+
+fn delete(ctx: &mut Ctx) -> Result<()> {
+    let (dir, bucket) = deployed(ctx)?;
+    let app = app(ctx);
+    let stack = workload_stack(ctx);
+    let svc_delete = |extra: &[&str]| {
+        let mut args = vec!["svc", "delete", "-n", SVC, "-e", ENV, "-a", &app];
+        args.extend_from_slice(extra);
+        ctx.copilot(&dir, &args)
+    };
+    // --addons-only is for Copilot's stacks: on copilot-lite's own it is refused, untouched.
+    let stack_before = last_updated(ctx)?;
+    let run = svc_delete(&["--addons-only"])?;
+    ensure!(
+        !run.ok,
+        "svc delete --addons-only of the own stack exited 0"
+    );
+    ensure!(
+        run.stderr.contains("without --addons-only"),
+        "the refusal does not say what to do:\n{}",
+        run.stderr
+    );
+    ensure!(
+        last_updated(ctx)? == stack_before,
+        "a refused --addons-only changed the stack"
+    );
+    let objects = ctx.list_objects(&bucket)?;
+    let run = svc_delete(&[])?.check()?;
+    ensure!(
+        run.stderr.contains(&format!("Deleted stack {stack}")),
+        "svc delete did not report the deletion:\n{}",
+        run.tail()
+    );
+    let status = ctx.wait_stack(&stack, Duration::from_secs(60))?;
+    ensure!(
+        status == "GONE" || status == "DELETE_COMPLETE",
+        "stack {stack} is {status} after svc delete"
+    );
+    ensure!(
+        ctx.list_objects(&bucket)? == objects,
+        "svc delete touched the artifact bucket (uploaded assets are kept)"
+    );
+    let run = svc_delete(&[])?.check()?;
+    ensure!(
+        run.stderr.contains("nothing to delete"),
+        "a second svc delete did not say there is nothing to delete:\n{}",
+        run.tail()
     );
     Ok(())
 }
