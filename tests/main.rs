@@ -8,6 +8,7 @@
 mod common;
 
 mod bad_input;
+mod env;
 mod existence;
 mod faults;
 mod hostile;

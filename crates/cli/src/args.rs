@@ -23,6 +23,48 @@ pub enum Command {
     /// The Copilot workflow: package and deploy a service's addons.
     #[command(subcommand)]
     Svc(SvcCommand),
+    /// The environments' addons (copilot/environments/addons/).
+    #[command(subcommand)]
+    Env(EnvCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// List the environments of the workspace, and the environment addons.
+    Ls(SvcLsArgs),
+    /// Write the packaged environment addons template (and, with --output-dir, copilot-lite's
+    /// environment stack template and its parameters).
+    Package(EnvPackageArgs),
+}
+
+/// Which environment.
+#[derive(Debug, Clone, Args)]
+pub struct EnvTargetArgs {
+    /// Environment name.
+    #[arg(short, long)]
+    pub name: String,
+    /// Application name (default: copilot/.workspace).
+    #[arg(short, long)]
+    pub app: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvPackageArgs {
+    #[command(flatten)]
+    pub target: EnvTargetArgs,
+    /// Upload the local artifacts and rewrite their properties (else local paths stay).
+    #[arg(long)]
+    pub upload_assets: bool,
+    /// Write <env>.env.yml, <env>.env.params.json and env.addons.yml here (Copilot's names;
+    /// default: the addons template to standard output).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
+    #[command(flatten)]
+    pub upload: UploadArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 
 mod args;
 mod deploy_view;
+mod env;
 mod output;
 mod package;
 mod progress;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, SvcCommand};
+use crate::args::{Cli, Command, EnvCommand, SvcCommand};
 
 fn main() -> ExitCode {
     // Before anything opens a file (a closed stdout's descriptor would be reused).
@@ -42,6 +43,8 @@ fn main() -> ExitCode {
                 Command::Svc(SvcCommand::Package(args)) => svc::package(args).await,
                 Command::Svc(SvcCommand::Deploy(args)) => svc::deploy(args).await,
                 Command::Svc(SvcCommand::Delete(args)) => svc::delete(args).await,
+                Command::Env(EnvCommand::Ls(args)) => env::ls(args).await,
+                Command::Env(EnvCommand::Package(args)) => env::package(args).await,
             }
         };
         let outcome = tokio::select! {

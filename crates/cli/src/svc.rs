@@ -46,7 +46,9 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
     let keys = KeyLayout::new(args.bucket.s3_prefix.as_deref());
     let tags = tags(args.resource_tags.as_ref())?;
     let prepared = match &addons {
-        Some(addons) => Some(prepare(&ws, &svc, addons, &keys, &args.upload).await?),
+        Some(addons) => {
+            Some(prepare(&ws, addons, keys.addon_assets(svc.name()), &args.upload).await?)
+        }
         None => None,
     };
     // Where the results go, checked before anything is uploaded: every file to write can be
@@ -78,7 +80,8 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
             let (bucket, owner) = resolve_bucket(&args.bucket, &args.aws, &target.app).await?;
             let upload_args = pin_owner(&args.upload, owner);
             let uploader = connect(&args.aws, &upload_args, &bucket).await?;
-            let (text, url) = upload_addons(prepared, &uploader, &keys, &name).await?;
+            let (text, url) =
+                upload_addons(prepared, &uploader, &keys.addons_templates(&name)).await?;
             addons_text = Some(text);
             addons_url = url;
         } else {
@@ -146,7 +149,7 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
         return Ok(());
     };
     // Validate everything before the first AWS call.
-    let prepared = prepare(&ws, &svc, &addons, &keys, &args.upload).await?;
+    let prepared = prepare(&ws, &addons, keys.addon_assets(svc.name()), &args.upload).await?;
     let stack_name = target.stack_name();
     let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
     // Whose is the stack? Decided before anything is uploaded or changed.
@@ -189,7 +192,7 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
         .await;
     }
 
-    let (_, addons_url) = upload_addons(prepared, &uploader, &keys, &name).await?;
+    let (_, addons_url) = upload_addons(prepared, &uploader, &keys.addons_templates(&name)).await?;
     let mut request = match &ownership {
         Ownership::Copilot(stack) => {
             let template = stack.with_addons(addons.parameters());
@@ -384,7 +387,7 @@ async fn cancel_on_ctrl_c(cancel: CancellationToken) {
 
 /// The workspace, its application name checked by Copilot's rule: `app` (the `-a/--app`
 /// flag) when given, else the name read from `copilot/.workspace`.
-fn workspace(app: Option<&str>) -> Result<Workspace, Failure> {
+pub(crate) fn workspace(app: Option<&str>) -> Result<Workspace, Failure> {
     if let Some(app) = app {
         check_name(|| "-a/--app".into(), NameKind::Application, app)?;
     }
@@ -407,7 +410,11 @@ fn check_target_flags(target: &SvcTarget) -> Result<(), Failure> {
     check_name(|| "-e/--env".into(), NameKind::Environment, &target.env)
 }
 
-fn check_name(what: impl FnOnce() -> String, kind: NameKind, value: &str) -> Result<(), Failure> {
+pub(crate) fn check_name(
+    what: impl FnOnce() -> String,
+    kind: NameKind,
+    value: &str,
+) -> Result<(), Failure> {
     copilot_model::validate_name(kind, value).map_err(|source| Failure::Name {
         what: what(),
         source,
@@ -446,18 +453,17 @@ fn tags(
 }
 
 /// Validates and scans the addons' artifacts (paths relative to the workspace root).
-async fn prepare(
+pub(crate) async fn prepare(
     ws: &Workspace,
-    svc: &Service,
     addons: &Addons,
-    keys: &KeyLayout,
+    key_prefix: String,
     upload: &UploadArgs,
 ) -> Result<packager::Prepared, Failure> {
     let options = packager::Options {
         base: packager::Base::Root(ws.root().to_path_buf()),
         root: ws.root().to_path_buf(),
         confine: true,
-        key_prefix: keys.addon_assets(svc.name()),
+        key_prefix,
         jobs: upload.jobs,
         json: false,
     };
@@ -467,24 +473,18 @@ async fn prepare(
 }
 
 /// Uploads the artifacts, then the packaged addons template; returns its text and URL.
-async fn upload_addons(
+pub(crate) async fn upload_addons(
     prepared: packager::Prepared,
     uploader: &upload::Uploader,
-    keys: &KeyLayout,
-    svc: &str,
+    templates_folder: &str,
 ) -> Result<(String, String), Failure> {
     let progress = Progress::new("Uploading assets", uploader);
     let packaged = prepared.upload(uploader, &progress).await;
     progress.finish();
     let packaged = packaged?;
     crate::progress::summary(&packaged.uploads);
-    let (key, _) = packager::upload_template(
-        uploader,
-        &keys.addons_templates(svc),
-        &packaged.text,
-        Format::Yaml,
-    )
-    .await?;
+    let (key, _) =
+        packager::upload_template(uploader, templates_folder, &packaged.text, Format::Yaml).await?;
     tracing::info!(key, "addons template uploaded");
     let url = uploader.https_url(&key);
     Ok((packaged.text, url))
@@ -494,7 +494,7 @@ async fn upload_addons(
 /// created here: `svc package` uploads to an existing bucket). With the application's bucket
 /// comes the caller's account, to pin as the bucket owner (the bucket is the caller's own); a
 /// bucket given by name is pinned only on `--expected-bucket-owner`.
-async fn resolve_bucket(
+pub(crate) async fn resolve_bucket(
     bucket: &BucketArgs,
     aws: &AwsArgs,
     app: &str,
@@ -579,7 +579,7 @@ async fn app_bucket(
 }
 
 /// `upload` with `owner` as the expected bucket owner, unless one was given explicitly.
-fn pin_owner(upload: &UploadArgs, owner: Option<String>) -> UploadArgs {
+pub(crate) fn pin_owner(upload: &UploadArgs, owner: Option<String>) -> UploadArgs {
     let mut upload = upload.clone();
     if upload.expected_bucket_owner.is_none() {
         upload.expected_bucket_owner = owner;

@@ -5,7 +5,8 @@
 //! names, parameter names, logical IDs, tags and copilot-lite's mark ([`names`]); the
 //! S3 key layout ([`KeyLayout`]); the artifact bucket (Copilot's stack set and output, and
 //! copilot-lite's own bucket stack: [`bucket_name`], [`bucket_template`]); copilot-lite's own
-//! workload stack ([`workload_template`], [`workload_params_json`]); and the ownership rules:
+//! workload and environment stacks ([`workload_template`], [`workload_params_json`],
+//! [`environment_template`], [`environment_params_json`]); and the ownership rules:
 //! whose a deployed stack is ([`classify`]), the only edit made to a Copilot stack
 //! ([`CopilotStack::with_addons`]) and the resources its change sets may touch
 //! ([`CopilotStack::allowed_changes`]).
@@ -23,8 +24,11 @@ pub use bucket::{
     copilot_stack_set_name, infrastructure_stack_name,
 };
 pub use names::{
-    KeyLayout, NameError, NameKind, ReservedTag, Target, check_extra_tags, validate_name,
-    validate_service_name,
+    EnvTarget, KeyLayout, NameError, NameKind, ReservedTag, Target, check_extra_tags,
+    validate_name, validate_service_name,
 };
 pub use ownership::{CopilotStack, DeployedStack, Ownership, Refusal, classify};
-pub use workload::{workload_params_json, workload_template};
+pub use workload::{
+    ENV_DESCRIPTION, environment_params_json, environment_template, workload_params_json,
+    workload_template,
+};

@@ -32,6 +32,15 @@ pub const ADDONS_STACK_PARAMETERS: [(&str, &str); 3] = [
     ("Name", PARAM_WORKLOAD),
 ];
 
+/// Environment stack parameters (Copilot's names for `<app>-<env>`, which copilot-lite's own
+/// environment stack uses too).
+pub const PARAM_ENV_APP: &str = "AppName";
+pub const PARAM_ENV_NAME: &str = "EnvironmentName";
+/// The parameters the addons stack of an environment gets from the environment stack, in
+/// Copilot's order (its `environment/cf.yml`).
+pub const ENV_ADDONS_STACK_PARAMETERS: [(&str, &str); 2] =
+    [("App", PARAM_ENV_APP), ("Env", PARAM_ENV_NAME)];
+
 /// What a name names: Copilot validates applications, environments and services alike
 /// (`basicNameValidation` in Copilot's `internal/pkg/cli/validate.go`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +225,64 @@ impl Target {
     }
 }
 
+/// An environment of an application: its stack `<app>-<env>` holds the environments' addons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvTarget {
+    pub app: String,
+    pub env: String,
+}
+
+impl EnvTarget {
+    pub fn new(app: impl Into<String>, env: impl Into<String>) -> EnvTarget {
+        EnvTarget {
+            app: app.into(),
+            env: env.into(),
+        }
+    }
+
+    /// The environment stack: `<app>-<env>` (Copilot's name, used by copilot-lite too).
+    pub fn stack_name(&self) -> String {
+        format!("{}-{}", self.app, self.env)
+    }
+
+    /// Copilot's two tags of an environment stack, in this order.
+    pub fn copilot_tags(&self) -> [(&'static str, &str); 2] {
+        [
+            (TAG_APPLICATION, self.app.as_str()),
+            (TAG_ENVIRONMENT, self.env.as_str()),
+        ]
+    }
+
+    /// The tags of copilot-lite's own environment stack: Copilot's two, the managed mark, then
+    /// `extra` (as [`Target::own_stack_tags`]).
+    pub fn own_stack_tags(&self, extra: &[(String, String)]) -> Vec<(String, String)> {
+        let mut tags: Vec<(String, String)> = self
+            .copilot_tags()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        tags.push((MANAGED_TAG.to_owned(), MANAGED_VALUE.to_owned()));
+        for (k, v) in extra {
+            if !tags.iter().any(|(t, _)| t == k) {
+                tags.push((k.clone(), v.clone()));
+            }
+        }
+        tags
+    }
+
+    /// The parameters of copilot-lite's own environment stack, in this order.
+    pub fn own_stack_parameters(&self, addons_url: &str) -> Vec<(String, String)> {
+        [
+            (PARAM_ENV_APP, self.app.as_str()),
+            (PARAM_ENV_NAME, self.env.as_str()),
+            (PARAM_ADDONS_URL, addons_url),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    }
+}
+
 /// Where objects go in the artifact bucket: Copilot's layout (so that both tools share the
 /// same folders), under an optional `--s3-prefix`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -247,6 +314,18 @@ impl KeyLayout {
     /// The folder of a service's packaged addons templates: `[prefix/]manual/addons/<svc>`.
     pub fn addons_templates(&self, svc: &str) -> String {
         self.join(&format!("manual/addons/{svc}"))
+    }
+
+    /// The folder of the environments' addon assets (Copilot's
+    /// `EnvironmentAddonAsset`): `[prefix/]manual/addons/environments/assets`.
+    pub fn env_addon_assets(&self) -> String {
+        self.join("manual/addons/environments/assets")
+    }
+
+    /// The folder of the environments' packaged addons templates (Copilot's
+    /// `EnvironmentAddons`): `[prefix/]manual/addons/environments`.
+    pub fn env_addons_templates(&self) -> String {
+        self.join("manual/addons/environments")
     }
 
     /// The folder of a stack's templates: `[prefix/]manual/templates/<stack>`.

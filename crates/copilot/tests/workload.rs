@@ -210,3 +210,84 @@ fn the_own_template_carries_the_mark() {
         Some(copilot_model::names::MANAGED_VALUE)
     );
 }
+
+const ENV_TEMPLATE: &str = "Parameters:\n  App: {Type: String}\n  Env: {Type: String}\n  Retention: {Type: Number}\nResources:\n  Shared: {Type: AWS::SQS::Queue}\nOutputs:\n  SharedQueueUrl:\n    Value: !Ref Shared\n    Export:\n      Name: !Sub '${App}-${Env}-SharedQueueUrl'\n";
+
+#[test]
+fn environment_stack_template_and_parameters() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("copilot/environments/addons");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("queue.yml"), ENV_TEMPLATE).unwrap();
+    std::fs::write(
+        dir.join("addons.parameters.yml"),
+        "Parameters:\n  Retention: 7 # days\n",
+    )
+    .unwrap();
+    let a = copilot_workspace::Addons::load_kind(&dir, copilot_workspace::AddonsKind::Environment)
+        .unwrap()
+        .unwrap();
+    let text = copilot_model::environment_template(Some(&a));
+    let t = parse(&text);
+    let root = t.root();
+    assert_eq!(
+        root.get("Description").and_then(Node::as_scalar),
+        Some(copilot_model::ENV_DESCRIPTION)
+    );
+    assert_eq!(
+        root.get_path(&["Metadata", "copilot-lite", "Managed"])
+            .and_then(Node::as_scalar),
+        Some("true")
+    );
+    assert_eq!(
+        keys(root.get("Parameters").unwrap()),
+        ["AppName", "EnvironmentName", "AddonsTemplateURL"]
+    );
+    let params = root
+        .get_path(&["Resources", "AddonsStack", "Properties", "Parameters"])
+        .unwrap();
+    assert_eq!(keys(params), ["App", "Env", "Retention"]);
+    assert_eq!(params.get("App").and_then(Node::as_scalar), Some("AppName"));
+    assert_eq!(params.get("App").unwrap().tag.as_deref(), Some("!Ref"));
+    assert_eq!(
+        params.get("Env").and_then(Node::as_scalar),
+        Some("EnvironmentName")
+    );
+    assert!(text.contains("        Retention: 7 # days\n"), "{text}");
+    let out = root.get_path(&["Outputs", "SharedQueueUrl"]).unwrap();
+    assert_eq!(
+        out.get("Value").and_then(Node::as_scalar),
+        Some("AddonsStack.Outputs.SharedQueueUrl")
+    );
+
+    let target = copilot_model::EnvTarget::new("app", "test");
+    assert_eq!(target.stack_name(), "app-test");
+    let json: serde_json::Value = serde_json::from_str(&copilot_model::environment_params_json(
+        &target,
+        "https://b.s3.amazonaws.com/k.yml",
+        &[("team".into(), "core".into())],
+    ))
+    .unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "Parameters": {
+                "AppName": "app",
+                "EnvironmentName": "test",
+                "AddonsTemplateURL": "https://b.s3.amazonaws.com/k.yml"
+            },
+            "Tags": {
+                "copilot-application": "app",
+                "copilot-environment": "test",
+                "copilot-lite:managed": "true",
+                "team": "core"
+            }
+        })
+    );
+    let keys = copilot_model::KeyLayout::new(Some("p"));
+    assert_eq!(
+        keys.env_addon_assets(),
+        "p/manual/addons/environments/assets"
+    );
+    assert_eq!(keys.env_addons_templates(), "p/manual/addons/environments");
+}

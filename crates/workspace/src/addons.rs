@@ -13,6 +13,27 @@ const PARAMETER_FILES: [&str; 2] = ["addons.parameters.yml", "addons.parameters.
 
 /// The reserved parameters every workload addons template declares (B §3.3).
 pub const RESERVED_PARAMETERS: [&str; 3] = ["App", "Env", "Name"];
+/// The reserved parameters every environment addons template declares (Copilot's
+/// `envAddonsParameterReservedKeys`).
+pub const ENV_RESERVED_PARAMETERS: [&str; 2] = ["App", "Env"];
+
+/// Whose addons: a workload's (`copilot/<svc>/addons/`) or the environments'
+/// (`copilot/environments/addons/`). They differ in their reserved parameters only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddonsKind {
+    Workload,
+    Environment,
+}
+
+impl AddonsKind {
+    /// The parameters the templates must declare and the parameters file must not set.
+    pub fn reserved_parameters(self) -> &'static [&'static str] {
+        match self {
+            AddonsKind::Workload => &RESERVED_PARAMETERS,
+            AddonsKind::Environment => &ENV_RESERVED_PARAMETERS,
+        }
+    }
+}
 
 /// One entry of `addons.parameters.yml`: a parameter of the addons stack whose value the
 /// workload stack passes (it may use intrinsics that refer to the workload stack).
@@ -30,6 +51,7 @@ pub struct AddonParameter {
 /// The merged addons of a service, ready for packaging.
 #[derive(Debug, Clone)]
 pub struct Addons {
+    kind: AddonsKind,
     dir: PathBuf,
     files: Vec<PathBuf>,
     template: Template,
@@ -41,9 +63,14 @@ pub struct Addons {
 }
 
 impl Addons {
-    /// Reads, merges and validates the addons in `dir` (`copilot/<svc>/addons`).
+    /// Reads, merges and validates a workload's addons in `dir` (`copilot/<svc>/addons`).
     /// `Ok(None)` when the folder does not exist or holds no template file.
     pub fn load(dir: &Path) -> Result<Option<Addons>, AddonsError> {
+        Self::load_kind(dir, AddonsKind::Workload)
+    }
+
+    /// [`Addons::load`] for `kind`'s rules (`copilot/environments/addons` for environments).
+    pub fn load_kind(dir: &Path, kind: AddonsKind) -> Result<Option<Addons>, AddonsError> {
         let io = |source| AddonsError::Io {
             path: dir.to_path_buf(),
             source,
@@ -117,7 +144,7 @@ impl Addons {
             Some(p) => Some((p.clone(), read_text(p)?)),
             None => None,
         };
-        Self::from_parsed(dir, inputs, params_text).map(Some)
+        Self::from_parsed(dir, inputs, params_text, kind).map(Some)
     }
 
     /// Merges already-read templates (`(path, text)`, in merge order) and an optional
@@ -127,18 +154,29 @@ impl Addons {
         templates: Vec<(PathBuf, String)>,
         parameters: Option<(PathBuf, String)>,
     ) -> Result<Addons, AddonsError> {
+        Self::from_texts_kind(dir, templates, parameters, AddonsKind::Workload)
+    }
+
+    /// [`Addons::from_texts`] for `kind`'s rules.
+    pub fn from_texts_kind(
+        dir: &Path,
+        templates: Vec<(PathBuf, String)>,
+        parameters: Option<(PathBuf, String)>,
+        kind: AddonsKind,
+    ) -> Result<Addons, AddonsError> {
         let mut inputs = Vec::with_capacity(templates.len());
         for (path, text) in templates {
             let tpl = Template::parse(&path, text)?;
             inputs.push(Input { path, tpl });
         }
-        Self::from_parsed(dir, inputs, parameters)
+        Self::from_parsed(dir, inputs, parameters, kind)
     }
 
     fn from_parsed(
         dir: &Path,
         mut inputs: Vec<Input>,
         parameters: Option<(PathBuf, String)>,
+        kind: AddonsKind,
     ) -> Result<Addons, AddonsError> {
         let files: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
         let (template, lines) = if inputs.len() == 1 {
@@ -168,6 +206,7 @@ impl Addons {
             (template, lines)
         };
         let mut addons = Addons {
+            kind,
             dir: dir.to_path_buf(),
             files,
             template,
@@ -192,6 +231,10 @@ impl Addons {
         Ok(addons)
     }
 
+    /// Whose addons these are.
+    pub fn kind(&self) -> AddonsKind {
+        self.kind
+    }
     /// The addons folder.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -338,7 +381,8 @@ impl Addons {
             Some((path, text)) => parse_parameters_file(&path, text)?,
             None => Vec::new(),
         };
-        for name in RESERVED_PARAMETERS {
+        let reserved = self.kind.reserved_parameters();
+        for &name in reserved {
             if !in_template(name) {
                 return Err(AddonsError::MissingRequiredParameter {
                     name: name.to_string(),
@@ -347,6 +391,7 @@ impl Addons {
             }
             if let Some(p) = custom.iter().find(|p| p.key == name) {
                 return Err(AddonsError::ReservedParameter {
+                    reserved: word_series(reserved),
                     key: p.key.clone(),
                     path: p.location.file.clone(),
                     line: p.location.line,
@@ -364,7 +409,7 @@ impl Addons {
         }
         for (k, v) in tpl_entries {
             let Some(name) = k.as_scalar() else { continue };
-            if RESERVED_PARAMETERS.contains(&name)
+            if reserved.contains(&name)
                 || v.get("Default").is_some()
                 || custom.iter().any(|p| p.key == name)
             {
@@ -379,6 +424,16 @@ impl Addons {
             });
         }
         Ok(custom)
+    }
+}
+
+/// `"App", "Env" and "Name"`: Copilot's `english.WordSeries` of the quoted names.
+fn word_series(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    match quoted.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 

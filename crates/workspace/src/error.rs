@@ -232,8 +232,10 @@ pub enum AddonsError {
     MissingRequiredParameter { name: String, dir: PathBuf },
     #[error("must define field 'Parameters' in file {file_name} under path {}", path.display())]
     MissingParametersField { file_name: String, path: PathBuf },
-    #[error("reserved parameters \"App\", \"Env\" and \"Name\" cannot be declared")]
+    #[error("reserved parameters {reserved} cannot be declared")]
     ReservedParameter {
+        /// The reserved names, as Copilot lists them (`"App", "Env" and "Name"`).
+        reserved: String,
         key: String,
         path: PathBuf,
         line: usize,

@@ -17,6 +17,8 @@ mod merge;
 mod text;
 mod workspace;
 
-pub use addons::{AddonParameter, Addons, RESERVED_PARAMETERS};
+pub use addons::{
+    AddonParameter, Addons, AddonsKind, ENV_RESERVED_PARAMETERS, RESERVED_PARAMETERS,
+};
 pub use error::{AddonsError, Conflict, Location, WorkspaceError};
 pub use workspace::{Service, ServiceType, Workspace};

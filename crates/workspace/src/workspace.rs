@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use cfn_yaml::{Node, NodeKind, Template};
 
-use crate::addons::Addons;
+use crate::addons::{Addons, AddonsKind};
 use crate::error::{AddonsError, WorkspaceError};
 
 /// Folders of `copilot/` that are not services.
@@ -160,32 +160,58 @@ impl Workspace {
         })
     }
 
+    /// `<root>/copilot/environments/addons`: the addons of every environment.
+    pub fn env_addons_dir(&self) -> PathBuf {
+        self.copilot_dir().join("environments").join("addons")
+    }
+
+    /// Reads and merges the environments' addons (Copilot's environment rules: the templates
+    /// declare `App` and `Env`); `Ok(None)` when there are none.
+    pub fn env_addons(&self) -> Result<Option<Addons>, AddonsError> {
+        Addons::load_kind(&self.env_addons_dir(), AddonsKind::Environment)
+    }
+
+    /// The environments of the workspace: the folders of `copilot/environments/` with a
+    /// `manifest.yml`, sorted (none when the folder does not exist).
+    pub fn list_environments(&self) -> Result<Vec<String>, WorkspaceError> {
+        let dir = self.copilot_dir().join("environments");
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        dirs_with_manifest(&dir, &["addons"])
+    }
+
     /// Names of the folders of `copilot/` with a `manifest.yml`, sorted.
     fn candidate_dirs(&self) -> Result<Vec<String>, WorkspaceError> {
-        let dir = self.copilot_dir();
-        let read = std::fs::read_dir(&dir).map_err(|source| WorkspaceError::Io {
+        dirs_with_manifest(&self.copilot_dir(), &NOT_SERVICES)
+    }
+}
+
+/// Names of the folders of `dir` with a `manifest.yml`, but `skip`, sorted.
+fn dirs_with_manifest(dir: &Path, skip: &[&str]) -> Result<Vec<String>, WorkspaceError> {
+    let dir = dir.to_path_buf();
+    let read = std::fs::read_dir(&dir).map_err(|source| WorkspaceError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut names = Vec::new();
+    for entry in read {
+        let entry = entry.map_err(|source| WorkspaceError::Io {
             path: dir.clone(),
             source,
         })?;
-        let mut names = Vec::new();
-        for entry in read {
-            let entry = entry.map_err(|source| WorkspaceError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if NOT_SERVICES.contains(&name.as_str()) {
-                continue;
-            }
-            if entry.path().join("manifest.yml").is_file() {
-                names.push(name);
-            }
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if skip.contains(&name.as_str()) {
+            continue;
         }
-        names.sort();
-        Ok(names)
+        if entry.path().join("manifest.yml").is_file() {
+            names.push(name);
+        }
     }
+    names.sort();
+    Ok(names)
 }
 
 fn workspace_file(root: &Path) -> PathBuf {
