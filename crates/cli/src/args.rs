@@ -34,7 +34,7 @@ pub enum EnvCommand {
     Ls(SvcLsArgs),
     /// Write the packaged environment addons template (and, with --output-dir, copilot-lite's
     /// environment stack template and its parameters).
-    Package(EnvPackageArgs),
+    Package(Box<EnvPackageArgs>),
 }
 
 /// Which environment.

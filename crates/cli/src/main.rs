@@ -44,7 +44,7 @@ fn main() -> ExitCode {
                 Command::Svc(SvcCommand::Deploy(args)) => svc::deploy(args).await,
                 Command::Svc(SvcCommand::Delete(args)) => svc::delete(args).await,
                 Command::Env(EnvCommand::Ls(args)) => env::ls(args).await,
-                Command::Env(EnvCommand::Package(args)) => env::package(args).await,
+                Command::Env(EnvCommand::Package(args)) => env::package(*args).await,
             }
         };
         let outcome = tokio::select! {
