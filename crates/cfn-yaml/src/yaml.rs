@@ -653,7 +653,105 @@ fn collect_props(body: &str, base: usize, idx: &mut LineIndex<'_>) -> Vec<PropTo
 }
 
 /// Parses a YAML template (`bom` bytes of byte-order mark are skipped).
+/// How many closing brackets [`parse`] moves before it gives up (each costs one more parse).
+const MAX_CLOSERS_MOVED: usize = 64;
+
+/// Parses YAML, accepting a flow collection's closing bracket on a line of its own less
+/// indented than yaml-rust2 wants:
+///
+/// ```yaml
+///     Statement:
+///       - Effect: Allow
+///         Action: [
+///           "logs:GetLogRecord"
+///         ]
+/// ```
+///
+/// yaml-rust2 refuses the `]` ("invalid indentation": the YAML spec wants it indented past the
+/// mapping), where PyYAML, Go's yaml.v3 and CloudFormation accept it; Copilot's own
+/// environment template is written so. On that error, at a `]` or `}` that starts its line,
+/// the bracket is moved to the end of the previous line in a copy of the text (the line break
+/// and indentation after it instead: the same length, so every other byte keeps its offset,
+/// and the same lines), the copy is parsed again, and the spans that end at a moved bracket are
+/// put back where it is written. A previous line with a `#` (maybe a comment) is left alone.
 pub(crate) fn parse(origin: &Path, src: &str, bom: usize) -> Result<Node, ParseError> {
+    let first = match parse_text(origin, src, bom) {
+        Err(e) if e.message == "invalid indentation" => e,
+        other => return other,
+    };
+    let mut text = src.to_owned();
+    // (where the bracket is in `text`, where it is written in `src`)
+    let mut moved: Vec<(usize, usize)> = Vec::new();
+    let mut at = first.pos.byte;
+    while moved.len() < MAX_CLOSERS_MOVED {
+        let Some(to) = move_closer(&mut text, at, bom) else {
+            return Err(first);
+        };
+        // A bracket moved twice (over a blank line) is still the one written at `at`'s origin.
+        let written = moved
+            .iter()
+            .position(|&(now, _)| now == at)
+            .map_or(at, |i| moved.remove(i).1);
+        moved.push((to, written));
+        match parse_text(origin, &text, bom) {
+            Ok(mut root) => {
+                let idx = LineIndex::new(src, bom);
+                put_back(&mut root, &moved, &idx);
+                return Ok(root);
+            }
+            Err(e) if e.message == "invalid indentation" => at = e.pos.byte,
+            Err(_) => return Err(first),
+        }
+    }
+    Err(first)
+}
+
+/// Moves the `]` or `}` at `at`, first on its line, to the end of the previous line (see
+/// [`parse`]); returns its new offset.
+fn move_closer(text: &mut String, at: usize, bom: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    if !matches!(b.get(at), Some(b']' | b'}')) {
+        return None;
+    }
+    let line_start = text[..at].rfind('\n')? + 1;
+    if line_start <= bom || !b[line_start..at].iter().all(|&c| c == b' ' || c == b'\t') {
+        return None;
+    }
+    let mut from = line_start - 1; // the '\n'
+    if from > 0 && b[from - 1] == b'\r' {
+        from -= 1;
+    }
+    let prev_start = text[..from].rfind('\n').map_or(bom, |i| i + 1);
+    if text[prev_start..from].contains('#') {
+        return None;
+    }
+    let closer = b[at] as char;
+    let gap = text[from..at].to_owned(); // the line break and the indentation
+    let indentation = gap.trim_start_matches(['\r', '\n']).to_owned();
+    let line_break = &gap[..gap.len() - indentation.len()];
+    let replacement = format!("{closer}{indentation}{line_break}");
+    text.replace_range(from..=at, &replacement);
+    Some(from)
+}
+
+/// Spans that end just after a moved bracket end just after it where it is written.
+fn put_back(node: &mut Node, moved: &[(usize, usize)], idx: &LineIndex<'_>) {
+    for span in [&mut node.span, &mut node.content] {
+        if let Some(&(_, written)) = moved.iter().find(|&&(now, _)| span.end.byte == now + 1) {
+            span.end = idx.pos(written + 1);
+        }
+    }
+    match &mut node.kind {
+        NodeKind::Sequence(items) => items.iter_mut().for_each(|n| put_back(n, moved, idx)),
+        NodeKind::Mapping(entries) => entries.iter_mut().for_each(|(k, v)| {
+            put_back(k, moved, idx);
+            put_back(v, moved, idx);
+        }),
+        NodeKind::Scalar { .. } | NodeKind::Alias(_) => {}
+    }
+}
+
+fn parse_text(origin: &Path, src: &str, bom: usize) -> Result<Node, ParseError> {
     let body = src.get(bom..).unwrap_or("");
     let mut idx = LineIndex::new(src, bom);
     let props = collect_props(body, bom, &mut idx);

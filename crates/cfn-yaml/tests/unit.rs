@@ -1030,3 +1030,71 @@ fn string_replacement_of_empty_value_of_explicit_key() {
         Some("v")
     );
 }
+
+/// A flow collection closed on a line less indented than the YAML spec wants (Copilot's own
+/// environment template does this; PyYAML and CloudFormation accept it).
+#[test]
+fn closing_brackets_below_the_indentation_are_accepted_with_exact_spans() {
+    let text = "Statement:\n  - Sid: Logs\n    Action: [\n      \"logs:GetLogRecord\",\n      \"logs:StartQuery\"\n    ]\n    Resource: \"*\"\n  - Sid: Map\n    Condition: {\n      \"k\": \"v\"\n    }\n    Effect: Allow\n";
+    let t = Template::parse(Path::new("t.yml"), text.to_owned()).unwrap();
+    check_spans(text, t.root());
+    let first = &items(t.root().get("Statement").unwrap())[0];
+    let action = first.get("Action").unwrap();
+    assert!(action.flow);
+    let written = &text[action.span.start.byte..action.span.end.byte];
+    assert!(
+        written.starts_with('[') && written.ends_with("\n    ]"),
+        "{written:?}"
+    );
+    assert_eq!((action.span.end.line, action.span.end.col), (6, 6));
+    let values: Vec<&str> = items(action).iter().filter_map(Node::as_scalar).collect();
+    assert_eq!(values, ["logs:GetLogRecord", "logs:StartQuery"]);
+    let resource = first.get("Resource").unwrap();
+    assert_eq!((resource.span.start.line, resource.span.start.col), (7, 15));
+    let second = &items(t.root().get("Statement").unwrap())[1];
+    let condition = second.get("Condition").unwrap();
+    assert!(text[..condition.span.end.byte].ends_with("\n    }"));
+    assert_eq!(
+        second.get("Effect").and_then(Node::as_scalar),
+        Some("Allow")
+    );
+    // Unedited, it renders as written; edits inside and of the whole list stay exact.
+    assert_eq!(t.render(&Edits::new()), text);
+    let mut edits = Edits::new();
+    edits.replace(
+        &items(action)[1],
+        Replacement::String("logs:StopQuery".into()),
+    );
+    assert_eq!(
+        t.render(&edits),
+        text.replace("\"logs:StartQuery\"", "\"logs:StopQuery\"")
+    );
+    let mut edits = Edits::new();
+    edits.replace(action, Replacement::String("logs:*".into()));
+    let whole = t.render(&edits);
+    assert_eq!(
+        whole,
+        format!(
+            "{}logs:*{}",
+            &text[..action.span.start.byte],
+            &text[action.span.end.byte..]
+        )
+    );
+    Template::parse(Path::new("t.yml"), whole).unwrap();
+    // The same with CRLF line breaks.
+    let crlf = text.replace('\n', "\r\n");
+    let t = Template::parse(Path::new("t.yml"), crlf.clone()).unwrap();
+    assert_eq!(t.render(&Edits::new()), crlf);
+    // A `#` on the line before: left to the parser, which refuses it as before.
+    let commented = "A:\n  - B: [\n      \"x\" # c\n    ]\n";
+    let e = Template::parse(Path::new("t.yml"), commented.to_owned()).unwrap_err();
+    assert_eq!(e.message, "invalid indentation");
+    assert_eq!((e.pos.line, e.pos.col), (4, 5));
+}
+
+fn items(n: &Node) -> &[Node] {
+    match &n.kind {
+        NodeKind::Sequence(items) => items,
+        _ => panic!("not a sequence: {n:?}"),
+    }
+}

@@ -9,12 +9,14 @@
 //! [`environment_template`], [`environment_params_json`]); and the ownership rules:
 //! whose a deployed stack is ([`classify`]), the only edit made to a Copilot stack
 //! ([`CopilotStack::with_addons`]) and the resources its change sets may touch
-//! ([`CopilotStack::allowed_changes`]).
+//! ([`CopilotStack::allowed_changes`]); the same for environment stacks ([`classify_env`],
+//! [`CopilotEnvStack::with_addons`]).
 //!
 //! Must not know about: AWS calls (the caller reads the stack and passes it in: everything
 //! here is pure), packaging of local artifacts, command-line flags, or the terminal.
 
 mod bucket;
+mod environment;
 pub mod names;
 mod ownership;
 mod workload;
@@ -23,6 +25,7 @@ pub use bucket::{
     BUCKET_OUTPUT, COPILOT_BUCKET_OUTPUT, bucket_name, bucket_stack_tags, bucket_template,
     copilot_stack_set_name, infrastructure_stack_name,
 };
+pub use environment::{CopilotEnvStack, EnvOwnership, classify_env};
 pub use names::{
     EnvTarget, KeyLayout, NameError, NameKind, ReservedTag, Target, check_extra_tags,
     validate_name, validate_service_name,

@@ -138,20 +138,8 @@ pub fn classify(target: &Target, deployed: Option<&DeployedStack>) -> Ownership 
             target.app
         ));
     }
-    if d.status.ends_with("_IN_PROGRESS") {
-        return refuse(format!(
-            "is Copilot's and is busy ({}): wait for the operation to end",
-            d.status
-        ));
-    }
-    if matches!(
-        d.status.as_str(),
-        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "DELETE_FAILED"
-    ) {
-        return refuse(format!(
-            "is Copilot's and is {}: it can only be deleted or re-created, which is Copilot's to do (`copilot svc deploy`)",
-            d.status
-        ));
+    if let Some(reason) = refusal_for_status(&d.status, "copilot svc deploy") {
+        return refuse(reason);
     }
     let Some(text) = d.template.as_deref() else {
         return refuse("is tagged as Copilot's but has no deployed template".to_owned());
@@ -172,6 +160,25 @@ pub fn classify(target: &Target, deployed: Option<&DeployedStack>) -> Ownership 
     }
 }
 
+/// Why a Copilot stack in `status` cannot be changed now (busy, or only deletable), if so;
+/// `copilot` is the Copilot command that can deal with it.
+pub(crate) fn refusal_for_status(status: &str, copilot: &str) -> Option<String> {
+    if status.ends_with("_IN_PROGRESS") {
+        return Some(format!(
+            "is Copilot's and is busy ({status}): wait for the operation to end"
+        ));
+    }
+    if matches!(
+        status,
+        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "DELETE_FAILED"
+    ) {
+        return Some(format!(
+            "is Copilot's and is {status}: it can only be deleted or re-created, which is Copilot's to do (`{copilot}`)"
+        ));
+    }
+    None
+}
+
 fn keys(n: &Node) -> Vec<&str> {
     n.entries()
         .iter()
@@ -180,7 +187,7 @@ fn keys(n: &Node) -> Vec<&str> {
 }
 
 /// `!Ref name`, or `{Ref: name}`.
-fn is_ref(n: &Node, name: &str) -> bool {
+pub(crate) fn is_ref(n: &Node, name: &str) -> bool {
     if n.tag.as_deref() == Some("!Ref") {
         return n.as_scalar() == Some(name);
     }
