@@ -35,6 +35,42 @@ pub enum EnvCommand {
     /// Write the packaged environment addons template (and, with --output-dir, copilot-lite's
     /// environment stack template and its parameters).
     Package(Box<EnvPackageArgs>),
+    /// Package, upload and deploy the environments' addons into the stack <app>-<env>: only its
+    /// AddonsStack when Copilot deployed it.
+    Deploy(Box<EnvDeployArgs>),
+    /// Delete copilot-lite's own environment stack; with --addons-only, remove just the
+    /// AddonsStack of a Copilot environment stack.
+    Delete(EnvDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvDeployArgs {
+    #[command(flatten)]
+    pub target: EnvTargetArgs,
+    /// Keep the resources of a failed deployment for inspection.
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Start the deployment and return without waiting.
+    #[arg(long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
+    #[command(flatten)]
+    pub upload: UploadArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvDeleteArgs {
+    #[command(flatten)]
+    pub target: EnvTargetArgs,
+    /// Remove only the environment addons (the AddonsStack resource), keeping the rest of the
+    /// stack: the way to take copilot-lite's addons out of a Copilot environment.
+    #[arg(long)]
+    pub addons_only: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// Which environment.

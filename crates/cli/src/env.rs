@@ -1,14 +1,20 @@
 //! `copilot-lite env ...`: the environments' addons (`copilot/environments/addons/`), which
 //! Copilot deploys into every environment stack `<app>-<env>`.
 
-use copilot_model::{EnvTarget, KeyLayout, NameKind};
+use cfn_yaml::Format;
+use copilot_model::{CopilotEnvStack, EnvOwnership, EnvTarget, KeyLayout, NameKind};
 use copilot_workspace::{Addons, Workspace};
+use deploy::{Deployer, Outcome, StackRequest, Template};
 
-use crate::args::{EnvPackageArgs, EnvTargetArgs, SvcLsArgs};
+use crate::args::{EnvDeleteArgs, EnvDeployArgs, EnvPackageArgs, EnvTargetArgs, SvcLsArgs};
+use crate::deploy_view::DeployView;
 use crate::output::{self, FileId};
 use crate::package::connect;
 use crate::report::{Failure, escape};
-use crate::svc::{check_name, pin_owner, prepare, resolve_bucket, upload_addons, workspace};
+use crate::svc::{
+    BucketMode, addons_only_uploader, app_bucket, check_name, deployed_stack, pin_owner, prepare,
+    resolve_bucket, run_deploy, upload_addons, workspace,
+};
 
 pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
     let ws = workspace(args.app.as_deref())?;
@@ -97,4 +103,171 @@ pub async fn package(args: EnvPackageArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Reads the environment stack and decides whose it is (nothing is changed).
+async fn ownership(deployer: &Deployer, target: &EnvTarget) -> Result<EnvOwnership, Failure> {
+    let stack_name = target.stack_name();
+    let deployed = deployed_stack(deployer, &stack_name).await?;
+    let ownership = copilot_model::classify_env(target, deployed.as_ref());
+    let whose = match &ownership {
+        EnvOwnership::Absent => "absent",
+        EnvOwnership::Own => "copilot-lite's",
+        EnvOwnership::Copilot(_) => "Copilot's",
+        EnvOwnership::Refused(_) => "refused",
+    };
+    tracing::info!(stack = %stack_name, whose, "environment stack classified");
+    Ok(ownership)
+}
+
+/// The change set request for Copilot's environment stack: `template` (its `AddonsStack`
+/// edited; uploaded, Copilot's templates are too large for a body), every parameter
+/// `UsePreviousValue`, the tags as they are, and the guard: only `AddonsStack` may change.
+async fn copilot_request(
+    stack_name: &str,
+    stack: &CopilotEnvStack,
+    template: &str,
+    uploader: &upload::Uploader,
+    keys: &KeyLayout,
+) -> Result<StackRequest, Failure> {
+    let (key, _) = packager::upload_template(
+        uploader,
+        &keys.stack_templates(stack_name),
+        template,
+        Format::Yaml,
+    )
+    .await?;
+    let mut request = StackRequest::new(stack_name, Template::Url(uploader.https_url(&key)));
+    request.previous_parameters = stack.kept_parameters();
+    request.tags = stack.tags().to_vec();
+    request.allowed_changes = Some(CopilotEnvStack::allowed_changes());
+    request.recreate = false;
+    Ok(request)
+}
+
+pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
+    let (ws, target, addons) = load(&args.target)?;
+    let stack_name = target.stack_name();
+    let Some(addons) = addons else {
+        eprintln!(
+            "The environments have no addons ({}): nothing to deploy (`copilot-lite env delete --addons-only` removes deployed ones).",
+            escape(&ws.env_addons_dir().display().to_string())
+        );
+        return Ok(());
+    };
+    let keys = KeyLayout::new(args.bucket.s3_prefix.as_deref());
+    // Validate everything before the first AWS call.
+    let prepared = prepare(&ws, &addons, keys.env_addon_assets(), &args.upload).await?;
+    let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
+    // Whose is the stack? Decided before anything is uploaded or changed.
+    let ownership = ownership(&deployer, &target).await?;
+    if let EnvOwnership::Refused(refusal) = ownership {
+        return Err(refusal.into());
+    }
+    let view = DeployView::new(&stack_name);
+    let (bucket, owner) = match &args.bucket.bucket {
+        Some(b) => (b.clone(), None),
+        None => {
+            let found = app_bucket(&deployer, &target.app, BucketMode::Create, &view).await?;
+            (found.name, Some(found.account))
+        }
+    };
+    let owner = match (&args.upload.expected_bucket_owner, owner) {
+        (Some(_), _) => None,
+        (None, Some(account)) => Some(account),
+        (None, None) => Some(deployer.account_id().await?),
+    };
+    let upload_args = pin_owner(&args.upload, owner);
+    let uploader = connect(&args.aws, &upload_args, &bucket).await?;
+    let (_, addons_url) = upload_addons(prepared, &uploader, &keys.env_addons_templates()).await?;
+    let mut request = match &ownership {
+        EnvOwnership::Copilot(stack) => {
+            let template = stack.with_addons(Some((&addons_url, addons.parameters())));
+            copilot_request(&stack_name, stack, &template, &uploader, &keys).await?
+        }
+        _ => {
+            let own = copilot_model::environment_template(Some(&addons));
+            let (key, _) = packager::upload_template(
+                &uploader,
+                &keys.stack_templates(&stack_name),
+                &own,
+                Format::Yaml,
+            )
+            .await?;
+            let mut request =
+                StackRequest::new(&stack_name, Template::Url(uploader.https_url(&key)));
+            request.parameters = target.own_stack_parameters(&addons_url);
+            request.tags = target.own_stack_tags(&[]);
+            request
+        }
+    };
+    request.disable_rollback = args.no_rollback;
+    request.detach = args.detach;
+    let outcome = run_deploy(&deployer, &request, &view).await;
+    let env = &target.env;
+    match outcome? {
+        Outcome::NoChanges => eprintln!("No changes to deploy: stack {stack_name} is up to date."),
+        Outcome::Created | Outcome::Updated if matches!(ownership, EnvOwnership::Copilot(_)) => {
+            eprintln!(
+                "Deployed the environment addons to environment {env} (Copilot's stack {stack_name}: only its AddonsStack changed)."
+            )
+        }
+        Outcome::Created | Outcome::Updated => {
+            eprintln!("Deployed the environment addons to environment {env} (stack {stack_name}).")
+        }
+        Outcome::Detached => {
+            eprintln!("Deployment of stack {stack_name} started; not waiting (--detach).")
+        }
+    }
+    Ok(())
+}
+
+pub async fn delete(args: EnvDeleteArgs) -> Result<(), Failure> {
+    check_name(
+        || "-n/--name".into(),
+        NameKind::Environment,
+        &args.target.name,
+    )?;
+    let ws = workspace(args.target.app.as_deref())?;
+    let target = EnvTarget::new(ws.app(), &args.target.name);
+    let stack_name = target.stack_name();
+    let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
+    let ownership = ownership(&deployer, &target).await?;
+    let view = DeployView::new(&stack_name);
+    match ownership {
+        EnvOwnership::Refused(refusal) => Err(refusal.into()),
+        EnvOwnership::Absent => {
+            eprintln!("No stack {stack_name}: nothing to delete.");
+            Ok(())
+        }
+        EnvOwnership::Copilot(stack) if args.addons_only => {
+            if !stack.has_addons() {
+                eprintln!("Stack {stack_name} has no addons: nothing to remove.");
+                return Ok(());
+            }
+            let uploader = addons_only_uploader(&deployer, &target.app, &args.aws, &view).await?;
+            let keys = KeyLayout::default();
+            let template = stack.with_addons(None);
+            let request = copilot_request(&stack_name, &stack, &template, &uploader, &keys).await?;
+            run_deploy(&deployer, &request, &view).await?;
+            eprintln!(
+                "Removed the environment addons from Copilot's stack {stack_name}; the rest of the stack is unchanged."
+            );
+            Ok(())
+        }
+        EnvOwnership::Copilot(_) => Err(Failure::Usage(format!(
+            "stack {stack_name} was deployed by Copilot: copilot-lite does not delete it (`copilot env delete --name {}` removes a Copilot environment); `copilot-lite env delete --addons-only` removes just its addons",
+            target.env
+        ))),
+        EnvOwnership::Own if args.addons_only => Err(Failure::Usage(format!(
+            "stack {stack_name} is copilot-lite's own and holds nothing but the addons: `copilot-lite env delete` without --addons-only deletes it"
+        ))),
+        EnvOwnership::Own => {
+            let result = deployer.delete_stack(&stack_name, &view).await;
+            view.finish();
+            result?;
+            eprintln!("Deleted stack {stack_name} (uploaded assets are kept).");
+            Ok(())
+        }
+    }
 }

@@ -45,6 +45,8 @@ fn main() -> ExitCode {
                 Command::Svc(SvcCommand::Delete(args)) => svc::delete(args).await,
                 Command::Env(EnvCommand::Ls(args)) => env::ls(args).await,
                 Command::Env(EnvCommand::Package(args)) => env::package(*args).await,
+                Command::Env(EnvCommand::Deploy(args)) => env::deploy(*args).await,
+                Command::Env(EnvCommand::Delete(args)) => env::delete(args).await,
             }
         };
         let outcome = tokio::select! {

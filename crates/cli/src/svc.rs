@@ -217,13 +217,7 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
     request.disable_rollback = args.no_rollback;
     request.detach = args.detach;
 
-    let cancel = CancellationToken::new();
-    DEPLOYING.store(true, Ordering::SeqCst);
-    let watcher = tokio::spawn(cancel_on_ctrl_c(cancel.clone()));
-    let outcome = deployer.deploy_with_cancel(&request, &view, &cancel).await;
-    watcher.abort();
-    DEPLOYING.store(false, Ordering::SeqCst);
-    view.finish();
+    let outcome = run_deploy(&deployer, &request, &view).await;
     let copilot = matches!(ownership, Ownership::Copilot(_));
     match outcome? {
         Outcome::NoChanges => eprintln!("No changes to deploy: stack {stack_name} is up to date."),
@@ -257,7 +251,7 @@ pub async fn delete(args: SvcDeleteArgs) -> Result<(), Failure> {
         Ownership::Copilot(stack) if args.addons_only => {
             // The template as deployed, with an empty AddonsTemplateURL: HasAddons is false and
             // CloudFormation removes AddonsStack alone (the guard checks that it does).
-            let uploader = addons_only_uploader(&deployer, &target, &args.aws, &view).await?;
+            let uploader = addons_only_uploader(&deployer, &target.app, &args.aws, &view).await?;
             let keys = KeyLayout::default();
             let request =
                 copilot_request(&target, &stack, stack.template(), "", &uploader, &keys).await?;
@@ -291,20 +285,45 @@ pub async fn delete(args: SvcDeleteArgs) -> Result<(), Failure> {
     }
 }
 
-/// Reads the stack of `target`'s name and decides whose it is (nothing is changed).
-async fn ownership(deployer: &Deployer, target: &Target) -> Result<Ownership, Failure> {
-    let stack_name = target.stack_name();
-    let Some(stack) = deployer.stack(&stack_name).await? else {
-        return Ok(copilot_model::classify(target, None));
+/// Deploys `request` with the progress view; the first Ctrl-C cancels the deployment safely
+/// (see [`cancel_on_ctrl_c`]).
+pub(crate) async fn run_deploy(
+    deployer: &Deployer,
+    request: &StackRequest,
+    view: &DeployView,
+) -> Result<Outcome, deploy::DeployError> {
+    let cancel = CancellationToken::new();
+    DEPLOYING.store(true, Ordering::SeqCst);
+    let watcher = tokio::spawn(cancel_on_ctrl_c(cancel.clone()));
+    let outcome = deployer.deploy_with_cancel(request, view, &cancel).await;
+    watcher.abort();
+    DEPLOYING.store(false, Ordering::SeqCst);
+    view.finish();
+    outcome
+}
+
+/// What CloudFormation says of the stack `name`, for the ownership rules (nothing is changed).
+pub(crate) async fn deployed_stack(
+    deployer: &Deployer,
+    name: &str,
+) -> Result<Option<DeployedStack>, Failure> {
+    let Some(stack) = deployer.stack(name).await? else {
+        return Ok(None);
     };
     let template = deployer.get_template(&stack.id).await?;
-    let deployed = DeployedStack {
+    Ok(Some(DeployedStack {
         status: stack.status,
         tags: stack.tags,
         parameters: stack.parameters.into_iter().map(|(k, _)| k).collect(),
         template,
-    };
-    let ownership = copilot_model::classify(target, Some(&deployed));
+    }))
+}
+
+/// Reads the stack of `target`'s name and decides whose it is (nothing is changed).
+async fn ownership(deployer: &Deployer, target: &Target) -> Result<Ownership, Failure> {
+    let stack_name = target.stack_name();
+    let deployed = deployed_stack(deployer, &stack_name).await?;
+    let ownership = copilot_model::classify(target, deployed.as_ref());
     let whose = match &ownership {
         Ownership::Absent => "absent",
         Ownership::Own => "copilot-lite's",
@@ -348,13 +367,13 @@ async fn copilot_request(
 
 /// `svc delete --addons-only` uploads the deployed template (a change set needs it by URL):
 /// to the application's bucket, never creating one.
-async fn addons_only_uploader(
+pub(crate) async fn addons_only_uploader(
     deployer: &Deployer,
-    target: &Target,
+    app: &str,
     aws: &AwsArgs,
     view: &DeployView,
 ) -> Result<upload::Uploader, Failure> {
-    let found = app_bucket(deployer, &target.app, BucketMode::LookUp, view).await?;
+    let found = app_bucket(deployer, app, BucketMode::LookUp, view).await?;
     let up = UploadArgs {
         force_upload: false,
         sse: None,
@@ -508,7 +527,7 @@ pub(crate) async fn resolve_bucket(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BucketMode {
+pub(crate) enum BucketMode {
     /// Find the bucket; none is an error.
     LookUp,
     /// Find the bucket, else create copilot-lite's bucket stack.
@@ -517,17 +536,17 @@ enum BucketMode {
     Preview,
 }
 
-struct AppBucket {
-    name: String,
+pub(crate) struct AppBucket {
+    pub(crate) name: String,
     /// The caller's account, which owns the bucket.
-    account: String,
+    pub(crate) account: String,
 }
 
 /// The application's artifact bucket in this region: Copilot's (the output `PipelineBucket` of
 /// the application stack set's instance here), so that both tools share
 /// `manual/addons/<svc>/assets/`; else the output of copilot-lite's own `<app>-infrastructure`
 /// stack, created first with [`BucketMode::Create`].
-async fn app_bucket(
+pub(crate) async fn app_bucket(
     deployer: &Deployer,
     app: &str,
     mode: BucketMode,

@@ -12,6 +12,7 @@
 
 mod ctx;
 mod deploy;
+mod env;
 mod faults;
 mod interop;
 mod package;
@@ -82,6 +83,7 @@ pub fn scenarios() -> Vec<Scenario> {
     let mut all = package::scenarios();
     all.extend(svc::scenarios());
     all.extend(interop::scenarios());
+    all.extend(env::scenarios());
     all.extend(deploy::scenarios());
     all.extend(faults::scenarios());
     all
