@@ -235,3 +235,80 @@ fn environment_rules_and_bad_paths_are_errors_with_nothing_uploaded() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_environment_can_be_left_out_and_the_list_is_checked() {
+    let s3 = TestS3::start_blocking();
+    s3.create_bucket_blocking(BUCKET);
+    let dir = workspace();
+    let params = dir
+        .path()
+        .join("copilot/environments/addons/addons.parameters.yml");
+    std::fs::write(
+        &params,
+        "Parameters:\n# copilot-lite: no environment addons in prod\nExcludedEnvironments: [prod]\n",
+    )
+    .unwrap();
+    let upload = ["--upload-assets", "--bucket", BUCKET];
+    let out = env(
+        dir.path(),
+        Some(&s3),
+        &[&["package", "-n", "prod"][..], &upload].concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains(
+            "Environment prod is left out of the environment addons (ExcludedEnvironments in "
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        s3.keys(BUCKET).is_empty(),
+        "uploaded for an environment left out"
+    );
+    // Other environments get them.
+    let out = env(
+        dir.path(),
+        Some(&s3),
+        &[&["package", "-n", "test"][..], &upload].concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("S3Key: manual/addons/environments/assets/"));
+
+    // Not a list of names: an error at the value.
+    std::fs::write(&params, "Parameters:\nExcludedEnvironments: prod\n").unwrap();
+    let out = env(dir.path(), None, &["package", "-n", "test"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "addons.parameters.yml:2:23: ExcludedEnvironments: expected a list of environment names"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A service's addons cannot leave environments out.
+    let svc_params = dir.path().join("copilot/api/addons/addons.parameters.yml");
+    std::fs::create_dir_all(svc_params.parent().unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("copilot/api/manifest.yml"),
+        "name: api\ntype: Backend Service\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("copilot/api/addons/t.yml"),
+        "Parameters:\n  App: {Type: String}\n  Env: {Type: String}\n  Name: {Type: String}\nResources:\n  Q: {Type: AWS::SQS::Queue}\n",
+    )
+    .unwrap();
+    std::fs::write(&svc_params, "Parameters:\nExcludedEnvironments: [prod]\n").unwrap();
+    let out = run(copilot_lite(None)
+        .current_dir(dir.path())
+        .args(["svc", "package", "-n", "api", "-e", "test"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("ExcludedEnvironments: only the environment addons (copilot/environments/addons/) can leave environments out"),
+        "{}",
+        stderr(&out)
+    );
+}

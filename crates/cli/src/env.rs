@@ -37,12 +37,21 @@ pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
 }
 
 /// The workspace, the environment (its name checked by Copilot's rule) and the environments'
-/// addons.
+/// addons (`None` too when they leave this environment out: `ExcludedEnvironments`).
 fn load(target: &EnvTargetArgs) -> Result<(Workspace, EnvTarget, Option<Addons>), Failure> {
     check_name(|| "-n/--name".into(), NameKind::Environment, &target.name)?;
     let ws = workspace(target.app.as_deref())?;
     let env = EnvTarget::new(ws.app(), &target.name);
     let addons = ws.env_addons()?;
+    if let Some(a) = addons.as_ref().filter(|a| a.excludes(&env.env)) {
+        eprintln!(
+            "Environment {} is left out of the environment addons ({} in {}).",
+            env.env,
+            copilot_workspace::EXCLUDED_ENVIRONMENTS,
+            escape(&a.parameters_file().unwrap_or(a.dir()).display().to_string())
+        );
+        return Ok((ws, env, None));
+    }
     Ok((ws, env, addons))
 }
 

@@ -10,6 +10,9 @@ use crate::merge::{Input, is_null, merge};
 use crate::text::{Out, OutLine, Src, emit, is_blank, is_comment, mapping_regions};
 
 const PARAMETER_FILES: [&str; 2] = ["addons.parameters.yml", "addons.parameters.yaml"];
+/// The key of `addons.parameters.yml` that lists the environments the environment addons are
+/// not deployed to (copilot-lite's; Copilot reads only `Parameters` and ignores it).
+pub const EXCLUDED_ENVIRONMENTS: &str = "ExcludedEnvironments";
 
 /// The reserved parameters every workload addons template declares (B §3.3).
 pub const RESERVED_PARAMETERS: [&str; 3] = ["App", "Env", "Name"];
@@ -59,6 +62,7 @@ pub struct Addons {
     lines: Vec<OutLine>,
     parameters_file: Option<PathBuf>,
     parameters: Vec<AddonParameter>,
+    excluded: Vec<String>,
     outputs: Vec<String>,
 }
 
@@ -213,6 +217,7 @@ impl Addons {
             lines,
             parameters_file: parameters.as_ref().map(|(p, _)| p.clone()),
             parameters: Vec::new(),
+            excluded: Vec::new(),
             outputs: Vec::new(),
         };
         addons.check_structure()?;
@@ -259,6 +264,15 @@ impl Addons {
     /// The entries of `addons.parameters.yml` (reserved ones excluded: they cannot be there).
     pub fn parameters(&self) -> &[AddonParameter] {
         &self.parameters
+    }
+    /// The environments that do not get these (environment) addons: `ExcludedEnvironments` of
+    /// `addons.parameters.yml`, in order.
+    pub fn excluded_environments(&self) -> &[String] {
+        &self.excluded
+    }
+    /// Whether environment `env` is excluded ([`Addons::excluded_environments`]).
+    pub fn excludes(&self, env: &str) -> bool {
+        self.excluded.iter().any(|e| e == env)
     }
     /// The logical IDs of the merged template's outputs, in order.
     pub fn outputs(&self) -> &[String] {
@@ -369,7 +383,7 @@ impl Addons {
 
     /// B §3.3, in Copilot's order; returns the parameters file's entries.
     fn check_parameters(
-        &self,
+        &mut self,
         file: Option<(PathBuf, String)>,
     ) -> Result<Vec<AddonParameter>, AddonsError> {
         let root = self.template.root();
@@ -378,7 +392,11 @@ impl Addons {
         let in_template = |k: &str| tpl_entries.iter().any(|(tk, _)| tk.as_scalar() == Some(k));
 
         let custom = match file {
-            Some((path, text)) => parse_parameters_file(&path, text)?,
+            Some((path, text)) => {
+                let (custom, excluded) = parse_parameters_file(&path, text, self.kind)?;
+                self.excluded = excluded;
+                custom
+            }
             None => Vec::new(),
         };
         let reserved = self.kind.reserved_parameters();
@@ -534,8 +552,13 @@ fn read_text(path: &Path) -> Result<String, AddonsError> {
     })
 }
 
-/// Reads the `Parameters` map of `addons.parameters.yml`, keeping each entry's text.
-fn parse_parameters_file(path: &Path, text: String) -> Result<Vec<AddonParameter>, AddonsError> {
+/// Reads the `Parameters` map of `addons.parameters.yml`, keeping each entry's text, and (for
+/// environment addons) its [`EXCLUDED_ENVIRONMENTS`] list.
+fn parse_parameters_file(
+    path: &Path,
+    text: String,
+    kind: AddonsKind,
+) -> Result<(Vec<AddonParameter>, Vec<String>), AddonsError> {
     let missing = || AddonsError::MissingParametersField {
         file_name: file_name(path),
         path: path.to_path_buf(),
@@ -548,6 +571,7 @@ fn parse_parameters_file(path: &Path, text: String) -> Result<Vec<AddonParameter
     }
     let tpl = Template::parse(path, text)?;
     let root = tpl.root();
+    let excluded = excluded_environments(path, root, kind)?;
     let Some((key, params)) = root
         .entries()
         .iter()
@@ -556,7 +580,7 @@ fn parse_parameters_file(path: &Path, text: String) -> Result<Vec<AddonParameter
         return Err(missing());
     };
     if is_null(params) {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), excluded));
     }
     if !matches!(params.kind, NodeKind::Mapping(_)) {
         return Err(AddonsError::NotAMapping {
@@ -585,5 +609,45 @@ fn parse_parameters_file(path: &Path, text: String) -> Result<Vec<AddonParameter
             location: Location::new(path, k.span.start.line, k.span.start.col),
         });
     }
-    Ok(out)
+    Ok((out, excluded))
+}
+
+/// The [`EXCLUDED_ENVIRONMENTS`] list of a parameters file: environment names, for environment
+/// addons only.
+fn excluded_environments(
+    path: &Path,
+    root: &cfn_yaml::Node,
+    kind: AddonsKind,
+) -> Result<Vec<String>, AddonsError> {
+    let Some((key, list)) = root
+        .entries()
+        .iter()
+        .find(|(k, _)| k.as_scalar() == Some(EXCLUDED_ENVIRONMENTS))
+    else {
+        return Ok(Vec::new());
+    };
+    let bad = |reason: &str, at: &cfn_yaml::Node| AddonsError::ExcludedEnvironments {
+        reason: reason.to_owned(),
+        path: path.to_path_buf(),
+        line: at.span.start.line,
+        col: at.span.start.col,
+    };
+    if kind != AddonsKind::Environment {
+        return Err(bad(
+            "only the environment addons (copilot/environments/addons/) can leave environments out",
+            key,
+        ));
+    }
+    let NodeKind::Sequence(items) = &list.kind else {
+        return Err(bad("expected a list of environment names", list));
+    };
+    items
+        .iter()
+        .map(|item| match item.as_scalar() {
+            Some(name) if item.tag.is_none() && !name.is_empty() && !is_null(item) => {
+                Ok(name.to_owned())
+            }
+            _ => Err(bad("expected an environment name", item)),
+        })
+        .collect()
 }

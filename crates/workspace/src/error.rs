@@ -232,6 +232,13 @@ pub enum AddonsError {
     MissingRequiredParameter { name: String, dir: PathBuf },
     #[error("must define field 'Parameters' in file {file_name} under path {}", path.display())]
     MissingParametersField { file_name: String, path: PathBuf },
+    #[error("{EXCLUDED}: {reason}", EXCLUDED = crate::addons::EXCLUDED_ENVIRONMENTS)]
+    ExcludedEnvironments {
+        reason: String,
+        path: PathBuf,
+        line: usize,
+        col: usize,
+    },
     #[error("reserved parameters {reserved} cannot be declared")]
     ReservedParameter {
         /// The reserved names, as Copilot lists them (`"App", "Env" and "Name"`).
@@ -280,6 +287,9 @@ impl AddonsError {
                 path, line, col, ..
             }
             | ReservedParameter {
+                path, line, col, ..
+            }
+            | ExcludedEnvironments {
                 path, line, col, ..
             }
             | UnknownParameter {

@@ -18,7 +18,8 @@ mod text;
 mod workspace;
 
 pub use addons::{
-    AddonParameter, Addons, AddonsKind, ENV_RESERVED_PARAMETERS, RESERVED_PARAMETERS,
+    AddonParameter, Addons, AddonsKind, ENV_RESERVED_PARAMETERS, EXCLUDED_ENVIRONMENTS,
+    RESERVED_PARAMETERS,
 };
 pub use error::{AddonsError, Conflict, Location, WorkspaceError};
 pub use workspace::{Service, ServiceType, Workspace};

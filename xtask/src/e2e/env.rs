@@ -65,7 +65,7 @@ pub fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
             name: "env-deploy",
-            what: "env deploy into copilot-lite's own <app>-<env>: code = folder, export; no-op; code change; env delete",
+            what: "env deploy into copilot-lite's own <app>-<env>: code = folder, export read by a service; no-op; code change; env delete",
             needs: Needs::Svc,
             run: own_stack,
         },
@@ -244,6 +244,50 @@ fn own_stack(ctx: &mut Ctx) -> Result<()> {
         &addons_resource(ctx, &stack, "sharedProcessor")?,
         &dir.join(CODE),
     )?;
+
+    // A service's addon reads the environment addon's export.
+    let ddb = dir.join("copilot/record-svc/addons/ddb.yml");
+    let text = fs::read_to_string(&ddb)?;
+    let with_import = text.replacen(
+        "      Runtime: nodejs20.x\n",
+        "      Runtime: nodejs20.x\n      Environment:\n        Variables:\n          SHARED_QUEUE: !ImportValue\n            Fn::Sub: ${App}-${Env}-SharedQueueUrl\n",
+        1,
+    );
+    ensure!(
+        with_import != text,
+        "examples/seed changed: no `Runtime: nodejs20.x` in ddb.yml"
+    );
+    fs::write(&ddb, with_import)?;
+    let app = app(ctx);
+    let svc = ["svc", "deploy", "-n", "record-svc", "-e", ENV, "-a", &app];
+    let run = ctx.copilot(&dir, &svc)?.check()?;
+    let svc_stack = format!("{app}-{ENV}-record-svc");
+    ensure!(
+        ctx.wait_stack(&svc_stack, Duration::from_secs(120))? == "CREATE_COMPLETE",
+        "the service importing the export: {}\n{}",
+        ctx.failure_reasons(&svc_stack),
+        run.tail()
+    );
+    let function = addons_resource(ctx, &svc_stack, "recordProcessor")?;
+    let config = ctx.aws_json(&[
+        "lambda",
+        "get-function-configuration",
+        "--function-name",
+        &function,
+    ])?;
+    ensure!(
+        config
+            .pointer("/Environment/Variables/SHARED_QUEUE")
+            .and_then(Value::as_str)
+            == Some(queue.as_str()),
+        "the service's function does not read the environment's queue {queue}: {config}"
+    );
+    ctx.copilot(
+        &dir,
+        &["svc", "delete", "-n", "record-svc", "-e", ENV, "-a", &app],
+    )?
+    .check()?;
+    ctx.wait_stack(&svc_stack, Duration::from_secs(120))?;
 
     // --addons-only is for Copilot's stacks; env delete deletes the own stack.
     let run = env(ctx, &dir, "delete", &["--addons-only"])?;
