@@ -53,6 +53,10 @@ pub struct EnvDeployArgs {
     /// Start the deployment and return without waiting.
     #[arg(long)]
     pub detach: bool,
+    /// Print the differences with the deployed stack and exit (0: none, 1: some, 2: error);
+    /// creates, uploads and deploys nothing.
+    #[arg(long, conflicts_with_all = ["detach", "no_rollback"])]
+    pub diff: bool,
     #[command(flatten)]
     pub bucket: BucketArgs,
     #[command(flatten)]

@@ -2,6 +2,7 @@
 //! Copilot deploys into every environment stack `<app>-<env>`.
 
 use cfn_yaml::Format;
+use copilot_model::names::ADDONS_STACK;
 use copilot_model::{CopilotEnvStack, EnvOwnership, EnvTarget, KeyLayout, NameKind};
 use copilot_workspace::{Addons, Workspace};
 use deploy::{Deployer, Outcome, StackRequest, Template};
@@ -13,7 +14,7 @@ use crate::package::connect;
 use crate::report::{Failure, escape};
 use crate::svc::{
     BucketMode, addons_only_uploader, app_bucket, check_name, deployed_stack, pin_owner, prepare,
-    resolve_bucket, run_deploy, upload_addons, workspace,
+    print_diff, resolve_bucket, run_deploy, upload_addons, workspace,
 };
 
 pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
@@ -174,10 +175,15 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
         return Err(refusal.into());
     }
     let view = DeployView::new(&stack_name);
+    let mode = if args.diff {
+        BucketMode::Preview
+    } else {
+        BucketMode::Create
+    };
     let (bucket, owner) = match &args.bucket.bucket {
         Some(b) => (b.clone(), None),
         None => {
-            let found = app_bucket(&deployer, &target.app, BucketMode::Create, &view).await?;
+            let found = app_bucket(&deployer, &target.app, mode, &view).await?;
             (found.name, Some(found.account))
         }
     };
@@ -188,6 +194,18 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
     };
     let upload_args = pin_owner(&args.upload, owner);
     let uploader = connect(&args.aws, &upload_args, &bucket).await?;
+    if args.diff {
+        return diff(
+            &deployer,
+            &stack_name,
+            &ownership,
+            &addons,
+            &prepared,
+            &uploader,
+            &keys,
+        )
+        .await;
+    }
     let (_, addons_url) = upload_addons(prepared, &uploader, &keys.env_addons_templates()).await?;
     let mut request = match &ownership {
         EnvOwnership::Copilot(stack) => {
@@ -278,5 +296,56 @@ pub async fn delete(args: EnvDeleteArgs) -> Result<(), Failure> {
             eprintln!("Deleted stack {stack_name} (uploaded assets are kept).");
             Ok(())
         }
+    }
+}
+
+/// `env deploy --diff`: what the deploy would change, against the deployed stack. Creates,
+/// uploads and changes nothing. For copilot-lite's own stack (or none): the environment stack
+/// template; for Copilot's: its template with `AddonsStack` set (the only edit); then the
+/// addons template. Exit 0 when equal, 1 when different (errors exit 2, see `main`).
+async fn diff(
+    deployer: &Deployer,
+    stack: &str,
+    ownership: &EnvOwnership,
+    addons: &Addons,
+    prepared: &packager::Prepared,
+    uploader: &upload::Uploader,
+    keys: &KeyLayout,
+) -> Result<(), Failure> {
+    let packaged = prepared.render(uploader)?;
+    let url = uploader.https_url(&packager::template_key(
+        &keys.env_addons_templates(),
+        &packaged,
+        Format::Yaml,
+    ));
+    let mut changed = match ownership {
+        EnvOwnership::Copilot(copilot) => print_diff(
+            &format!("{stack} (Copilot's; only AddonsStack may change)"),
+            copilot.template(),
+            &copilot.with_addons(Some((&url, addons.parameters()))),
+        ),
+        _ => {
+            let deployed = match ownership {
+                EnvOwnership::Absent => String::new(),
+                _ => deployer.get_template(stack).await?.unwrap_or_default(),
+            };
+            let own = copilot_model::environment_template(Some(addons));
+            print_diff(&format!("{stack} (environment stack)"), &deployed, &own)
+        }
+    };
+    let deployed_addons = match ownership {
+        EnvOwnership::Absent => None,
+        _ => deployer.nested_template(stack, ADDONS_STACK).await?,
+    };
+    changed |= print_diff(
+        ADDONS_STACK,
+        deployed_addons.as_deref().unwrap_or_default(),
+        &packaged,
+    );
+    if changed {
+        Err(Failure::DiffFound)
+    } else {
+        eprintln!("No differences with the deployed stack {stack}.");
+        Ok(())
     }
 }

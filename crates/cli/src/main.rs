@@ -34,7 +34,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let diff_mode = matches!(&cli.command, Command::Svc(SvcCommand::Deploy(args)) if args.diff);
+    let diff_mode = match &cli.command {
+        Command::Svc(SvcCommand::Deploy(args)) => args.diff,
+        Command::Env(EnvCommand::Deploy(args)) => args.diff,
+        _ => false,
+    };
     let outcome = runtime.block_on(async {
         let work = async {
             match cli.command {

@@ -683,7 +683,7 @@ async fn diff(
     }
 }
 
-fn print_diff(name: &str, old: &str, new: &str) -> bool {
+pub(crate) fn print_diff(name: &str, old: &str, new: &str) -> bool {
     if old == new {
         return false;
     }

@@ -443,6 +443,19 @@ fn copilot_stack(ctx: &mut Ctx) -> Result<()> {
     );
     let dir = workspace(ctx)?;
 
+    // --diff first: the AddonsStack entry to add, nothing changed.
+    let run = env(ctx, &dir, "deploy", &["--diff"])?;
+    ensure!(
+        run.code == Some(1) && run.stdout.contains("+  AddonsStack:\n"),
+        "env deploy --diff before the first deploy:\n{}\n{}",
+        run.stdout,
+        run.tail()
+    );
+    ensure!(
+        template(ctx, &stack)? == original && snapshot(ctx, &stack)? == before,
+        "env deploy --diff changed the stack"
+    );
+
     // Gains AddonsStack: the rest of the template byte for byte.
     let run = env(ctx, &dir, "deploy", &[])?.check()?;
     ensure!(
@@ -473,6 +486,13 @@ fn copilot_stack(ctx: &mut Ctx) -> Result<()> {
     );
     let function = addons_resource(ctx, &stack, "sharedProcessor")?;
     ctx.check_function_code(&function, &dir.join(CODE))?;
+    let run = env(ctx, &dir, "deploy", &["--diff"])?;
+    ensure!(
+        run.code == Some(0) && run.stderr.contains("No differences"),
+        "env deploy --diff after the deploy:\n{}\n{}",
+        run.stdout,
+        run.tail()
+    );
 
     // Updated after a code change: a new TemplateURL, the function's new code.
     fs::write(
