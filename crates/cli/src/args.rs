@@ -47,16 +47,8 @@ pub enum EnvCommand {
 pub struct EnvDeployArgs {
     #[command(flatten)]
     pub target: EnvTargetArgs,
-    /// Keep the resources of a failed deployment for inspection.
-    #[arg(long)]
-    pub no_rollback: bool,
-    /// Start the deployment and return without waiting.
-    #[arg(long)]
-    pub detach: bool,
-    /// Print the differences with the deployed stack and exit (0: none, 1: some, 2: error);
-    /// creates, uploads and deploys nothing.
-    #[arg(long, conflicts_with_all = ["detach", "no_rollback"])]
-    pub diff: bool,
+    #[command(flatten)]
+    pub how: DeployFlags,
     #[command(flatten)]
     pub bucket: BucketArgs,
     #[command(flatten)]
@@ -176,14 +168,9 @@ pub struct SvcPackageArgs {
     pub aws: AwsArgs,
 }
 
-#[derive(Debug, Args)]
-pub struct SvcDeployArgs {
-    #[command(flatten)]
-    pub target: SvcTarget,
-    /// Extra tags of the workload stack: `k=v,k2=v2` (only for copilot-lite's own stack: the
-    /// tags of a stack that Copilot deployed are Copilot's to set).
-    #[arg(long, value_name = "TAGS", value_parser = parse_metadata)]
-    pub resource_tags: Option<BTreeMap<String, String>>,
+/// How a deploy runs (`svc deploy`, `env deploy`).
+#[derive(Debug, Clone, Args)]
+pub struct DeployFlags {
     /// Keep the resources of a failed deployment for inspection.
     #[arg(long)]
     pub no_rollback: bool,
@@ -194,6 +181,18 @@ pub struct SvcDeployArgs {
     /// creates, uploads and deploys nothing.
     #[arg(long, conflicts_with_all = ["detach", "no_rollback"])]
     pub diff: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SvcDeployArgs {
+    #[command(flatten)]
+    pub target: SvcTarget,
+    /// Extra tags of the workload stack: `k=v,k2=v2` (only for copilot-lite's own stack: the
+    /// tags of a stack that Copilot deployed are Copilot's to set).
+    #[arg(long, value_name = "TAGS", value_parser = parse_metadata)]
+    pub resource_tags: Option<BTreeMap<String, String>>,
+    #[command(flatten)]
+    pub how: DeployFlags,
     #[command(flatten)]
     pub bucket: BucketArgs,
     #[command(flatten)]

@@ -13,8 +13,8 @@ use crate::output::{self, FileId};
 use crate::package::connect;
 use crate::report::{Failure, escape};
 use crate::svc::{
-    BucketMode, addons_only_uploader, app_bucket, check_name, deployed_stack, pin_owner, prepare,
-    print_diff, resolve_bucket, run_deploy, upload_addons, workspace,
+    Deploying, addons_only_uploader, check_name, deploy_uploader, deployed_stack, pin_owner,
+    prepare, print_diff, resolve_bucket, run_deploy, upload_addons, workspace,
 };
 
 pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
@@ -175,26 +175,15 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
         return Err(refusal.into());
     }
     let view = DeployView::new(&stack_name);
-    let mode = if args.diff {
-        BucketMode::Preview
-    } else {
-        BucketMode::Create
+    let deploying = Deploying {
+        app: &target.app,
+        bucket: &args.bucket,
+        upload: &args.upload,
+        aws: &args.aws,
+        diff: args.how.diff,
     };
-    let (bucket, owner) = match &args.bucket.bucket {
-        Some(b) => (b.clone(), None),
-        None => {
-            let found = app_bucket(&deployer, &target.app, mode, &view).await?;
-            (found.name, Some(found.account))
-        }
-    };
-    let owner = match (&args.upload.expected_bucket_owner, owner) {
-        (Some(_), _) => None,
-        (None, Some(account)) => Some(account),
-        (None, None) => Some(deployer.account_id().await?),
-    };
-    let upload_args = pin_owner(&args.upload, owner);
-    let uploader = connect(&args.aws, &upload_args, &bucket).await?;
-    if args.diff {
+    let uploader = deploy_uploader(&deployer, &deploying, &view).await?;
+    if args.how.diff {
         return diff(
             &deployer,
             &stack_name,
@@ -228,8 +217,8 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
             request
         }
     };
-    request.disable_rollback = args.no_rollback;
-    request.detach = args.detach;
+    request.disable_rollback = args.how.no_rollback;
+    request.detach = args.how.detach;
     let outcome = run_deploy(&deployer, &request, &view).await;
     let env = &target.env;
     match outcome? {

@@ -35,8 +35,8 @@ fn main() -> ExitCode {
         }
     };
     let diff_mode = match &cli.command {
-        Command::Svc(SvcCommand::Deploy(args)) => args.diff,
-        Command::Env(EnvCommand::Deploy(args)) => args.diff,
+        Command::Svc(SvcCommand::Deploy(args)) => args.how.diff,
+        Command::Env(EnvCommand::Deploy(args)) => args.how.diff,
         _ => false,
     };
     let outcome = runtime.block_on(async {

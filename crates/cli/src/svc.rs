@@ -163,29 +163,16 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
         )));
     }
     let view = DeployView::new(&stack_name);
-    let bucket_mode = if args.diff {
-        BucketMode::Preview
-    } else {
-        BucketMode::Create
+    let deploying = Deploying {
+        app: &target.app,
+        bucket: &args.bucket,
+        upload: &args.upload,
+        aws: &args.aws,
+        diff: args.how.diff,
     };
-    let (bucket, owner) = match &args.bucket.bucket {
-        Some(b) => (b.clone(), None),
-        None => {
-            let found = app_bucket(&deployer, &target.app, bucket_mode, &view).await?;
-            (found.name, Some(found.account))
-        }
-    };
-    // The artifact bucket is the caller's own (Copilot's model): every S3 request carries the
-    // account as ExpectedBucketOwner, so a bucket name taken over by another account is refused.
-    let owner = match (&args.upload.expected_bucket_owner, owner) {
-        (Some(_), _) => None,
-        (None, Some(account)) => Some(account),
-        (None, None) => Some(deployer.account_id().await?),
-    };
-    let upload_args = pin_owner(&args.upload, owner);
-    let uploader = connect(&args.aws, &upload_args, &bucket).await?;
+    let uploader = deploy_uploader(&deployer, &deploying, &view).await?;
 
-    if args.diff {
+    if args.how.diff {
         return diff(
             &deployer, &target, &ownership, &addons, &prepared, &uploader, &keys,
         )
@@ -214,8 +201,8 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
             request
         }
     };
-    request.disable_rollback = args.no_rollback;
-    request.detach = args.detach;
+    request.disable_rollback = args.how.no_rollback;
+    request.detach = args.how.detach;
 
     let outcome = run_deploy(&deployer, &request, &view).await;
     let copilot = matches!(ownership, Ownership::Copilot(_));
@@ -595,6 +582,46 @@ pub(crate) async fn app_bucket(
             })?,
     };
     Ok(AppBucket { name, account })
+}
+
+/// What a deploy uploads with: the application, the bucket and upload flags, and whether it
+/// is a `--diff` (which never creates the bucket).
+pub(crate) struct Deploying<'a> {
+    pub(crate) app: &'a str,
+    pub(crate) bucket: &'a BucketArgs,
+    pub(crate) upload: &'a UploadArgs,
+    pub(crate) aws: &'a AwsArgs,
+    pub(crate) diff: bool,
+}
+
+/// The uploader of a deploy: to `--bucket`, else the application's artifact bucket (created
+/// when missing, except for `--diff`). The artifact bucket is the caller's own (Copilot's
+/// model): every S3 request carries the account as ExpectedBucketOwner, so a bucket name taken
+/// over by another account is refused.
+pub(crate) async fn deploy_uploader(
+    deployer: &Deployer,
+    d: &Deploying<'_>,
+    view: &DeployView,
+) -> Result<upload::Uploader, Failure> {
+    let mode = if d.diff {
+        BucketMode::Preview
+    } else {
+        BucketMode::Create
+    };
+    let (bucket, owner) = match &d.bucket.bucket {
+        Some(b) => (b.clone(), None),
+        None => {
+            let found = app_bucket(deployer, d.app, mode, view).await?;
+            (found.name, Some(found.account))
+        }
+    };
+    let owner = match (&d.upload.expected_bucket_owner, owner) {
+        (Some(_), _) => None,
+        (None, Some(account)) => Some(account),
+        (None, None) => Some(deployer.account_id().await?),
+    };
+    let upload_args = pin_owner(d.upload, owner);
+    connect(d.aws, &upload_args, &bucket).await
 }
 
 /// `upload` with `owner` as the expected bucket owner, unless one was given explicitly.

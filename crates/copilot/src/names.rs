@@ -197,18 +197,7 @@ impl Target {
     /// and a repeated key keeps its first value, so the same list goes to the parameters file
     /// and to CloudFormation.
     pub fn own_stack_tags(&self, extra: &[(String, String)]) -> Vec<(String, String)> {
-        let mut tags: Vec<(String, String)> = self
-            .copilot_tags()
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        tags.push((MANAGED_TAG.to_owned(), MANAGED_VALUE.to_owned()));
-        for (k, v) in extra {
-            if !tags.iter().any(|(t, _)| t == k) {
-                tags.push((k.clone(), v.clone()));
-            }
-        }
-        tags
+        own_tags(&self.copilot_tags(), extra)
     }
 
     /// The parameters of copilot-lite's own workload stack, in this order.
@@ -256,18 +245,7 @@ impl EnvTarget {
     /// The tags of copilot-lite's own environment stack: Copilot's two, the managed mark, then
     /// `extra` (as [`Target::own_stack_tags`]).
     pub fn own_stack_tags(&self, extra: &[(String, String)]) -> Vec<(String, String)> {
-        let mut tags: Vec<(String, String)> = self
-            .copilot_tags()
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        tags.push((MANAGED_TAG.to_owned(), MANAGED_VALUE.to_owned()));
-        for (k, v) in extra {
-            if !tags.iter().any(|(t, _)| t == k) {
-                tags.push((k.clone(), v.clone()));
-            }
-        }
-        tags
+        own_tags(&self.copilot_tags(), extra)
     }
 
     /// The parameters of copilot-lite's own environment stack, in this order.
@@ -281,6 +259,21 @@ impl EnvTarget {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
     }
+}
+
+/// Copilot's tags, copilot-lite's mark, then the extra tags whose keys are not taken yet.
+fn own_tags(copilot: &[(&str, &str)], extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> = copilot
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tags.push((MANAGED_TAG.to_owned(), MANAGED_VALUE.to_owned()));
+    for (k, v) in extra {
+        if !tags.iter().any(|(t, _)| t == k) {
+            tags.push((k.clone(), v.clone()));
+        }
+    }
+    tags
 }
 
 /// Where objects go in the artifact bucket: Copilot's layout (so that both tools share the
