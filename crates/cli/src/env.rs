@@ -5,7 +5,7 @@ use cfn_yaml::Format;
 use copilot_model::names::ADDONS_STACK;
 use copilot_model::{CopilotEnvStack, EnvOwnership, EnvTarget, KeyLayout, NameKind};
 use copilot_workspace::{Addons, Workspace};
-use deploy::{Deployer, Outcome, StackRequest, Template};
+use deploy::{Deployer, Outcome, StackRequest};
 
 use crate::args::{EnvDeleteArgs, EnvDeployArgs, EnvPackageArgs, EnvTargetArgs, SvcLsArgs};
 use crate::deploy_view::DeployView;
@@ -14,7 +14,8 @@ use crate::package::connect;
 use crate::report::{Failure, escape};
 use crate::svc::{
     Deploying, addons_only_uploader, check_name, deploy_uploader, deployed_stack, pin_owner,
-    prepare, print_diff, resolve_bucket, run_deploy, upload_addons, workspace,
+    prepare, print_diff, request_with_template, resolve_bucket, run_deploy, upload_addons,
+    workspace,
 };
 
 pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
@@ -140,14 +141,7 @@ async fn copilot_request(
     uploader: &upload::Uploader,
     keys: &KeyLayout,
 ) -> Result<StackRequest, Failure> {
-    let (key, _) = packager::upload_template(
-        uploader,
-        &keys.stack_templates(stack_name),
-        template,
-        Format::Yaml,
-    )
-    .await?;
-    let mut request = StackRequest::new(stack_name, Template::Url(uploader.https_url(&key)));
+    let mut request = request_with_template(uploader, keys, stack_name, template).await?;
     request.previous_parameters = stack.kept_parameters();
     request.tags = stack.tags().to_vec();
     request.allowed_changes = Some(CopilotEnvStack::allowed_changes());
@@ -203,15 +197,7 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
         }
         _ => {
             let own = copilot_model::environment_template(Some(&addons));
-            let (key, _) = packager::upload_template(
-                &uploader,
-                &keys.stack_templates(&stack_name),
-                &own,
-                Format::Yaml,
-            )
-            .await?;
-            let mut request =
-                StackRequest::new(&stack_name, Template::Url(uploader.https_url(&key)));
+            let mut request = request_with_template(&uploader, &keys, &stack_name, &own).await?;
             request.parameters = target.own_stack_parameters(&addons_url);
             request.tags = target.own_stack_tags(&[]);
             request

@@ -187,15 +187,8 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
         }
         _ => {
             let workload = copilot_model::workload_template(Some(&addons));
-            let (key, _) = packager::upload_template(
-                &uploader,
-                &keys.stack_templates(&stack_name),
-                &workload,
-                Format::Yaml,
-            )
-            .await?;
             let mut request =
-                StackRequest::new(&stack_name, Template::Url(uploader.https_url(&key)));
+                request_with_template(&uploader, &keys, &stack_name, &workload).await?;
             request.parameters = target.own_stack_parameters(&addons_url);
             request.tags = target.own_stack_tags(&extra_tags);
             request
@@ -333,14 +326,7 @@ async fn copilot_request(
     keys: &KeyLayout,
 ) -> Result<StackRequest, Failure> {
     let stack_name = target.stack_name();
-    let (key, _) = packager::upload_template(
-        uploader,
-        &keys.stack_templates(&stack_name),
-        template,
-        Format::Yaml,
-    )
-    .await?;
-    let mut request = StackRequest::new(&stack_name, Template::Url(uploader.https_url(&key)));
+    let mut request = request_with_template(uploader, keys, &stack_name, template).await?;
     request.parameters = vec![(
         copilot_model::names::PARAM_ADDONS_URL.to_owned(),
         addons_url.to_owned(),
@@ -350,6 +336,27 @@ async fn copilot_request(
     request.allowed_changes = Some(CopilotStack::allowed_changes());
     request.recreate = false;
     Ok(request)
+}
+
+/// A request for stack `stack_name` with `template`, uploaded first under
+/// `manual/templates/<stack>/` (templates go by URL: Copilot's are too large for a body).
+pub(crate) async fn request_with_template(
+    uploader: &upload::Uploader,
+    keys: &KeyLayout,
+    stack_name: &str,
+    template: &str,
+) -> Result<StackRequest, Failure> {
+    let (key, _) = packager::upload_template(
+        uploader,
+        &keys.stack_templates(stack_name),
+        template,
+        Format::Yaml,
+    )
+    .await?;
+    Ok(StackRequest::new(
+        stack_name,
+        Template::Url(uploader.https_url(&key)),
+    ))
 }
 
 /// `svc delete --addons-only` uploads the deployed template (a change set needs it by URL):
