@@ -266,6 +266,23 @@ impl Ctx<'_> {
         }
     }
 
+    /// The stack's template as deployed (`GetTemplate`, stage `Original`).
+    pub fn stack_template(&self, stack: &str) -> Result<String> {
+        let v = self.aws_json(&[
+            "cloudformation",
+            "get-template",
+            "--stack-name",
+            stack,
+            "--template-stage",
+            "Original",
+        ])?;
+        Ok(match v.get("TemplateBody") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        })
+    }
+
     /// The failure reasons of a stack's events (`LogicalId: reason` lines).
     pub fn failure_reasons(&self, stack: &str) -> String {
         self.aws(&[

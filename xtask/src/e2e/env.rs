@@ -382,22 +382,6 @@ fn snapshot(ctx: &Ctx, stack: &str) -> Result<Snapshot> {
     })
 }
 
-fn template(ctx: &Ctx, stack: &str) -> Result<String> {
-    let v = ctx.aws_json(&[
-        "cloudformation",
-        "get-template",
-        "--stack-name",
-        stack,
-        "--template-stage",
-        "Original",
-    ])?;
-    Ok(match v.get("TemplateBody") {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => String::new(),
-    })
-}
-
 /// The deployed template without its `AddonsStack` entry (from its key line to `Outputs:`),
 /// and that entry.
 fn split_addons(text: &str) -> Option<(String, String)> {
@@ -438,7 +422,7 @@ fn copilot_stack(ctx: &mut Ctx) -> Result<()> {
     );
     let before = snapshot(ctx, &stack)?;
     ensure!(
-        template(ctx, &stack)? == original,
+        ctx.stack_template(&stack)? == original,
         "GetTemplate differs from the template"
     );
     let dir = workspace(ctx)?;
@@ -452,7 +436,7 @@ fn copilot_stack(ctx: &mut Ctx) -> Result<()> {
         run.tail()
     );
     ensure!(
-        template(ctx, &stack)? == original && snapshot(ctx, &stack)? == before,
+        ctx.stack_template(&stack)? == original && snapshot(ctx, &stack)? == before,
         "env deploy --diff changed the stack"
     );
 
@@ -472,7 +456,7 @@ fn copilot_stack(ctx: &mut Ctx) -> Result<()> {
         snapshot(ctx, &stack)? == before,
         "Copilot's environment stack changed beyond its addons"
     );
-    let deployed = template(ctx, &stack)?;
+    let deployed = ctx.stack_template(&stack)?;
     let (rest, entry) = split_addons(&deployed)
         .with_context(|| format!("no AddonsStack before Outputs in:\n{deployed}"))?;
     ensure!(
@@ -508,7 +492,7 @@ fn copilot_stack(ctx: &mut Ctx) -> Result<()> {
         snapshot(ctx, &stack)? == before,
         "the update changed Copilot's resources"
     );
-    let updated = template(ctx, &stack)?;
+    let updated = ctx.stack_template(&stack)?;
     let (rest, entry2) = split_addons(&updated).context("AddonsStack gone after the update")?;
     ensure!(
         rest == original && entry2 != entry,
@@ -532,7 +516,7 @@ fn copilot_stack(ctx: &mut Ctx) -> Result<()> {
         "env delete --addons-only did not complete"
     );
     ensure!(
-        template(ctx, &stack)? == original,
+        ctx.stack_template(&stack)? == original,
         "the template after --addons-only is not the original"
     );
     ensure!(

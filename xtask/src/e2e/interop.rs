@@ -184,28 +184,12 @@ fn snapshot(ctx: &Ctx, stack: &str) -> Result<Snapshot> {
     let mut parameters = pairs("Parameters", "ParameterKey", "ParameterValue");
     parameters.remove("AddonsTemplateURL");
     let tags = pairs("Tags", "Key", "Value");
-    let template = template(ctx, stack)?;
+    let template = ctx.stack_template(stack)?;
     Ok(Snapshot {
         resources,
         parameters,
         tags,
         template,
-    })
-}
-
-fn template(ctx: &Ctx, stack: &str) -> Result<String> {
-    let v = ctx.aws_json(&[
-        "cloudformation",
-        "get-template",
-        "--stack-name",
-        stack,
-        "--template-stage",
-        "Original",
-    ])?;
-    Ok(match v.get("TemplateBody") {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => String::new(),
     })
 }
 
