@@ -31,7 +31,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
     /// List the environments of the workspace, and the environment addons.
-    Ls(SvcLsArgs),
+    Ls(LsArgs),
     /// Write the packaged environment addons template (and, with --output-dir, copilot-lite's
     /// environment stack template and its parameters).
     Package(Box<EnvPackageArgs>),
@@ -102,7 +102,7 @@ pub struct EnvPackageArgs {
 #[derive(Debug, Subcommand)]
 pub enum SvcCommand {
     /// List the services of the workspace.
-    Ls(SvcLsArgs),
+    Ls(LsArgs),
     /// Write the packaged addons template (and, with --output-dir, the workload stack template
     /// and its parameters).
     Package(SvcPackageArgs),
@@ -128,7 +128,7 @@ pub struct SvcTarget {
 }
 
 #[derive(Debug, Args)]
-pub struct SvcLsArgs {
+pub struct LsArgs {
     /// Application name (default: copilot/.workspace).
     #[arg(short, long)]
     pub app: Option<String>,

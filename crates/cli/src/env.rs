@@ -7,7 +7,7 @@ use copilot_model::{CopilotEnvStack, EnvOwnership, EnvTarget, KeyLayout, NameKin
 use copilot_workspace::{Addons, Workspace};
 use deploy::{Deployer, Outcome, StackRequest};
 
-use crate::args::{EnvDeleteArgs, EnvDeployArgs, EnvPackageArgs, EnvTargetArgs, SvcLsArgs};
+use crate::args::{EnvDeleteArgs, EnvDeployArgs, EnvPackageArgs, EnvTargetArgs, LsArgs};
 use crate::deploy_view::DeployView;
 use crate::output::{self, FileId};
 use crate::package::connect;
@@ -18,7 +18,7 @@ use crate::svc::{
     workspace,
 };
 
-pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
+pub async fn ls(args: LsArgs) -> Result<(), Failure> {
     let ws = workspace(args.app.as_deref())?;
     let environments = ws.list_environments()?;
     println!("NAME");

@@ -8,7 +8,7 @@ use deploy::{CancellationToken, Deployer, Outcome, StackRequest, Template};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::args::{
-    AwsArgs, BucketArgs, SvcDeleteArgs, SvcDeployArgs, SvcLsArgs, SvcPackageArgs, SvcTarget,
+    AwsArgs, BucketArgs, LsArgs, SvcDeleteArgs, SvcDeployArgs, SvcPackageArgs, SvcTarget,
     UploadArgs,
 };
 use crate::deploy_view::DeployView;
@@ -17,7 +17,7 @@ use crate::package::connect;
 use crate::progress::Progress;
 use crate::report::Failure;
 
-pub async fn ls(args: SvcLsArgs) -> Result<(), Failure> {
+pub async fn ls(args: LsArgs) -> Result<(), Failure> {
     let ws = workspace(args.app.as_deref())?;
     let services = ws.list_services()?;
     for svc in &services {

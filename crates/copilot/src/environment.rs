@@ -8,16 +8,14 @@
 //! parameter is passed with `UsePreviousValue`, the tags as they are, and the change set may
 //! touch `AddonsStack` alone (the guard).
 
-use std::path::Path;
-
 use cfn_yaml::{Format, Node, NodeKind, Template};
 use copilot_workspace::AddonParameter;
 
 use crate::names::{
-    ADDONS_STACK, ENV_ADDONS_STACK_PARAMETERS, EnvTarget, MANAGED_METADATA, MANAGED_TAG,
-    MANAGED_VALUE, PARAM_ENV_APP, PARAM_ENV_NAME, TAG_APPLICATION, TAG_ENVIRONMENT, TAG_SERVICE,
+    ADDONS_STACK, ENV_ADDONS_STACK_PARAMETERS, EnvTarget, MANAGED_TAG, PARAM_ENV_APP,
+    PARAM_ENV_NAME, TAG_APPLICATION, TAG_ENVIRONMENT, TAG_SERVICE,
 };
-use crate::ownership::{DeployedStack, Refusal, is_ref, refusal_for_status};
+use crate::ownership::{DeployedStack, Read, Refusal, is_ref, refusal_for_status};
 
 /// The `Description` of every Copilot environment template.
 const COPILOT_ENV_DESCRIPTION: &str =
@@ -49,16 +47,8 @@ pub fn classify_env(target: &EnvTarget, deployed: Option<&DeployedStack>) -> Env
     let Some(d) = deployed.filter(|d| d.status != "DELETE_COMPLETE") else {
         return EnvOwnership::Absent;
     };
-    let tag = |key: &str| {
-        d.tags
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    let template = d
-        .template
-        .as_deref()
-        .and_then(|t| Template::parse(Path::new(&stack), t.to_owned()).ok());
+    let read = Read::new(&stack, d);
+    let tag = |key: &str| read.tag(key);
     let tags_match = target
         .copilot_tags()
         .iter()
@@ -72,14 +62,7 @@ pub fn classify_env(target: &EnvTarget, deployed: Option<&DeployedStack>) -> Env
             tag(TAG_SERVICE).map_or(String::new(), |s| format!(", {TAG_SERVICE}={s}")),
         )
     };
-    let marked = tag(MANAGED_TAG) == Some(MANAGED_VALUE)
-        || template.as_ref().is_some_and(|t| {
-            t.root()
-                .get_path(&["Metadata", MANAGED_METADATA, "Managed"])
-                .and_then(Node::as_scalar)
-                == Some(MANAGED_VALUE)
-        });
-    if marked {
+    if read.marked() {
         return if tags_match {
             EnvOwnership::Own
         } else {
@@ -107,14 +90,7 @@ pub fn classify_env(target: &EnvTarget, deployed: Option<&DeployedStack>) -> Env
     if let Some(reason) = refusal_for_status(&d.status, "copilot env deploy") {
         return refuse(reason);
     }
-    let shape = match (&template, d.template.as_deref()) {
-        (Some(t), _) => CopilotEnvStack::new(t, d),
-        (None, None) => Err("it has no deployed template".to_owned()),
-        (None, Some(text)) => Err(match Template::parse(Path::new(&stack), text.to_owned()) {
-            Err(e) => format!("it does not parse: {}", e.message),
-            Ok(_) => "it does not parse".to_owned(),
-        }),
-    };
+    let shape = read.template().and_then(|t| CopilotEnvStack::new(t, d));
     match shape {
         Ok(s) => EnvOwnership::Copilot(Box::new(s)),
         Err(reason) => refuse(format!(

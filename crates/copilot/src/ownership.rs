@@ -77,17 +77,9 @@ pub fn classify(target: &Target, deployed: Option<&DeployedStack>) -> Ownership 
     if d.status == "DELETE_COMPLETE" {
         return Ownership::Absent;
     }
-    let tag = |key: &str| {
-        d.tags
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    let template = d
-        .template
-        .as_deref()
-        .and_then(|t| Template::parse(Path::new(&stack), t.to_owned()).ok());
-    let root = template.as_ref().map(Template::root);
+    let read = Read::new(&stack, d);
+    let tag = |key: &str| read.tag(key);
+    let root = read.root();
     let scalar = |path: &[&str]| {
         root.and_then(|r| r.get_path(path))
             .and_then(Node::as_scalar)
@@ -105,8 +97,7 @@ pub fn classify(target: &Target, deployed: Option<&DeployedStack>) -> Ownership 
             tag(TAG_SERVICE).unwrap_or("(none)"),
         )
     };
-    let marked = tag(MANAGED_TAG) == Some(MANAGED_VALUE)
-        || scalar(&["Metadata", MANAGED_METADATA, "Managed"]) == Some(MANAGED_VALUE)
+    let marked = read.marked()
         || (scalar(&["Description"]) == Some(LEGACY_DESCRIPTION)
             && root
                 .and_then(|r| r.get("Resources"))
@@ -141,22 +132,63 @@ pub fn classify(target: &Target, deployed: Option<&DeployedStack>) -> Ownership 
     if let Some(reason) = refusal_for_status(&d.status, "copilot svc deploy") {
         return refuse(reason);
     }
-    let Some(text) = d.template.as_deref() else {
+    if d.template.is_none() {
         return refuse("is tagged as Copilot's but has no deployed template".to_owned());
-    };
-    // The template was parsed above; it is None here only when it does not parse.
-    let shape = match &template {
-        Some(t) => CopilotStack::new(t, d),
-        None => Err(match Template::parse(Path::new(&stack), text.to_owned()) {
-            Err(e) => format!("it does not parse: {}", e.message),
-            Ok(_) => "it does not parse".to_owned(),
-        }),
-    };
+    }
+    let shape = read.template().and_then(|t| CopilotStack::new(t, d));
     match shape {
         Ok(s) => Ownership::Copilot(Box::new(s)),
         Err(reason) => refuse(format!(
             "is tagged as Copilot's, but its template is not of the shape copilot-lite knows how to edit safely ({reason}); it is left as it is"
         )),
+    }
+}
+
+/// What the ownership rules read of a deployed stack: its tags, and its template parsed once.
+pub(crate) struct Read<'d> {
+    deployed: &'d DeployedStack,
+    /// The parsed template, or why there is none: no template, or the parser's message.
+    template: Result<Template, String>,
+}
+
+impl<'d> Read<'d> {
+    /// `name` is the stack's name (the origin in parse messages).
+    pub(crate) fn new(name: &str, deployed: &'d DeployedStack) -> Read<'d> {
+        let template = match deployed.template.as_deref() {
+            None => Err("it has no deployed template".to_owned()),
+            Some(text) => Template::parse(Path::new(name), text.to_owned())
+                .map_err(|e| format!("it does not parse: {}", e.message)),
+        };
+        Read { deployed, template }
+    }
+
+    /// The value of tag `key`.
+    pub(crate) fn tag(&self, key: &str) -> Option<&'d str> {
+        self.deployed
+            .tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The template's root, when it parses.
+    pub(crate) fn root(&self) -> Option<&Node> {
+        self.template.as_ref().ok().map(Template::root)
+    }
+
+    /// The parsed template, or why there is none.
+    pub(crate) fn template(&self) -> Result<&Template, String> {
+        self.template.as_ref().map_err(Clone::clone)
+    }
+
+    /// copilot-lite's mark: the [`MANAGED_TAG`] tag, or the `Metadata` entry.
+    pub(crate) fn marked(&self) -> bool {
+        self.tag(MANAGED_TAG) == Some(MANAGED_VALUE)
+            || self
+                .root()
+                .and_then(|r| r.get_path(&["Metadata", MANAGED_METADATA, "Managed"]))
+                .and_then(Node::as_scalar)
+                == Some(MANAGED_VALUE)
     }
 }
 

@@ -266,6 +266,26 @@ impl Ctx<'_> {
         }
     }
 
+    /// Creates stack `stack` with one queue, no tags and no mark: a stack nobody we know made.
+    pub fn create_foreign_stack(&self, stack: &str) -> Result<()> {
+        let file = self.work.join("foreign.yml");
+        fs::write(&file, "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n")?;
+        self.aws(&[
+            "cloudformation",
+            "create-stack",
+            "--stack-name",
+            stack,
+            "--template-body",
+            &format!("file://{}", file.display()),
+        ])?;
+        let status = self.wait_stack(stack, Duration::from_secs(60))?;
+        ensure!(
+            status == "CREATE_COMPLETE",
+            "the foreign stack {stack} is {status}"
+        );
+        Ok(())
+    }
+
     /// The stack's template as deployed (`GetTemplate`, stage `Original`).
     pub fn stack_template(&self, stack: &str) -> Result<String> {
         let v = self.aws_json(&[

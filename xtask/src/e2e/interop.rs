@@ -514,17 +514,7 @@ fn guard(ctx: &mut Ctx) -> Result<()> {
 
 fn foreign(ctx: &mut Ctx) -> Result<()> {
     let stack = stack_name(ctx);
-    let file = ctx.work.join("foreign.yml");
-    fs::write(&file, "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n")?;
-    ctx.aws(&[
-        "cloudformation",
-        "create-stack",
-        "--stack-name",
-        &stack,
-        "--template-body",
-        &format!("file://{}", file.display()),
-    ])?;
-    ensure!(ctx.wait_stack(&stack, Duration::from_secs(60))? == "CREATE_COMPLETE");
+    ctx.create_foreign_stack(&stack)?;
     let before = snapshot(ctx, &stack)?;
     let dir = workspace(ctx)?;
     for (verb, extra) in [
