@@ -189,6 +189,11 @@ impl<'a> P<'a> {
                     }
                     run = self.i;
                 }
+                // JSON wants control characters escaped (RFC 8259 §7; Python's json, which
+                // aws-cli uses, refuses them too): such a text is not JSON, maybe YAML.
+                Some(&c) if c < 0x20 => {
+                    return Err(self.syntax(self.i, "unescaped control character in string"));
+                }
                 Some(_) => self.i += 1,
             }
         }

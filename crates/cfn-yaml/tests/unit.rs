@@ -1098,3 +1098,29 @@ fn items(n: &Node) -> &[Node] {
         _ => panic!("not a sequence: {n:?}"),
     }
 }
+
+/// A `{`-text whose strings hold raw line breaks is not JSON (control characters must be
+/// escaped) but a YAML flow mapping, whose quoted scalars fold their line breaks; an edit must
+/// not turn it into "JSON" that reads its keys differently (a fuzz find).
+#[test]
+fn raw_line_breaks_in_strings_are_not_json() {
+    let text = "{ \"a\nb\": -\"x\", \"c\": \"d\" }\n";
+    let t = Template::parse(Path::new("t.yml"), text.to_owned()).unwrap();
+    assert_eq!(t.format(), Format::Yaml);
+    let NodeKind::Mapping(entries) = &t.root().kind else {
+        panic!("not a mapping")
+    };
+    assert_eq!(entries[0].0.as_scalar(), Some("a b"));
+    let mut edits = Edits::new();
+    edits.replace(&entries[0].1, Replacement::String("y z".into()));
+    let again = Template::parse(Path::new("t.yml"), t.render(&edits)).unwrap();
+    assert_eq!(again.format(), Format::Yaml);
+    assert_eq!(
+        again.root().get("a b").and_then(Node::as_scalar),
+        Some("y z")
+    );
+    // Escaped, it is JSON.
+    let json = Template::parse(Path::new("t.json"), "{\"a\\nb\": \"x\"}".to_owned()).unwrap();
+    assert_eq!(json.format(), Format::Json);
+    assert_eq!(json.root().get("a\nb").and_then(Node::as_scalar), Some("x"));
+}
