@@ -365,3 +365,40 @@ Resources:
     }
     assert!(s3.requests().is_empty());
 }
+
+#[test]
+fn hotswap_and_force_refuse_the_flags_they_cannot_go_with() {
+    let dir = seed();
+    let base = ["deploy", "-n", "record-svc", "-e", "test"];
+    for extra in [
+        &["--hotswap", "--diff"][..],
+        &["--hotswap", "--detach"],
+        &["--hotswap", "--force"],
+        &["--force", "--diff"],
+    ] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let out = svc(dir.path(), None, &args);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot be used with"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn watch_checks_its_target_before_watching() {
+    let dir = seed();
+    // A name Copilot refuses, and a service that does not exist: an error at once, not a watch.
+    let out = svc(dir.path(), None, &["watch", "-n", "Bad_Name", "-e", "test"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("-n/--name"), "{}", stderr(&out));
+    let out = svc(
+        dir.path(),
+        None,
+        &["watch", "-n", "no-such-svc", "-e", "test"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-svc"), "{}", stderr(&out));
+}

@@ -92,6 +92,9 @@ pub struct Built {
     pub path: PathBuf,
     pub size: u64,
     pub content_type: &'static str,
+    /// SHA-256 of the zip, computed while it was written (what Lambda reports, in base64, as
+    /// `CodeSha256`); `None` for a file uploaded as it is (it is not read here).
+    pub sha256: Option<[u8; 32]>,
     _temp: Option<tempfile::TempPath>,
 }
 
@@ -196,6 +199,7 @@ fn raw_built(root: PathBuf, expected: u64) -> Result<Built, ArchiveError> {
         path: root,
         size,
         content_type,
+        sha256: None,
         _temp: None,
     })
 }

@@ -40,6 +40,7 @@ use async_zip::{
 use flate2::{Compress, FlushCompress, Status};
 use futures::AsyncWriteExt;
 use futures::io::AllowStdIo;
+use sha2::{Digest, Sha256};
 
 use crate::scan::io_err;
 use crate::{ArchiveError, Built, DEFLATE_LEVEL, Entry, Source};
@@ -56,7 +57,7 @@ const MAX_THREADS: usize = 4;
 /// not yet written (their compressed copies come on top): keeps memory bounded.
 const IN_FLIGHT: u64 = 16 * 1024 * 1024;
 
-type Writer = ZipFileWriter<AllowStdIo<BufWriter<File>>>;
+type Writer = ZipFileWriter<AllowStdIo<BufWriter<Sha256Writer>>>;
 /// A small file ready to be written: its data as stored in the zip (deflated or as it is),
 /// the method, and the CRC-32 of the content; or why it could not be prepared.
 type Prepared = Result<(Vec<u8>, Compression, u32), ArchiveError>;
@@ -68,6 +69,10 @@ pub(crate) fn write_zip(source: &Source, temp_dir: &Path) -> Result<Built, Archi
         .tempfile_in(temp_dir)
         .map_err(io_err(temp_dir))?;
     let (file, temp_path) = temp.into_parts();
+    let file = Sha256Writer {
+        file,
+        hasher: Sha256::new(),
+    };
     let mut writer = ZipFileWriter::new(AllowStdIo::new(BufWriter::with_capacity(CHUNK, file)));
 
     // Small files are read, checked and compressed by worker threads, ahead of the writer but
@@ -103,21 +108,41 @@ pub(crate) fn write_zip(source: &Source, temp_dir: &Path) -> Result<Built, Archi
     written?;
 
     let out = futures::executor::block_on(writer.close()).map_err(zip_err(source))?;
-    let file = out
+    let hashed = out
         .into_inner()
         .into_inner()
         .map_err(|e| ArchiveError::Io {
             path: temp_path.to_path_buf(),
             source: e.into_error(),
         })?;
-    let size = file.metadata().map_err(io_err(&temp_path))?.len();
+    let sha256: [u8; 32] = hashed.hasher.finalize().into();
+    let size = hashed.file.metadata().map_err(io_err(&temp_path))?.len();
     tracing::debug!(root = %source.root.display(), zip = %temp_path.display(), size, workers, "zip written");
     Ok(Built {
         path: temp_path.to_path_buf(),
         size,
         content_type: "application/zip",
+        sha256: Some(sha256),
         _temp: Some(temp_path),
     })
+}
+
+/// The zip's file, hashing every byte written to it (the writer only appends: no seeks).
+struct Sha256Writer {
+    file: File,
+    hasher: Sha256,
+}
+
+impl io::Write for Sha256Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 fn zip_err(source: &Source) -> impl Fn(async_zip::error::ZipError) -> ArchiveError + '_ {

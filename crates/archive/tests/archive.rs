@@ -65,6 +65,9 @@ async fn scan_build(path: &Path, policy: &Policy) -> (Source, Built, Vec<u8>) {
     let built = source.build(&temp).await.unwrap();
     let bytes = fs::read(&built.path).unwrap();
     assert_eq!(bytes.len() as u64, built.size);
+    // The SHA-256 computed while writing is that of the bytes on disk (Lambda's CodeSha256).
+    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+    assert_eq!(built.sha256, Some(digest));
     (source, built, bytes)
 }
 

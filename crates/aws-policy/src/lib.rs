@@ -1,14 +1,19 @@
 //! The request policy every AWS client of copilot-lite shares (S3 in `upload`,
-//! CloudFormation and STS in `deploy`): the SDK's standard retry mode with [`MAX_ATTEMPTS`]
+//! CloudFormation and STS in `deploy`, Lambda in `hotswap`): the SDK's standard retry mode with [`MAX_ATTEMPTS`]
 //! unless `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` choose, a time limit on connecting, and a
 //! deadline on each request, all its attempts included ([`request_timeout`], overridden by
 //! [`TIMEOUT_ENV`]). One place, so that both clients read the environment the same way and
-//! the bound users are told ([`timeout_message`]) is the bound in force.
+//! the bound users are told ([`timeout_message`]) is the bound in force; and how a failed
+//! request is said in one line ([`describe`]).
 //!
 //! Must not know about any AWS service, templates or the terminal.
 
 use std::time::Duration;
 
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
@@ -54,6 +59,71 @@ pub fn timeout_message(bound: Duration) -> String {
         "no complete response within {} s, retries included ({TIMEOUT_ENV}=<seconds> sets this bound)",
         bound.as_secs()
     )
+}
+
+/// One line saying why a request failed: the service's code and message; else the HTTP status
+/// (a HEAD response has no body to carry a code); else what went wrong on the way (timeout,
+/// connection, unreadable response), without the SDK's debug dump. `timeout`: the request
+/// deadline, named when it ran out.
+pub fn describe<E>(err: &SdkError<E, HttpResponse>, timeout: Duration) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match (err.code(), err.message()) {
+        (Some(c), Some(m)) => return format!("{c}: {m}"),
+        (Some(c), None) => return c.to_owned(),
+        _ => {}
+    }
+    let chain = |e: &dyn std::error::Error| {
+        let mut parts = vec![e.to_string()];
+        let mut source = e.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !parts.iter().any(|p| p.contains(&text)) {
+                parts.push(text);
+            }
+            source = s.source();
+        }
+        parts.join(": ")
+    };
+    match err {
+        SdkError::ServiceError(e) => {
+            let status = e.raw().status();
+            let reason = http_reason(status.as_u16());
+            format!(
+                "HTTP {}{} without error details",
+                status.as_u16(),
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {reason}")
+                }
+            )
+        }
+        SdkError::TimeoutError(_) => timeout_message(timeout),
+        SdkError::DispatchFailure(e) if e.is_timeout() => timeout_message(timeout),
+        SdkError::DispatchFailure(e) => match e.as_connector_error() {
+            Some(c) => format!("request not completed: {}", chain(c)),
+            None => "request not completed".to_owned(),
+        },
+        SdkError::ResponseError(_) => {
+            format!("unreadable response: {}", DisplayErrorContext(err))
+        }
+        _ => DisplayErrorContext(err).to_string(),
+    }
+}
+
+fn http_reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
 }
 
 /// `env` as whole seconds when it is a positive number, else `default`.

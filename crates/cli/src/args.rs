@@ -108,6 +108,9 @@ pub enum SvcCommand {
     Package(SvcPackageArgs),
     /// Package, upload and deploy the service's stack with its addons.
     Deploy(SvcDeployArgs),
+    /// Watch the service's addons and the files they name; on each change, hotswap the changed
+    /// Lambda code (or deploy when more changed). For development environments.
+    Watch(SvcWatchArgs),
     /// Delete the service's stack if copilot-lite created it (uploaded assets stay); with
     /// --addons-only, remove just the addons of a Copilot service's stack.
     Delete(SvcDeleteArgs),
@@ -183,16 +186,41 @@ pub struct DeployFlags {
     pub diff: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SvcDeployArgs {
     #[command(flatten)]
     pub target: SvcTarget,
+    /// Deploy through a change set even when nothing differs from the deployed stack (by
+    /// default an unchanged stack makes no change set).
+    #[arg(long, conflicts_with = "diff")]
+    pub force: bool,
+    /// When only the code of Lambda functions changed, update the functions directly instead
+    /// of deploying the stack (seconds instead of minutes; the stack's template then names the
+    /// old code until the next deploy without --hotswap). Anything else changed: a normal
+    /// deploy, saying why. For development environments.
+    #[arg(long, conflicts_with_all = ["diff", "detach", "force"])]
+    pub hotswap: bool,
     /// Extra tags of the workload stack: `k=v,k2=v2` (only for copilot-lite's own stack: the
     /// tags of a stack that Copilot deployed are Copilot's to set).
     #[arg(long, value_name = "TAGS", value_parser = parse_metadata)]
     pub resource_tags: Option<BTreeMap<String, String>>,
     #[command(flatten)]
     pub how: DeployFlags,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
+    #[command(flatten)]
+    pub upload: UploadArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SvcWatchArgs {
+    #[command(flatten)]
+    pub target: SvcTarget,
+    /// Wait this long after the last change before a round starts (milliseconds).
+    #[arg(long, value_name = "MS", default_value_t = 300)]
+    pub debounce: u64,
     #[command(flatten)]
     pub bucket: BucketArgs,
     #[command(flatten)]

@@ -93,7 +93,9 @@ pub async fn package(args: EnvPackageArgs) -> Result<(), Failure> {
         let (bucket, owner) = resolve_bucket(&args.bucket, &args.aws, &target.app).await?;
         let upload_args = pin_owner(&args.upload, owner);
         let uploader = connect(&args.aws, &upload_args, &bucket).await?;
-        upload_addons(prepared, &uploader, &keys.env_addons_templates()).await?
+        let (text, url, _) =
+            upload_addons(prepared, &uploader, &keys.env_addons_templates()).await?;
+        (text, url)
     } else {
         (addons.text().to_owned(), String::new())
     };
@@ -120,7 +122,7 @@ pub async fn package(args: EnvPackageArgs) -> Result<(), Failure> {
 async fn ownership(deployer: &Deployer, target: &EnvTarget) -> Result<EnvOwnership, Failure> {
     let stack_name = target.stack_name();
     let deployed = deployed_stack(deployer, &stack_name).await?;
-    let ownership = copilot_model::classify_env(target, deployed.as_ref());
+    let ownership = copilot_model::classify_env(target, deployed.as_ref().map(|d| &d.stack));
     let whose = match &ownership {
         EnvOwnership::Absent => "absent",
         EnvOwnership::Own => "copilot-lite's",
@@ -189,7 +191,8 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
         )
         .await;
     }
-    let (_, addons_url) = upload_addons(prepared, &uploader, &keys.env_addons_templates()).await?;
+    let (_, addons_url, _) =
+        upload_addons(prepared, &uploader, &keys.env_addons_templates()).await?;
     let mut request = match &ownership {
         EnvOwnership::Copilot(stack) => {
             let template = stack.with_addons(Some((&addons_url, addons.parameters())));

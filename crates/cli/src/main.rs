@@ -11,6 +11,8 @@ mod package;
 mod progress;
 mod report;
 mod svc;
+mod swap;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
                 Command::Svc(SvcCommand::Ls(args)) => svc::ls(args).await,
                 Command::Svc(SvcCommand::Package(args)) => svc::package(args).await,
                 Command::Svc(SvcCommand::Deploy(args)) => svc::deploy(args).await,
+                Command::Svc(SvcCommand::Watch(args)) => watch::watch(args).await,
                 Command::Svc(SvcCommand::Delete(args)) => svc::delete(args).await,
                 Command::Env(EnvCommand::Ls(args)) => env::ls(args).await,
                 Command::Env(EnvCommand::Package(args)) => env::package(*args).await,
@@ -154,7 +157,7 @@ mod signals {
     }
 
     /// Resolves at the first SIGTERM, or SIGINT while no deployment handles Ctrl-C itself
-    /// (`svc deploy` cancels its stack operation first); never when the handlers cannot be
+    /// (`svc deploy` cancels its stack operation first, `svc watch` ends its watch); never when the handlers cannot be
     /// installed (then the signals keep their default action).
     pub async fn interrupted() -> Signal {
         use tokio::signal::unix::{SignalKind, signal};
@@ -170,7 +173,7 @@ mod signals {
         loop {
             tokio::select! {
                 Some(()) = interrupt.recv() => {
-                    if !crate::svc::handles_ctrl_c() {
+                    if !crate::svc::handles_ctrl_c() && !crate::watch::handles_ctrl_c() {
                         return Signal::Interrupt;
                     }
                 }

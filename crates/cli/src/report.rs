@@ -42,6 +42,8 @@ pub enum Failure {
     Addons(#[from] copilot_workspace::AddonsError),
     #[error(transparent)]
     Deploy(#[from] deploy::DeployError),
+    #[error(transparent)]
+    Hotswap(#[from] hotswap::HotswapError),
     /// The stack is not copilot-lite's to change (the ownership rules); nothing was done.
     #[error("{0}")]
     Refused(#[from] copilot_model::Refusal),

@@ -16,6 +16,7 @@ use crate::output::{self, FileId};
 use crate::package::connect;
 use crate::progress::Progress;
 use crate::report::Failure;
+use crate::swap;
 
 pub async fn ls(args: LsArgs) -> Result<(), Failure> {
     let ws = workspace(args.app.as_deref())?;
@@ -80,7 +81,7 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
             let (bucket, owner) = resolve_bucket(&args.bucket, &args.aws, &target.app).await?;
             let upload_args = pin_owner(&args.upload, owner);
             let uploader = connect(&args.aws, &upload_args, &bucket).await?;
-            let (text, url) =
+            let (text, url, _) =
                 upload_addons(prepared, &uploader, &keys.addons_templates(&name)).await?;
             addons_text = Some(text);
             addons_url = url;
@@ -136,6 +137,29 @@ fn input_files(
 }
 
 pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
+    deploy_round(&args).await.map(drop)
+}
+
+/// How a [`deploy_round`] ended.
+#[derive(Debug)]
+pub(crate) enum Done {
+    /// The service has no addons.
+    NoAddons,
+    /// Nothing differs from the deployed stack: no change set was made.
+    NoChanges,
+    /// Lambda code updated directly (`--hotswap`): the functions updated and those already
+    /// running the code.
+    Hotswapped {
+        updated: Vec<String>,
+        skipped: usize,
+    },
+    /// Deployed through a change set.
+    Deployed(Outcome),
+}
+
+/// One `svc deploy`: validate, classify, then no change set when nothing differs, a hotswap
+/// when asked and only Lambda code differs, else a change-set deploy.
+pub(crate) async fn deploy_round(args: &SvcDeployArgs) -> Result<Done, Failure> {
     let extra_tags = tags(args.resource_tags.as_ref())?;
     let (ws, svc, addons) = load(&args.target)?;
     let target = Target::new(ws.app(), &args.target.env, svc.name());
@@ -146,14 +170,14 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
             "Service {name} has no addons ({}): nothing to deploy.",
             svc.addons_dir().display()
         );
-        return Ok(());
+        return Ok(Done::NoAddons);
     };
     // Validate everything before the first AWS call.
     let prepared = prepare(&ws, &addons, keys.addon_assets(svc.name()), &args.upload).await?;
     let stack_name = target.stack_name();
     let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
     // Whose is the stack? Decided before anything is uploaded or changed.
-    let ownership = ownership(&deployer, &target).await?;
+    let (ownership, deployed) = ownership(&deployer, &target).await?;
     if let Ownership::Refused(refusal) = ownership {
         return Err(refusal.into());
     }
@@ -176,30 +200,120 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
         return diff(
             &deployer, &target, &ownership, &addons, &prepared, &uploader, &keys,
         )
-        .await;
+        .await
+        .map(|()| Done::NoChanges);
     }
 
-    let (_, addons_url) = upload_addons(prepared, &uploader, &keys.addons_templates(&name)).await?;
-    let mut request = match &ownership {
+    // What would be deployed, known before anything is uploaded (keys are content hashes).
+    let addons_text = prepared.render(&uploader)?;
+    let addons_url = uploader.https_url(&packager::template_key(
+        &keys.addons_templates(&name),
+        &addons_text,
+        Format::Yaml,
+    ));
+    let (stack_text, mut request) = match &ownership {
         Ownership::Copilot(stack) => {
-            let template = stack.with_addons(addons.parameters());
-            copilot_request(&target, stack, &template, &addons_url, &uploader, &keys).await?
+            let text = stack.with_addons(addons.parameters());
+            let request = copilot_request(&target, stack, &text, &addons_url, &uploader, &keys);
+            (text, request)
         }
         _ => {
-            let workload = copilot_model::workload_template(Some(&addons));
-            let mut request =
-                request_with_template(&uploader, &keys, &stack_name, &workload).await?;
+            let text = copilot_model::workload_template(Some(&addons));
+            let mut request = stack_request(&uploader, &keys, &stack_name, &text);
             request.parameters = target.own_stack_parameters(&addons_url);
             request.tags = target.own_stack_tags(&extra_tags);
-            request
+            (text, request)
         }
     };
     request.disable_rollback = args.how.no_rollback;
     request.detach = args.how.detach;
 
-    let outcome = run_deploy(&deployer, &request, &view).await;
+    // Functions hotswapped since the last deploy: CloudFormation's template names other code
+    // than they run, so the stack is never "unchanged" while this record exists.
+    let record_key = keys.hotswap_record(&stack_name);
+    let record = match &deployed {
+        Some(_) => swap::read_record(&uploader, &record_key).await?,
+        None => None,
+    };
+    if let Some(described) = &deployed {
+        let change = deploy::what_changes(
+            &request,
+            &stack_text,
+            &described.description,
+            described.stack.template.as_deref(),
+        );
+        match change {
+            None if args.force => eprintln!(
+                "Nothing differs from the deployed stack {stack_name}; deploying anyway (--force)."
+            ),
+            None if record.is_none() => {
+                eprintln!(
+                    "No changes: stack {stack_name} is up to date (its template, parameters and tags are the deployed ones; no change set made)."
+                );
+                return Ok(Done::NoChanges);
+            }
+            None => eprintln!(
+                "Stack {stack_name} is as deployed, but functions were hotswapped since: deploying to put back the code its template names."
+            ),
+            Some(why) => tracing::info!(stack = %stack_name, %why, "the stack changes"),
+        }
+    }
+
+    let swap_plan = if args.hotswap {
+        match swap::plan(
+            &deployer,
+            &stack_name,
+            deployed.as_ref(),
+            &request,
+            &stack_text,
+            &addons_text,
+            record.as_ref(),
+        )
+        .await?
+        {
+            Ok(plan) => Some(plan),
+            Err(why) => {
+                eprintln!("Hotswap not possible: {why}. Deploying through a change set.");
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let (uploaded_text, uploaded_url, uploads) =
+        upload_addons(prepared, &uploader, &keys.addons_templates(&name)).await?;
+    debug_assert_eq!((&uploaded_text, &uploaded_url), (&addons_text, &addons_url));
+
+    if let Some(plan) = swap_plan {
+        let lambda = hotswap::Lambda::new(deployer.sdk_config());
+        let swapped = swap::apply(&lambda, plan, &uploads, &uploader, &record_key).await?;
+        return Ok(Done::Hotswapped {
+            updated: swapped.updated,
+            skipped: swapped.skipped,
+        });
+    }
+
+    packager::upload_template(
+        &uploader,
+        &keys.stack_templates(&stack_name),
+        &stack_text,
+        Format::Yaml,
+    )
+    .await?;
+    let outcome = run_deploy(&deployer, &request, &view).await?;
+    if let Some(record) = record {
+        if outcome == Outcome::Detached {
+            eprintln!(
+                "Functions hotswapped earlier are checked by the next deploy (this one was not waited for)."
+            );
+        } else {
+            let lambda = hotswap::Lambda::new(deployer.sdk_config());
+            swap::restore(&lambda, &record, &addons_text, &uploader, &record_key).await?;
+        }
+    }
     let copilot = matches!(ownership, Ownership::Copilot(_));
-    match outcome? {
+    match outcome {
         Outcome::NoChanges => eprintln!("No changes to deploy: stack {stack_name} is up to date."),
         Outcome::Created | Outcome::Updated if copilot => eprintln!(
             "Deployed the addons of service {name} to environment {env} (Copilot's stack {stack_name}: only its AddonsStack changed)."
@@ -211,7 +325,7 @@ pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
             eprintln!("Deployment of stack {stack_name} started; not waiting (--detach).")
         }
     }
-    Ok(())
+    Ok(Done::Deployed(outcome))
 }
 
 pub async fn delete(args: SvcDeleteArgs) -> Result<(), Failure> {
@@ -220,7 +334,7 @@ pub async fn delete(args: SvcDeleteArgs) -> Result<(), Failure> {
     let target = Target::new(ws.app(), &args.target.env, &args.target.name);
     let stack_name = target.stack_name();
     let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
-    let ownership = ownership(&deployer, &target).await?;
+    let (ownership, _) = ownership(&deployer, &target).await?;
     let view = DeployView::new(&stack_name);
     match ownership {
         Ownership::Refused(refusal) => Err(refusal.into()),
@@ -234,7 +348,11 @@ pub async fn delete(args: SvcDeleteArgs) -> Result<(), Failure> {
             let uploader = addons_only_uploader(&deployer, &target.app, &args.aws, &view).await?;
             let keys = KeyLayout::default();
             let request =
-                copilot_request(&target, &stack, stack.template(), "", &uploader, &keys).await?;
+                request_with_template(&uploader, &keys, &stack_name, stack.template()).await?;
+            let request = StackRequest {
+                template: request.template,
+                ..copilot_request(&target, &stack, stack.template(), "", &uploader, &keys)
+            };
             let result = deployer.deploy(&request, &view).await;
             view.finish();
             match result? {
@@ -282,28 +400,45 @@ pub(crate) async fn run_deploy(
     outcome
 }
 
+/// A deployed stack as read once: what the ownership rules look at, and CloudFormation's
+/// description (parameter values, capabilities) for the no-change check.
+pub(crate) struct ReadStack {
+    pub(crate) stack: DeployedStack,
+    pub(crate) description: deploy::StackDescription,
+}
+
 /// What CloudFormation says of the stack `name`, for the ownership rules (nothing is changed).
 pub(crate) async fn deployed_stack(
     deployer: &Deployer,
     name: &str,
-) -> Result<Option<DeployedStack>, Failure> {
-    let Some(stack) = deployer.stack(name).await? else {
+) -> Result<Option<ReadStack>, Failure> {
+    let Some(description) = deployer.stack(name).await? else {
         return Ok(None);
     };
-    let template = deployer.get_template(&stack.id).await?;
-    Ok(Some(DeployedStack {
-        status: stack.status,
-        tags: stack.tags,
-        parameters: stack.parameters.into_iter().map(|(k, _)| k).collect(),
-        template,
+    let template = deployer.get_template(&description.id).await?;
+    Ok(Some(ReadStack {
+        stack: DeployedStack {
+            status: description.status.clone(),
+            tags: description.tags.clone(),
+            parameters: description
+                .parameters
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect(),
+            template,
+        },
+        description,
     }))
 }
 
 /// Reads the stack of `target`'s name and decides whose it is (nothing is changed).
-async fn ownership(deployer: &Deployer, target: &Target) -> Result<Ownership, Failure> {
+async fn ownership(
+    deployer: &Deployer,
+    target: &Target,
+) -> Result<(Ownership, Option<ReadStack>), Failure> {
     let stack_name = target.stack_name();
     let deployed = deployed_stack(deployer, &stack_name).await?;
-    let ownership = copilot_model::classify(target, deployed.as_ref());
+    let ownership = copilot_model::classify(target, deployed.as_ref().map(|d| &d.stack));
     let whose = match &ownership {
         Ownership::Absent => "absent",
         Ownership::Own => "copilot-lite's",
@@ -311,22 +446,23 @@ async fn ownership(deployer: &Deployer, target: &Target) -> Result<Ownership, Fa
         Ownership::Refused(_) => "refused",
     };
     tracing::info!(stack = %stack_name, whose, "stack classified");
-    Ok(ownership)
+    Ok((ownership, deployed))
 }
 
-/// The change set request for Copilot's stack: `template` (uploaded, Copilot's templates are
-/// too large for a body), `AddonsTemplateURL` = `addons_url`, every other parameter kept, the
+/// The change set request for Copilot's stack: `template` (by URL, under
+/// [`KeyLayout::stack_templates`]: Copilot's templates are too large for a body; upload it
+/// before deploying), `AddonsTemplateURL` = `addons_url`, every other parameter kept, the
 /// tags as they are, and the guard: only `AddonsStack` may change.
-async fn copilot_request(
+fn copilot_request(
     target: &Target,
     stack: &CopilotStack,
     template: &str,
     addons_url: &str,
     uploader: &upload::Uploader,
     keys: &KeyLayout,
-) -> Result<StackRequest, Failure> {
+) -> StackRequest {
     let stack_name = target.stack_name();
-    let mut request = request_with_template(uploader, keys, &stack_name, template).await?;
+    let mut request = stack_request(uploader, keys, &stack_name, template);
     request.parameters = vec![(
         copilot_model::names::PARAM_ADDONS_URL.to_owned(),
         addons_url.to_owned(),
@@ -335,7 +471,7 @@ async fn copilot_request(
     request.tags = stack.tags().to_vec();
     request.allowed_changes = Some(CopilotStack::allowed_changes());
     request.recreate = false;
-    Ok(request)
+    request
 }
 
 /// A request for stack `stack_name` with `template`, uploaded first under
@@ -346,17 +482,26 @@ pub(crate) async fn request_with_template(
     stack_name: &str,
     template: &str,
 ) -> Result<StackRequest, Failure> {
-    let (key, _) = packager::upload_template(
+    packager::upload_template(
         uploader,
         &keys.stack_templates(stack_name),
         template,
         Format::Yaml,
     )
     .await?;
-    Ok(StackRequest::new(
-        stack_name,
-        Template::Url(uploader.https_url(&key)),
-    ))
+    Ok(stack_request(uploader, keys, stack_name, template))
+}
+
+/// A request for stack `stack_name` with `template` by the URL it has once uploaded under
+/// `manual/templates/<stack>/` (content-addressed: known before the upload).
+fn stack_request(
+    uploader: &upload::Uploader,
+    keys: &KeyLayout,
+    stack_name: &str,
+    template: &str,
+) -> StackRequest {
+    let key = packager::template_key(&keys.stack_templates(stack_name), template, Format::Yaml);
+    StackRequest::new(stack_name, Template::Url(uploader.https_url(&key)))
 }
 
 /// `svc delete --addons-only` uploads the deployed template (a change set needs it by URL):
@@ -444,6 +589,40 @@ fn check_service(svc: &Service) -> Result<(), Failure> {
     })
 }
 
+/// The workspace root of `target`'s service, checked as a deploy checks it.
+pub(crate) fn service_root(target: &SvcTarget) -> Result<std::path::PathBuf, Failure> {
+    let (ws, _, _) = load(target)?;
+    Ok(ws.root().to_path_buf())
+}
+
+/// What `svc watch` looks at for `target`: the service's manifest and addons folder, and the
+/// templates and artifacts the addons name (an error while the input is invalid).
+pub(crate) async fn watched_paths(
+    target: &SvcTarget,
+    upload: &UploadArgs,
+) -> Result<crate::watch::Watched, Failure> {
+    let (ws, svc, addons) = load(target)?;
+    let mut watched = crate::watch::Watched::default();
+    watched.files.push(svc.manifest_path());
+    watched.dirs.push(svc.addons_dir());
+    if let Some(addons) = addons {
+        let keys = KeyLayout::default();
+        let prepared = prepare(&ws, &addons, keys.addon_assets(svc.name()), upload).await?;
+        for path in prepared.sources() {
+            if path.is_dir() {
+                watched.dirs.push(path.to_path_buf());
+            } else {
+                watched.files.push(path.to_path_buf());
+            }
+        }
+    }
+    watched.dirs.sort();
+    watched.dirs.dedup();
+    watched.files.sort();
+    watched.files.dedup();
+    Ok(watched)
+}
+
 fn load(target: &SvcTarget) -> Result<(Workspace, Service, Option<Addons>), Failure> {
     check_target_flags(target)?;
     let ws = workspace(target.app.as_deref())?;
@@ -485,12 +664,13 @@ pub(crate) async fn prepare(
         .map_err(|e| crate::report::locate_in_addons(e, addons))
 }
 
-/// Uploads the artifacts, then the packaged addons template; returns its text and URL.
+/// Uploads the artifacts, then the packaged addons template; returns its text, its URL and
+/// what happened to each artifact.
 pub(crate) async fn upload_addons(
     prepared: packager::Prepared,
     uploader: &upload::Uploader,
     templates_folder: &str,
-) -> Result<(String, String), Failure> {
+) -> Result<(String, String, Vec<packager::UploadReport>), Failure> {
     let progress = Progress::new("Uploading assets", uploader);
     let packaged = prepared.upload(uploader, &progress).await;
     progress.finish();
@@ -500,7 +680,7 @@ pub(crate) async fn upload_addons(
         packager::upload_template(uploader, templates_folder, &packaged.text, Format::Yaml).await?;
     tracing::info!(key, "addons template uploaded");
     let url = uploader.https_url(&key);
-    Ok((packaged.text, url))
+    Ok((packaged.text, url, packaged.uploads))
 }
 
 /// The bucket from the flag or environment, else the application's ([`app_bucket`], never

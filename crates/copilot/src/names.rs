@@ -325,6 +325,13 @@ impl KeyLayout {
     pub fn stack_templates(&self, stack: &str) -> String {
         self.join(&format!("manual/templates/{stack}"))
     }
+
+    /// The record of the functions of stack `stack` hotswapped since its last deploy
+    /// (`hotswap::Record`): `manual/hotswap/<stack>.json`, never under `--s3-prefix`, so that
+    /// every later deploy finds it whatever prefix it uses.
+    pub fn hotswap_record(&self, stack: &str) -> String {
+        format!("manual/hotswap/{stack}.json")
+    }
 }
 
 #[cfg(test)]
@@ -403,6 +410,13 @@ mod tests {
             KeyLayout::new(Some("")).stack_templates("app-test-api"),
             "manual/templates/app-test-api"
         );
+        // The hotswap record is found whatever prefix a later deploy uses.
+        for prefix in [None, Some("p")] {
+            assert_eq!(
+                KeyLayout::new(prefix).hotswap_record("app-test-api"),
+                "manual/hotswap/app-test-api.json"
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::status::{
 };
 use crate::{
     DeployObserver, Deployer, Outcome, Phase, ResourceChange, StackDescription, StackRequest,
-    Template,
+    StackResource, Template,
 };
 
 const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
@@ -36,6 +36,7 @@ struct StackInfo {
     outputs: Vec<(String, String)>,
     tags: Vec<(String, String)>,
     parameters: Vec<(String, String)>,
+    capabilities: Vec<String>,
 }
 
 /// How waiting for a change set ended.
@@ -353,6 +354,51 @@ impl Deployer {
         }
     }
 
+    /// The resources of `stack` (`ListStackResources`, every page); empty when the stack does
+    /// not exist.
+    pub async fn stack_resources(&self, stack: &str) -> Result<Vec<StackResource>, DeployError> {
+        let mut pages = self
+            .cfn
+            .list_stack_resources()
+            .stack_name(stack)
+            .into_paginator()
+            .send();
+        let mut resources = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(DeployError::aws("ListStackResources", stack, &e)),
+            };
+            resources.extend(page.stack_resource_summaries().iter().map(|r| {
+                StackResource {
+                    logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
+                    physical_id: r.physical_resource_id().unwrap_or_default().to_owned(),
+                    resource_type: r.resource_type().unwrap_or_default().to_owned(),
+                    status: r
+                        .resource_status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                }
+            }));
+        }
+        Ok(resources)
+    }
+
+    /// The physical ID of the nested stack `logical_id` of `stack`, `None` when there is none.
+    pub async fn nested_stack_id(
+        &self,
+        stack: &str,
+        logical_id: &str,
+    ) -> Result<Option<String>, DeployError> {
+        Ok(self
+            .stack_resources(stack)
+            .await?
+            .into_iter()
+            .find(|r| r.logical_id == logical_id && !r.physical_id.is_empty())
+            .map(|r| r.physical_id))
+    }
+
     /// The stack's outputs as (key, value), in the order CloudFormation lists them.
     pub async fn outputs(&self, stack: &str) -> Result<Vec<(String, String)>, DeployError> {
         self.describe(stack)
@@ -371,6 +417,7 @@ impl Deployer {
             tags: i.tags,
             parameters: i.parameters,
             outputs: i.outputs,
+            capabilities: i.capabilities,
         }))
     }
 
@@ -525,6 +572,11 @@ impl Deployer {
                     ))
                 })
                 .collect(),
+            capabilities: s
+                .capabilities()
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
         }))
     }
 
@@ -546,9 +598,12 @@ impl Deployer {
             } else {
                 ChangeSetType::Update
             })
-            .capabilities(Capability::CapabilityIam)
-            .capabilities(Capability::CapabilityNamedIam)
-            .capabilities(Capability::CapabilityAutoExpand)
+            .set_capabilities(Some(
+                crate::CAPABILITIES
+                    .iter()
+                    .map(|c| Capability::from(*c))
+                    .collect(),
+            ))
             .include_nested_stacks(req.include_nested_stacks)
             .description("Created by copilot-lite")
             .set_role_arn(req.role_arn.clone());

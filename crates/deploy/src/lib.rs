@@ -19,6 +19,7 @@
 //! gets a template URL or body), workspaces and manifests, command-line flags, or the
 //! terminal. Progress goes to a [`DeployObserver`]; logs go to `tracing` only.
 
+mod compare;
 mod deploy;
 mod error;
 mod events;
@@ -28,6 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub use compare::what_changes;
 pub use error::DeployError;
 pub use tokio_util::sync::CancellationToken;
 
@@ -53,8 +55,15 @@ pub enum Template {
     Body(String),
 }
 
-/// One deployment. Capabilities are always `CAPABILITY_IAM`, `CAPABILITY_NAMED_IAM` and
-/// `CAPABILITY_AUTO_EXPAND`.
+/// The capabilities of every change set: the templates deployed may name IAM resources and
+/// use transforms (nested stacks, `AWS::Serverless`).
+pub const CAPABILITIES: [&str; 3] = [
+    "CAPABILITY_IAM",
+    "CAPABILITY_NAMED_IAM",
+    "CAPABILITY_AUTO_EXPAND",
+];
+
+/// One deployment. Capabilities are always [`CAPABILITIES`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackRequest {
     pub stack_name: String,
@@ -135,6 +144,18 @@ pub struct StackDescription {
     /// Parameter keys and values (`****` for `NoEcho` ones), in the order listed.
     pub parameters: Vec<(String, String)>,
     pub outputs: Vec<(String, String)>,
+    /// The capabilities it was deployed with.
+    pub capabilities: Vec<String>,
+}
+
+/// One resource of a stack (`ListStackResources`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackResource {
+    pub logical_id: String,
+    /// Empty while it is being created.
+    pub physical_id: String,
+    pub resource_type: String,
+    pub status: String,
 }
 
 /// One resource change of a change set.
@@ -202,6 +223,7 @@ impl DeployObserver for () {}
 /// A CloudFormation client plus the waiting policy.
 #[derive(Debug, Clone)]
 pub struct Deployer {
+    sdk: SdkConfig,
     cfn: aws_sdk_cloudformation::Client,
     sts: aws_sdk_sts::Client,
     region: String,
@@ -264,6 +286,7 @@ impl Deployer {
         }
         tracing::debug!(%region, endpoint = ?endpoint, "CloudFormation client configured");
         Deployer {
+            sdk: sdk.clone(),
             cfn: aws_sdk_cloudformation::Client::from_conf(cfn.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
             poll_interval: if endpoint.is_some() {
@@ -291,6 +314,12 @@ impl Deployer {
 
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// The SDK configuration the clients were built from (credentials, region, endpoints),
+    /// for the clients of other services in the same run.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
     }
 
     /// Custom CloudFormation endpoint in effect, `None` when talking to AWS.

@@ -493,8 +493,8 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
     let op = operation(&parts.method, &parts.uri, &parts.headers, &body);
-    let query_api = is_query_api(&parts.headers, &body);
-    let params = if query_api {
+    let dialect = Dialect::of(&parts.headers, &body);
+    let params = if dialect == Dialect::Query {
         form_urlencoded::parse(&body).into_owned().collect()
     } else {
         Vec::new()
@@ -522,7 +522,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
         fault,
         slow_delay,
         stall,
-        query_api,
+        dialect,
         is_head,
         &mut record,
     )
@@ -539,14 +539,14 @@ async fn run(
     fault: Option<(FaultKind, When)>,
     slow_delay: Duration,
     stall: Duration,
-    query_api: bool,
+    dialect: Dialect,
     is_head: bool,
     record: &mut Record,
 ) -> Result<Response<Body>, Cut> {
     if let Some((kind, When::Before)) = fault {
         return match kind {
             FaultKind::InternalError | FaultKind::SlowDown => {
-                Ok(error_response(kind, query_api, is_head))
+                Ok(error_response(kind, dialect, is_head))
             }
             FaultKind::Reset => Err(Cut("reset before forwarding")),
             FaultKind::Stall => {
@@ -554,7 +554,7 @@ async fn run(
                 Err(Cut("stalled"))
             }
             FaultKind::Truncated => {
-                let full = error_response(FaultKind::InternalError, query_api, is_head);
+                let full = error_response(FaultKind::InternalError, dialect, is_head);
                 let (parts, body) = full.into_parts();
                 let bytes = body
                     .collect()
@@ -585,7 +585,7 @@ async fn run(
         None => Ok(respond(rparts, rbody, is_head)),
         Some((kind, _)) => match kind {
             FaultKind::InternalError | FaultKind::SlowDown => {
-                Ok(error_response(kind, query_api, is_head))
+                Ok(error_response(kind, dialect, is_head))
             }
             FaultKind::Reset => Err(Cut("reset after forwarding")),
             FaultKind::Stall => {
@@ -823,10 +823,27 @@ fn futures_stream(
     }
 }
 
-/// Whether the request is a query-protocol API call (CloudFormation, STS): a form body with
-/// `Action=`.
-fn is_query_api(headers: &http::HeaderMap, body: &Bytes) -> bool {
-    form_action(headers, body).is_some()
+/// How the API of a request words its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// S3: REST-XML.
+    Xml,
+    /// The query APIs (CloudFormation, STS): a form body with `Action=`.
+    Query,
+    /// Lambda: REST-JSON, the code in `x-amzn-ErrorType`.
+    Json,
+}
+
+impl Dialect {
+    fn of(headers: &http::HeaderMap, body: &Bytes) -> Dialect {
+        if form_action(headers, body).is_some() {
+            Dialect::Query
+        } else if signed_for(headers) == Some("lambda") {
+            Dialect::Json
+        } else {
+            Dialect::Xml
+        }
+    }
 }
 
 fn form_action(headers: &http::HeaderMap, body: &Bytes) -> Option<String> {
@@ -843,56 +860,68 @@ fn form_action(headers: &http::HeaderMap, body: &Bytes) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `InternalError` / `SlowDown` in the dialect of the API (S3 REST-XML or the query APIs).
-fn error_response(kind: FaultKind, query_api: bool, is_head: bool) -> Response<Body> {
-    let (status, code, message) = match (kind, query_api) {
-        (FaultKind::SlowDown, false) => (503, "SlowDown", "Please reduce your request rate."),
-        (FaultKind::SlowDown, true) => (400, "Throttling", "Rate exceeded"),
-        (_, false) => (
+/// `InternalError` / `SlowDown` in the dialect of the API (S3 REST-XML, the query APIs, or
+/// Lambda's REST-JSON).
+fn error_response(kind: FaultKind, dialect: Dialect, is_head: bool) -> Response<Body> {
+    let slow = kind == FaultKind::SlowDown;
+    let (status, code, message) = match (dialect, slow) {
+        (Dialect::Xml, true) => (503, "SlowDown", "Please reduce your request rate."),
+        (Dialect::Query, true) => (400, "Throttling", "Rate exceeded"),
+        (Dialect::Json, true) => (429, "TooManyRequestsException", "Rate exceeded"),
+        (Dialect::Xml, false) => (
             500,
             "InternalError",
             "We encountered an internal error. Please try again.",
         ),
-        (_, true) => (
+        (Dialect::Query, false) => (
             500,
             "InternalFailure",
             "The request processing has failed because of an unknown error.",
         ),
+        (Dialect::Json, false) => (500, "ServiceException", "An internal error occurred."),
     };
     let body = if is_head {
         String::new()
-    } else if query_api {
-        let kind = if status == 400 { "Sender" } else { "Receiver" };
-        format!(
-            "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\">\
-             <Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>\
-             <RequestId>fault-proxy</RequestId></ErrorResponse>"
-        )
     } else {
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
-             <Message>{message}</Message><RequestId>fault-proxy</RequestId>\
-             <HostId>fault-proxy</HostId></Error>"
-        )
+        match dialect {
+            Dialect::Query => {
+                let kind = if status == 400 { "Sender" } else { "Receiver" };
+                format!(
+                    "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\">\
+                     <Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+                     <RequestId>fault-proxy</RequestId></ErrorResponse>"
+                )
+            }
+            Dialect::Json => format!("{{\"Type\":\"Service\",\"message\":\"{message}\"}}"),
+            Dialect::Xml => format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+                 <Message>{message}</Message><RequestId>fault-proxy</RequestId>\
+                 <HostId>fault-proxy</HostId></Error>"
+            ),
+        }
     };
     let mut resp = Response::new(full_body(Bytes::from(body)));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(if query_api {
-            "text/xml"
-        } else {
-            "application/xml"
-        }),
-    );
+    let content_type = match dialect {
+        Dialect::Query => "text/xml",
+        Dialect::Xml => "application/xml",
+        Dialect::Json => "application/json",
+    };
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if dialect == Dialect::Json {
+        resp.headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(code));
+    }
     resp.headers_mut()
         .insert("x-amz-request-id", HeaderValue::from_static("fault-proxy"));
     resp
 }
 
 /// The operation a request performs: the query APIs' `Action` (`CreateChangeSet`,
-/// `GetCallerIdentity`, ...), else the S3 operation of a path-style request (`PutObject`,
-/// `UploadPart`, `HeadObject`, ...; `Unknown` when unsure).
+/// `GetCallerIdentity`, ...), the Lambda operation of a request signed for `lambda`
+/// (`UpdateFunctionCode`, `GetFunctionConfiguration`, ...), else the S3 operation of a
+/// path-style request (`PutObject`, `UploadPart`, `HeadObject`, ...; `Unknown` when unsure).
 pub fn operation(
     method: &Method,
     uri: &http::Uri,
@@ -902,7 +931,39 @@ pub fn operation(
     if let Some(action) = form_action(headers, &Bytes::copy_from_slice(body)) {
         return action;
     }
+    if signed_for(headers) == Some("lambda") {
+        return lambda_operation(method, uri.path()).to_owned();
+    }
     s3_operation(method, uri.path(), uri.query().unwrap_or(""), headers).to_owned()
+}
+
+/// The service of a SigV4 signature's credential scope
+/// (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
+fn signed_for(headers: &http::HeaderMap) -> Option<&str> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let scope = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
+    scope.split('/').nth(3)
+}
+
+/// Lambda's REST operations on functions (`/2015-03-31/functions/<name>[/<what>]`).
+fn lambda_operation(method: &Method, path: &str) -> &'static str {
+    let Some(rest) = path.strip_prefix("/2015-03-31/functions/") else {
+        return "LambdaOther";
+    };
+    let (name, what) = match rest.split_once('/') {
+        Some((name, what)) => (name, Some(what.trim_end_matches('/'))),
+        None => (rest, None),
+    };
+    if name.is_empty() {
+        return "LambdaOther";
+    }
+    match (method.as_str(), what) {
+        ("GET", None) => "GetFunction",
+        ("PUT", Some("code")) => "UpdateFunctionCode",
+        ("GET", Some("configuration")) => "GetFunctionConfiguration",
+        ("PUT", Some("configuration")) => "UpdateFunctionConfiguration",
+        _ => "LambdaOther",
+    }
 }
 
 fn has_param(query: &str, name: &str) -> bool {

@@ -433,6 +433,43 @@ fn operations_are_named() {
         ),
         "GetCallerIdentity"
     );
+    // Lambda, told apart from S3 by the service its request is signed for (a bucket may be
+    // called 2015-03-31).
+    let signed = |service: &str| {
+        let mut h = http::HeaderMap::new();
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&auth).unwrap());
+        h
+    };
+    let lambda = signed("lambda");
+    let op =
+        |m: Method, uri: &str, h: &http::HeaderMap| operation(&m, &uri.parse().unwrap(), h, b"");
+    assert_eq!(
+        op(Method::PUT, "/2015-03-31/functions/f/code", &lambda),
+        "UpdateFunctionCode"
+    );
+    assert_eq!(
+        op(Method::GET, "/2015-03-31/functions/f", &lambda),
+        "GetFunction"
+    );
+    assert_eq!(
+        op(
+            Method::GET,
+            "/2015-03-31/functions/f/configuration",
+            &lambda
+        ),
+        "GetFunctionConfiguration"
+    );
+    assert_eq!(
+        op(Method::GET, "/2015-03-31/functions/", &lambda),
+        "LambdaOther"
+    );
+    assert_eq!(
+        op(Method::PUT, "/2015-03-31/functions/f/code", &signed("s3")),
+        "PutObject"
+    );
 }
 
 #[test]

@@ -95,6 +95,14 @@ impl Prepared {
                 .flat_map(|a| a.source.entries.iter().map(|e| e.path.as_path())),
         )
     }
+    /// The templates (nested ones too) and the root of every artifact (a file or a folder, as
+    /// named): what to watch for changes.
+    pub fn sources(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.templates
+            .iter()
+            .map(|t| t.template.origin())
+            .chain(self.artifacts.iter().map(|a| a.source.root.as_path()))
+    }
     /// The root template as given.
     pub fn root(&self) -> &Template {
         // Post-order: the root is always pushed last, and prepare always pushes it.

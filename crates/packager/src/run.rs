@@ -29,6 +29,8 @@ pub struct UploadReport {
     /// The local file or folder, or the nested template file.
     pub source: PathBuf,
     pub outcome: Uploaded,
+    /// SHA-256 of the zip, when one was written this run (not for objects already present).
+    pub zip_sha256: Option<[u8; 32]>,
 }
 
 /// A packaged root template.
@@ -247,25 +249,28 @@ async fn run_job(
                 key,
                 source: path,
                 outcome,
+                zip_sha256: None,
             })
         }
         Job::Asset { key, source } => {
             // Zip only when the object is missing: a warm run reads and hashes, nothing more.
-            let outcome = if exists(&key).await? {
-                Uploaded::Skipped
+            let (outcome, zip_sha256) = if exists(&key).await? {
+                (Uploaded::Skipped, None)
             } else {
                 let built = source.build(temp_dir).await.map_err(|e| Error::Build {
                     path: source.root.clone(),
                     source: e,
                 })?;
-                uploader
+                let outcome = uploader
                     .put_file(&key, &built.path, built.content_type)
-                    .await?
+                    .await?;
+                (outcome, built.sha256)
             };
             Ok(UploadReport {
                 key,
                 source: source.root.clone(),
                 outcome,
+                zip_sha256,
             })
         }
     }

@@ -557,6 +557,51 @@ impl Uploader {
         .await
     }
 
+    /// The object `key` (small state objects: read whole into memory), `None` when absent.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, UploadError> {
+        let res = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.options.expected_owner.clone())
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                let body = out.body.collect().await.map_err(|e| UploadError::S3 {
+                    op: "GetObject",
+                    bucket: self.bucket.clone(),
+                    key: key.to_owned(),
+                    message: e.to_string(),
+                })?;
+                Ok(Some(body.to_vec()))
+            }
+            Err(err) => {
+                let not_found =
+                    matches!(&err, SdkError::ServiceError(e) if e.err().is_no_such_key());
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                if not_found || status == Some(404) {
+                    return Ok(None);
+                }
+                Err(self.map_err("GetObject", key, err))
+            }
+        }
+    }
+
+    /// Deletes the object `key` (absent is fine: S3 says 204 either way).
+    pub async fn delete(&self, key: &str) -> Result<(), UploadError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.options.expected_owner.clone())
+            .send()
+            .await
+            .map_err(|e| self.map_err("DeleteObject", key, e))?;
+        Ok(())
+    }
+
     /// Uploads bytes without checking whether the key exists (see [`Uploader::put_file`]).
     pub async fn put_bytes(
         &self,
@@ -895,7 +940,7 @@ impl Uploader {
             .send()
             .await;
         if let Err(e) = res {
-            tracing::debug!(bucket = %self.bucket, %key, %upload_id, "abort: {}", describe(&e, self.timeout));
+            tracing::debug!(bucket = %self.bucket, %key, %upload_id, "abort: {}", aws_policy::describe(&e, self.timeout));
         }
     }
 
@@ -929,7 +974,7 @@ impl Uploader {
                 %key,
                 %upload_id,
                 "could not abort multipart upload: {}",
-                describe(&e, self.timeout)
+                aws_policy::describe(&e, self.timeout)
             ),
         }
     }
@@ -946,7 +991,7 @@ impl Uploader {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let code = err.code().map(str::to_owned);
-        let message = describe(&err, self.timeout);
+        let message = aws_policy::describe(&err, self.timeout);
         match code.as_deref() {
             Some("NoSuchBucket") => self.no_such_bucket(),
             Some("AccessDenied") => UploadError::AccessDenied {
@@ -972,58 +1017,6 @@ impl Uploader {
     /// `<endpoint>/<bucket>/<key>`, else `https://<bucket>.s3.<region>.amazonaws.com[.cn]/<key>`.
     pub fn https_url(&self, key: &str) -> String {
         https_url(self.endpoint.as_deref(), &self.bucket, &self.region, key)
-    }
-}
-
-/// One line saying why a request failed: the service's code and message; else the HTTP status
-/// (a HEAD response has no body to carry a code); else what went wrong on the way (timeout,
-/// connection, unreadable response), without the SDK's debug dump. `timeout`: the request
-/// deadline, named when it ran out.
-fn describe<E>(err: &SdkError<E, HttpResponse>, timeout: Duration) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match (err.code(), err.message()) {
-        (Some(c), Some(m)) => return format!("{c}: {m}"),
-        (Some(c), None) => return c.to_owned(),
-        _ => {}
-    }
-    let chain = |e: &dyn std::error::Error| {
-        let mut parts = vec![e.to_string()];
-        let mut source = e.source();
-        while let Some(s) = source {
-            let text = s.to_string();
-            if !parts.iter().any(|p| p.contains(&text)) {
-                parts.push(text);
-            }
-            source = s.source();
-        }
-        parts.join(": ")
-    };
-    match err {
-        SdkError::ServiceError(e) => {
-            let status = e.raw().status();
-            let reason = http_reason(status.as_u16());
-            format!(
-                "HTTP {}{} without error details",
-                status.as_u16(),
-                if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {reason}")
-                }
-            )
-        }
-        SdkError::TimeoutError(_) => aws_policy::timeout_message(timeout),
-        SdkError::DispatchFailure(e) if e.is_timeout() => aws_policy::timeout_message(timeout),
-        SdkError::DispatchFailure(e) => match e.as_connector_error() {
-            Some(c) => format!("request not completed: {}", chain(c)),
-            None => "request not completed".to_owned(),
-        },
-        SdkError::ResponseError(_) => {
-            format!("unreadable response: {}", DisplayErrorContext(err))
-        }
-        _ => DisplayErrorContext(err).to_string(),
     }
 }
 
@@ -1053,19 +1046,6 @@ impl Drop for OpenUpload<'_> {
             Ok(mut pending) => pending.push(task),
             Err(poisoned) => poisoned.into_inner().push(task),
         }
-    }
-}
-
-fn http_reason(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
     }
 }
 

@@ -30,6 +30,11 @@ use workload::Workload;
 const USAGE: &str = "\
 usage: cargo xtask bench [--workload W1,W2,...] [--runs N] [--quick] [--aws PATH] [--no-aws]
                          [--jobs N] [--no-build]
+       cargo xtask bench deploy
+
+`bench deploy`: the edit-deploy loop on LocalStack (first, no-op, full code-change and
+hotswap deploys, svc watch rounds), wall time and calls per service; written to
+target/bench/deploy.md.
 
 Runs `copilot-lite package` (release build) and `aws cloudformation package` (AWS CLI v1)
 against the same local S3 server on generated workloads: a cold run (empty bucket), a warm
@@ -124,6 +129,12 @@ impl Options {
 }
 
 pub fn main(args: &[OsString]) -> Result<ExitCode> {
+    if args.get(1).and_then(|a| a.to_str()) == Some("deploy") {
+        // The deploy benchmark runs on LocalStack, through the e2e harness (which starts it).
+        let mut e2e: Vec<OsString> = vec!["e2e".into(), "bench-deploy".into()];
+        e2e.extend(args.iter().skip(2).cloned());
+        return crate::e2e::main(&e2e);
+    }
     let args: Vec<String> = args
         .iter()
         .skip(1)

@@ -26,7 +26,7 @@ pub fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
             name: "copilot-stack-addons",
-            what: "a Copilot stack survives svc deploy (IDs, parameters, tags, template); only AddonsStack changes; delete refuses, --addons-only removes them",
+            what: "a Copilot stack survives svc deploy (IDs, parameters, tags, template); only AddonsStack changes; no-op and --hotswap make no stack event; delete refuses, --addons-only removes them",
             needs: Needs::Svc,
             run: copilot_stack_addons,
         },
@@ -422,6 +422,56 @@ fn copilot_stack_addons(ctx: &mut Ctx) -> Result<()> {
         touched.is_empty(),
         "the second deploy touched Copilot's resources: {touched:?}"
     );
+
+    // Nothing changed: no change set, no stack event.
+    let events2 = event_count(ctx, &stack)?;
+    let run = svc(ctx, &dir, "deploy", &[])?.check()?;
+    ensure!(
+        run.stderr.contains("No changes: stack"),
+        "a deploy without change into Copilot's stack was not a no-op:
+{}",
+        run.tail()
+    );
+    ensure!(
+        event_count(ctx, &stack)? == events2,
+        "the no-op deploy made stack events: {:?}",
+        events_after(ctx, &stack, events2)?
+    );
+
+    // A code edit hotswapped into the addons' function of Copilot's stack: the function has
+    // the new code; CloudFormation saw nothing (no event, same parameters and template).
+    fs::write(
+        dir.join(CODE).join("interop.txt"),
+        "a change hotswapped by the interop scenario\n",
+    )?;
+    let run = svc(ctx, &dir, "deploy", &["--hotswap"])?.check()?;
+    ensure!(
+        run.stderr.contains("Hotswapped the code of 1 function"),
+        "--hotswap into Copilot's stack did not hotswap:\n{}",
+        run.tail()
+    );
+    ctx.check_function_code(&addons_function(ctx, &stack)?, &dir.join(CODE))?;
+    ensure!(
+        event_count(ctx, &stack)? == events2,
+        "the hotswap made stack events: {:?}",
+        events_after(ctx, &stack, events2)?
+    );
+    ensure!(
+        parameter(ctx, &stack, "AddonsTemplateURL")? == new_url && snapshot(ctx, &stack)? == before,
+        "the hotswap changed Copilot's stack"
+    );
+    // The next deploy brings CloudFormation in line, and only AddonsStack changes.
+    svc(ctx, &dir, "deploy", &[])?.check()?;
+    ensure!(
+        snapshot(ctx, &stack)? == before && parameter(ctx, &stack, "AddonsTemplateURL")? != new_url,
+        "the deploy after the hotswap did not update just the addons"
+    );
+    let touched = foreign_events(&events_after(ctx, &stack, events2)?, &stack);
+    ensure!(
+        touched.is_empty(),
+        "the deploy after the hotswap touched Copilot's resources: {touched:?}"
+    );
+    ctx.check_function_code(&addons_function(ctx, &stack)?, &dir.join(CODE))?;
 
     // svc delete refuses a Copilot stack and leaves it as it is.
     let run = svc(ctx, &dir, "delete", &[])?;

@@ -10,8 +10,10 @@
 //! Every scenario gets a fresh scratch folder (`target/e2e/<scenario>/`, with `commands.log`:
 //! each command, its exit code and output) and a unique id for bucket and stack names.
 
+mod bench_deploy;
 mod ctx;
 mod deploy;
+mod dev_loop;
 mod env;
 mod faults;
 mod interop;
@@ -82,6 +84,7 @@ pub struct Scenario {
 pub fn scenarios() -> Vec<Scenario> {
     let mut all = package::scenarios();
     all.extend(svc::scenarios());
+    all.extend(dev_loop::scenarios());
     all.extend(interop::scenarios());
     all.extend(env::scenarios());
     all.extend(deploy::scenarios());
@@ -167,10 +170,16 @@ pub fn build_binary() -> Result<()> {
 /// Entry point; `args` start with `e2e`.
 pub fn main(args: &[OsString]) -> Result<ExitCode> {
     let flags = parse(args.get(1..).unwrap_or_default())?;
-    let selected: Vec<Scenario> = scenarios()
+    let mut selected: Vec<Scenario> = scenarios()
         .into_iter()
         .filter(|s| flags.filters.is_empty() || flags.filters.iter().any(|f| s.name.contains(f)))
         .collect();
+    // Benchmarks are not scenarios of the test run: only named in full (`cargo xtask bench
+    // deploy` names it).
+    let bench = bench_deploy::scenario();
+    if flags.filters.iter().any(|f| f == bench.name) {
+        selected.push(bench);
+    }
     if flags.list {
         for s in scenarios() {
             println!("{:<28} {}", s.name, s.what);
