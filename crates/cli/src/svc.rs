@@ -309,7 +309,16 @@ pub(crate) async fn deploy_round(args: &SvcDeployArgs) -> Result<Done, Failure> 
             );
         } else {
             let lambda = hotswap::Lambda::new(deployer.sdk_config());
-            swap::restore(&lambda, &record, &addons_text, &uploader, &record_key).await?;
+            swap::restore(
+                &lambda,
+                &deployer,
+                &stack_name,
+                &record,
+                &addons_text,
+                &uploader,
+                &record_key,
+            )
+            .await?;
         }
     }
     let copilot = matches!(ownership, Ownership::Copilot(_));

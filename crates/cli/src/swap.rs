@@ -115,15 +115,10 @@ pub(crate) async fn plan(
             wanted.entry(id.clone()).or_insert_with(|| location.clone());
         }
     }
-    let resources = deployer.stack_resources(&nested).await?;
+    let functions = functions_in(deployer, &nested).await?;
     let mut targets = Vec::new();
     for (id, location) in wanted {
-        let Some(function) = resources
-            .iter()
-            .find(|r| r.logical_id == id && r.resource_type == FUNCTION_TYPE)
-            .map(|r| r.physical_id.clone())
-            .filter(|p| !p.is_empty())
-        else {
+        let Some(function) = functions.get(&id).cloned() else {
             return Ok(Err(format!(
                 "function {id} has no deployed Lambda function in {ADDONS_STACK}"
             )));
@@ -239,25 +234,63 @@ pub(crate) async fn apply(
 
 /// After a deploy through a change set: every function hotswapped earlier that still runs its
 /// hotswapped code although the template (now deployed) names other code gets the template's
-/// code; then the record is removed.
+/// code; then the record is removed. The functions are found in the addons stack by logical
+/// ID, never by the name in the record: the record is only as trustworthy as the bucket, and
+/// must not be able to point copilot-lite at a function outside the stack.
 pub(crate) async fn restore(
     lambda: &Lambda,
+    deployer: &Deployer,
+    stack_name: &str,
     record: &Record,
     addons_text: &str,
     uploader: &upload::Uploader,
     record_key: &str,
 ) -> Result<(), Failure> {
     let deployed = hotswap::code_locations(addons_text).unwrap_or_default();
-    for swap in record.restore(&deployed) {
-        if let SwapOutcome::Updated { .. } = lambda.swap(&swap).await? {
-            eprintln!(
-                "Put back the code of function {} that its template names (it ran hotswapped code).",
-                swap.logical_id
-            );
+    let swaps = record.restore(&deployed);
+    if !swaps.is_empty() {
+        let functions = stack_functions(deployer, stack_name).await?;
+        for mut swap in swaps {
+            let Some(function) = functions.get(&swap.logical_id) else {
+                tracing::warn!(logical_id = %swap.logical_id, "hotswapped function no longer in the addons stack");
+                continue;
+            };
+            swap.function.clone_from(function);
+            if let SwapOutcome::Updated { .. } = lambda.swap(&swap).await? {
+                eprintln!(
+                    "Put back the code of function {} that its template names (it ran hotswapped code).",
+                    swap.logical_id
+                );
+            }
         }
     }
     uploader.delete(record_key).await?;
     Ok(())
+}
+
+/// The Lambda functions of the stack's addons stack: logical ID to physical name.
+async fn stack_functions(
+    deployer: &Deployer,
+    stack_name: &str,
+) -> Result<BTreeMap<String, String>, Failure> {
+    match deployer.nested_stack_id(stack_name, ADDONS_STACK).await? {
+        Some(nested) => functions_in(deployer, &nested).await,
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// The Lambda functions of the stack `nested`: logical ID to physical name.
+async fn functions_in(
+    deployer: &Deployer,
+    nested: &str,
+) -> Result<BTreeMap<String, String>, Failure> {
+    Ok(deployer
+        .stack_resources(nested)
+        .await?
+        .into_iter()
+        .filter(|r| r.resource_type == FUNCTION_TYPE && !r.physical_id.is_empty())
+        .map(|r| (r.logical_id, r.physical_id))
+        .collect())
 }
 
 async fn store_record(

@@ -18,7 +18,9 @@ pub struct Record {
 /// One hotswapped function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Swapped {
-    /// Its physical name.
+    /// Its physical name when it was swapped, for people reading the record: a restore finds
+    /// the function in the stack by its logical ID (the record is only as trustworthy as the
+    /// bucket it is kept in).
     pub function: String,
     pub bucket: String,
     pub key: String,

@@ -12,7 +12,8 @@
 //! - `svc-deploy-after-hotswap`: the next normal deploy brings CloudFormation in line (then a
 //!   deploy is a no-op again), also when the edit was reverted (the template's code is put
 //!   back).
-//! - `svc-watch`: `svc watch` picks up an edit, hotswaps the function and ends on SIGINT.
+//! - `svc-watch`: `svc watch` picks up an edit and hotswaps the function, reports a round that
+//!   fails (a broken addon) and goes on, and ends on SIGINT with exit 0.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -77,7 +78,7 @@ pub fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "svc-watch",
-            what: "svc watch: an edit is hotswapped (code = folder); SIGINT ends it with exit 0",
+            what: "svc watch: an edit is hotswapped (code = folder); a broken addon fails its round and the watch goes on; SIGINT ends it with exit 0",
             needs: Needs::Svc,
             run: watch,
         },
@@ -490,6 +491,25 @@ fn watch(ctx: &mut Ctx) -> Result<()> {
         ensure!(
             second.contains("index.js") && second.contains("hotswapped recordProcessor"),
             "the second round did not hotswap the edit: {second}"
+        );
+        ctx.check_function_code(&function, &dir.join(CODE))?;
+        wait_for("Watching", Duration::from_secs(10))?;
+        // A broken addon: the round fails, says so, and the watch goes on.
+        let addon = dir.join(ADDON);
+        let good = fs::read_to_string(&addon)?;
+        fs::write(&addon, format!("{good}\n  broken: [unclosed\n"))?;
+        let third = wait_for("round 3 ", Duration::from_secs(60))?;
+        ensure!(
+            third.contains("failed"),
+            "a broken addon did not fail its round: {third}"
+        );
+        wait_for("Watching", Duration::from_secs(10))?;
+        fs::write(&addon, &good)?;
+        edit_code(&dir, "watched again")?;
+        let fourth = wait_for("round 4 ", Duration::from_secs(120))?;
+        ensure!(
+            fourth.contains("hotswapped recordProcessor"),
+            "the watch did not go on after a failed round: {fourth}"
         );
         ctx.check_function_code(&function, &dir.join(CODE))?;
         wait_for("Watching", Duration::from_secs(10))?;
