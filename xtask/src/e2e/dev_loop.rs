@@ -171,16 +171,36 @@ fn deployed(ctx: &Ctx) -> Result<PathBuf> {
     Ok(dir)
 }
 
+fn bucket(ctx: &Ctx) -> Result<String> {
+    let infra = format!("{}-infrastructure", app(ctx));
+    ctx.stack_outputs(&infra)?
+        .get("ArtifactBucket")
+        .cloned()
+        .with_context(|| format!("stack {infra} has no output ArtifactBucket"))
+}
+
+fn record_key(ctx: &Ctx) -> String {
+    format!("manual/hotswap/{}.json", stack(ctx))
+}
+
 fn record_exists(ctx: &Ctx) -> Result<bool> {
-    let bucket = {
-        let infra = format!("{}-infrastructure", app(ctx));
-        ctx.stack_outputs(&infra)?
-            .get("ArtifactBucket")
-            .cloned()
-            .with_context(|| format!("stack {infra} has no output ArtifactBucket"))?
-    };
-    let key = format!("manual/hotswap/{}.json", stack(ctx));
-    Ok(ctx.list_objects(&bucket)?.iter().any(|o| o.key == key))
+    let key = record_key(ctx);
+    Ok(ctx
+        .list_objects(&bucket(ctx)?)?
+        .iter()
+        .any(|o| o.key == key))
+}
+
+fn delete_object(ctx: &Ctx, key: &str) -> Result<()> {
+    ctx.aws(&[
+        "s3api",
+        "delete-object",
+        "--bucket",
+        &bucket(ctx)?,
+        "--key",
+        key,
+    ])?;
+    Ok(())
 }
 
 fn noop(ctx: &mut Ctx) -> Result<()> {
@@ -299,6 +319,27 @@ fn hotswap(ctx: &mut Ctx) -> Result<()> {
     ensure!(
         count(&ops, "UpdateFunctionCode") == 0 && cfn_writes(&ops).is_empty(),
         "a second hotswap without an edit changed something: {ops:?}\n{}",
+        run.tail()
+    );
+
+    // The SHA-256 computed while zipping is Lambda's CodeSha256: with the record and the zip's
+    // object gone, the zip is built again, and its hash alone tells that the function runs it.
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(ctx.download(&bucket(ctx)?, &record_key(ctx))?)?)?;
+    let zip_key = record
+        .pointer("/functions/recordProcessor/key")
+        .and_then(serde_json::Value::as_str)
+        .context("no recordProcessor in the hotswap record")?
+        .to_owned();
+    delete_object(ctx, &record_key(ctx))?;
+    delete_object(ctx, &zip_key)?;
+    let (run, ops) = deploy(ctx, &dir, &app, &["--hotswap"])?;
+    let run = run
+        .check()
+        .context("svc deploy --hotswap with the zip built again")?;
+    ensure!(
+        count(&ops, "PutObject") >= 1 && count(&ops, "UpdateFunctionCode") == 0,
+        "the rebuilt zip's SHA-256 did not match the function's CodeSha256 (calls {ops:?}):\n{}",
         run.tail()
     );
 
