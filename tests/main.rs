@@ -7,6 +7,7 @@
 
 mod common;
 
+mod aws_env;
 mod bad_input;
 mod env;
 mod existence;

@@ -11,6 +11,10 @@ pub struct Cli {
     /// More logs: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// The AWS profile of the shared config and credentials files (as AWS_PROFILE: it chooses
+    /// the credentials, region and endpoints that the environment does not set).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -26,6 +30,11 @@ pub enum Command {
     /// The environments' addons (copilot/environments/addons/).
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Print the shell completion script for SHELL (see the README for where it goes).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]

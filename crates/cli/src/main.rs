@@ -24,6 +24,21 @@ fn main() -> ExitCode {
     // Before anything opens a file (a closed stdout's descriptor would be reused).
     output::guard_std_fds();
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "copilot-lite", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(profile) = &cli.profile {
+        if let Err(message) = check_profile(profile) {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+        // SAFETY: no other thread exists yet (the runtime starts below), so nothing reads the
+        // environment while it changes. The SDK's own reading of AWS_PROFILE then applies to
+        // every client, as the flag promises.
+        unsafe { std::env::set_var("AWS_PROFILE", profile) };
+    }
     init_tracing(cli.verbose);
     report::install_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -54,6 +69,7 @@ fn main() -> ExitCode {
                 Command::Env(EnvCommand::Package(args)) => env::package(*args).await,
                 Command::Env(EnvCommand::Deploy(args)) => env::deploy(*args).await,
                 Command::Env(EnvCommand::Delete(args)) => env::delete(args).await,
+                Command::Completions { .. } => Ok(()),
             }
         };
         let outcome = tokio::select! {
@@ -81,6 +97,52 @@ fn main() -> ExitCode {
             ExitCode::from(signal.exit_code())
         }
     }
+}
+
+/// `--profile NAME` names a profile of the shared config or credentials file (the SDK would
+/// otherwise fail later with a message about a missing region or credentials).
+fn check_profile(profile: &str) -> Result<(), String> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(default)))
+    };
+    let config = file("AWS_CONFIG_FILE", ".aws/config");
+    let credentials = file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+    // Section headers: `[profile NAME]` (or `[default]`) in the config file, `[NAME]` in the
+    // credentials file.
+    let has = |path: &Option<std::path::PathBuf>, headers: &[String]| {
+        path.as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .is_some_and(|text| {
+                text.lines().any(|line| {
+                    let line = line.trim();
+                    line.strip_prefix('[')
+                        .and_then(|l| l.strip_suffix(']'))
+                        .is_some_and(|h| {
+                            let h = h.split_whitespace().collect::<Vec<_>>().join(" ");
+                            headers.contains(&h)
+                        })
+                })
+            })
+    };
+    let mut in_config = vec![format!("profile {profile}")];
+    if profile == "default" {
+        in_config.push("default".into());
+    }
+    if has(&config, &in_config) || has(&credentials, &[profile.to_owned()]) {
+        return Ok(());
+    }
+    let shown = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map_or("(no HOME)".to_owned(), |p| p.display().to_string())
+    };
+    Err(format!(
+        "--profile {profile}: no such profile in {} or {}",
+        shown(&config),
+        shown(&credentials)
+    ))
 }
 
 /// `-v` = info, `-vv` = debug, `-vvv` = trace; `RUST_LOG` wins when set. Logs go to stderr,
