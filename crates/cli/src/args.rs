@@ -193,16 +193,16 @@ pub struct DeployFlags {
     /// creates, uploads and deploys nothing.
     #[arg(long, conflicts_with_all = ["detach", "no_rollback"])]
     pub diff: bool,
+    /// Deploy through a change set even when nothing differs from the deployed stack (by
+    /// default an unchanged stack makes no change set).
+    #[arg(long, conflicts_with = "diff")]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct SvcDeployArgs {
     #[command(flatten)]
     pub target: SvcTarget,
-    /// Deploy through a change set even when nothing differs from the deployed stack (by
-    /// default an unchanged stack makes no change set).
-    #[arg(long, conflicts_with = "diff")]
-    pub force: bool,
     /// When only the code of Lambda functions changed, update the functions directly instead
     /// of deploying the stack (seconds instead of minutes; the stack's template then names the
     /// old code until the next deploy without --hotswap). Anything else changed: a normal

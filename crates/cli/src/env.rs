@@ -13,9 +13,9 @@ use crate::output::{self, FileId};
 use crate::package::connect;
 use crate::report::{Failure, escape};
 use crate::svc::{
-    Deploying, addons_only_uploader, check_name, deploy_uploader, deployed_stack, pin_owner,
-    prepare, print_diff, request_with_template, resolve_bucket, run_deploy, upload_addons,
-    workspace,
+    Deploying, ReadStack, addons_only_uploader, check_name, deploy_uploader, deployed_stack,
+    pin_owner, prepare, print_diff, resolve_bucket, run_deploy, stack_request, unchanged,
+    upload_addons, workspace,
 };
 
 pub async fn ls(args: LsArgs) -> Result<(), Failure> {
@@ -119,7 +119,10 @@ pub async fn package(args: EnvPackageArgs) -> Result<(), Failure> {
 }
 
 /// Reads the environment stack and decides whose it is (nothing is changed).
-async fn ownership(deployer: &Deployer, target: &EnvTarget) -> Result<EnvOwnership, Failure> {
+async fn ownership(
+    deployer: &Deployer,
+    target: &EnvTarget,
+) -> Result<(EnvOwnership, Option<ReadStack>), Failure> {
     let stack_name = target.stack_name();
     let deployed = deployed_stack(deployer, &stack_name).await?;
     let ownership = copilot_model::classify_env(target, deployed.as_ref().map(|d| &d.stack));
@@ -130,25 +133,26 @@ async fn ownership(deployer: &Deployer, target: &EnvTarget) -> Result<EnvOwnersh
         EnvOwnership::Refused(_) => "refused",
     };
     tracing::info!(stack = %stack_name, whose, "environment stack classified");
-    Ok(ownership)
+    Ok((ownership, deployed))
 }
 
 /// The change set request for Copilot's environment stack: `template` (its `AddonsStack`
-/// edited; uploaded, Copilot's templates are too large for a body), every parameter
-/// `UsePreviousValue`, the tags as they are, and the guard: only `AddonsStack` may change.
-async fn copilot_request(
+/// edited; by URL, under `manual/templates/<stack>/`: Copilot's templates are too large for a
+/// body; upload it before deploying), every parameter `UsePreviousValue`, the tags as they
+/// are, and the guard: only `AddonsStack` may change.
+fn copilot_request(
     stack_name: &str,
     stack: &CopilotEnvStack,
     template: &str,
     uploader: &upload::Uploader,
     keys: &KeyLayout,
-) -> Result<StackRequest, Failure> {
-    let mut request = request_with_template(uploader, keys, stack_name, template).await?;
+) -> StackRequest {
+    let mut request = stack_request(uploader, keys, stack_name, template);
     request.previous_parameters = stack.kept_parameters();
     request.tags = stack.tags().to_vec();
     request.allowed_changes = Some(CopilotEnvStack::allowed_changes());
     request.recreate = false;
-    Ok(request)
+    request
 }
 
 pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
@@ -166,7 +170,7 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
     let prepared = prepare(&ws, &addons, keys.env_addon_assets(), &args.upload).await?;
     let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
     // Whose is the stack? Decided before anything is uploaded or changed.
-    let ownership = ownership(&deployer, &target).await?;
+    let (ownership, deployed) = ownership(&deployer, &target).await?;
     if let EnvOwnership::Refused(refusal) = ownership {
         return Err(refusal.into());
     }
@@ -191,23 +195,46 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
         )
         .await;
     }
-    let (_, addons_url, _) =
-        upload_addons(prepared, &uploader, &keys.env_addons_templates()).await?;
-    let mut request = match &ownership {
+    // What would be deployed, known before anything is uploaded (keys are content hashes).
+    let addons_text = prepared.render(&uploader)?;
+    let addons_url = uploader.https_url(&packager::template_key(
+        &keys.env_addons_templates(),
+        &addons_text,
+        cfn_yaml::Format::Yaml,
+    ));
+    let (stack_text, mut request) = match &ownership {
         EnvOwnership::Copilot(stack) => {
-            let template = stack.with_addons(Some((&addons_url, addons.parameters())));
-            copilot_request(&stack_name, stack, &template, &uploader, &keys).await?
+            let text = stack.with_addons(Some((&addons_url, addons.parameters())));
+            let request = copilot_request(&stack_name, stack, &text, &uploader, &keys);
+            (text, request)
         }
         _ => {
-            let own = copilot_model::environment_template(Some(&addons));
-            let mut request = request_with_template(&uploader, &keys, &stack_name, &own).await?;
+            let text = copilot_model::environment_template(Some(&addons));
+            let mut request = stack_request(&uploader, &keys, &stack_name, &text);
             request.parameters = target.own_stack_parameters(&addons_url);
             request.tags = target.own_stack_tags(&[]);
-            request
+            (text, request)
         }
     };
     request.disable_rollback = args.how.no_rollback;
     request.detach = args.how.detach;
+    if unchanged(
+        deployed.as_ref(),
+        &request,
+        &stack_text,
+        args.how.force,
+        false,
+    ) {
+        return Ok(());
+    }
+    upload_addons(prepared, &uploader, &keys.env_addons_templates()).await?;
+    packager::upload_template(
+        &uploader,
+        &keys.stack_templates(&stack_name),
+        &stack_text,
+        cfn_yaml::Format::Yaml,
+    )
+    .await?;
     let outcome = run_deploy(&deployer, &request, &view).await;
     let env = &target.env;
     match outcome? {
@@ -237,7 +264,7 @@ pub async fn delete(args: EnvDeleteArgs) -> Result<(), Failure> {
     let target = EnvTarget::new(ws.app(), &args.target.name);
     let stack_name = target.stack_name();
     let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
-    let ownership = ownership(&deployer, &target).await?;
+    let (ownership, _) = ownership(&deployer, &target).await?;
     let view = DeployView::new(&stack_name);
     match ownership {
         EnvOwnership::Refused(refusal) => Err(refusal.into()),
@@ -253,7 +280,14 @@ pub async fn delete(args: EnvDeleteArgs) -> Result<(), Failure> {
             let uploader = addons_only_uploader(&deployer, &target.app, &args.aws, &view).await?;
             let keys = KeyLayout::default();
             let template = stack.with_addons(None);
-            let request = copilot_request(&stack_name, &stack, &template, &uploader, &keys).await?;
+            packager::upload_template(
+                &uploader,
+                &keys.stack_templates(&stack_name),
+                &template,
+                cfn_yaml::Format::Yaml,
+            )
+            .await?;
+            let request = copilot_request(&stack_name, &stack, &template, &uploader, &keys);
             run_deploy(&deployer, &request, &view).await?;
             eprintln!(
                 "Removed the environment addons from Copilot's stack {stack_name}; the rest of the stack is unchanged."

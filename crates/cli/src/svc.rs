@@ -235,28 +235,14 @@ pub(crate) async fn deploy_round(args: &SvcDeployArgs) -> Result<Done, Failure> 
         Some(_) => swap::read_record(&uploader, &record_key).await?,
         None => None,
     };
-    if let Some(described) = &deployed {
-        let change = deploy::what_changes(
-            &request,
-            &stack_text,
-            &described.description,
-            described.stack.template.as_deref(),
-        );
-        match change {
-            None if args.force => eprintln!(
-                "Nothing differs from the deployed stack {stack_name}; deploying anyway (--force)."
-            ),
-            None if record.is_none() => {
-                eprintln!(
-                    "No changes: stack {stack_name} is up to date (its template, parameters and tags are the deployed ones; no change set made)."
-                );
-                return Ok(Done::NoChanges);
-            }
-            None => eprintln!(
-                "Stack {stack_name} is as deployed, but functions were hotswapped since: deploying to put back the code its template names."
-            ),
-            Some(why) => tracing::info!(stack = %stack_name, %why, "the stack changes"),
-        }
+    if unchanged(
+        deployed.as_ref(),
+        &request,
+        &stack_text,
+        args.how.force,
+        record.is_some(),
+    ) {
+        return Ok(Done::NoChanges);
     }
 
     let swap_plan = if args.hotswap {
@@ -409,6 +395,44 @@ pub(crate) async fn run_deploy(
     outcome
 }
 
+/// Whether deploying `request` (its template `text`) would change nothing in the `deployed`
+/// stack, so that no change set is made (said so); `force` deploys anyway, and so does a
+/// stack with functions hotswapped since its last deploy (`hotswapped`).
+pub(crate) fn unchanged(
+    deployed: Option<&ReadStack>,
+    request: &StackRequest,
+    text: &str,
+    force: bool,
+    hotswapped: bool,
+) -> bool {
+    let Some(read) = deployed else {
+        return false;
+    };
+    let stack_name = &request.stack_name;
+    let change = deploy::what_changes(
+        request,
+        text,
+        &read.description,
+        read.stack.template.as_deref(),
+    );
+    match change {
+        None if force => eprintln!(
+            "Nothing differs from the deployed stack {stack_name}; deploying anyway (--force)."
+        ),
+        None if !hotswapped => {
+            eprintln!(
+                "No changes: stack {stack_name} is up to date (its template, parameters and tags are the deployed ones; no change set made)."
+            );
+            return true;
+        }
+        None => eprintln!(
+            "Stack {stack_name} is as deployed, but functions were hotswapped since: deploying to put back the code its template names."
+        ),
+        Some(why) => tracing::info!(stack = %stack_name, %why, "the stack changes"),
+    }
+    false
+}
+
 /// A deployed stack as read once: what the ownership rules look at, and CloudFormation's
 /// description (parameter values, capabilities) for the no-change check.
 pub(crate) struct ReadStack {
@@ -503,7 +527,7 @@ pub(crate) async fn request_with_template(
 
 /// A request for stack `stack_name` with `template` by the URL it has once uploaded under
 /// `manual/templates/<stack>/` (content-addressed: known before the upload).
-fn stack_request(
+pub(crate) fn stack_request(
     uploader: &upload::Uploader,
     keys: &KeyLayout,
     stack_name: &str,

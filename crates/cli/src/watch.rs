@@ -22,13 +22,13 @@ pub fn handles_ctrl_c() -> bool {
 pub async fn watch(args: SvcWatchArgs) -> Result<(), Failure> {
     let deploy = SvcDeployArgs {
         target: args.target.clone(),
-        force: false,
         hotswap: true,
         resource_tags: None,
         how: DeployFlags {
             no_rollback: false,
             detach: false,
             diff: false,
+            force: false,
         },
         bucket: args.bucket.clone(),
         upload: args.upload.clone(),

@@ -208,13 +208,18 @@ fn own_stack(ctx: &mut Ctx) -> Result<()> {
         "no asset under {ASSETS} in {bucket}"
     );
 
-    // Unchanged: nothing uploaded, the stack untouched.
+    // Unchanged: no change set, nothing uploaded, the stack untouched.
     let before = last_updated(ctx, &stack)?;
     std::thread::sleep(Duration::from_millis(1100));
     let run = env(ctx, &dir, "deploy", &[])?.check()?;
     ensure!(
-        run.stderr.contains("No changes to deploy"),
+        run.stderr.contains("No changes: stack") && run.stderr.contains("no change set made"),
         "a deploy without change did not say so:\n{}",
+        run.tail()
+    );
+    ensure!(
+        !run.stderr.contains("change set copilot-lite-"),
+        "a deploy without change made a change set:\n{}",
         run.tail()
     );
     ensure!(
