@@ -622,30 +622,46 @@ fn check_service(svc: &Service) -> Result<(), Failure> {
     })
 }
 
-/// The workspace root of `target`'s service, checked as a deploy checks it.
+/// The workspace root of `target`'s service, with its names checked as a deploy checks them
+/// (not its addons: a watch starts on broken addons and waits for the fix).
 pub(crate) fn service_root(target: &SvcTarget) -> Result<std::path::PathBuf, Failure> {
-    let (ws, _, _) = load(target)?;
+    check_target_flags(target)?;
+    let ws = workspace(target.app.as_deref())?;
+    check_service(&ws.service(&target.name)?)?;
     Ok(ws.root().to_path_buf())
 }
 
 /// What `svc watch` looks at for `target`: the service's manifest and addons folder, and the
-/// templates and artifacts the addons name (an error while the input is invalid).
+/// templates and artifacts the addons name. While the addons are invalid, the manifest and the
+/// addons folder alone, with the error (so that the fix is seen).
 pub(crate) async fn watched_paths(
     target: &SvcTarget,
     upload: &UploadArgs,
-) -> Result<crate::watch::Watched, Failure> {
-    let (ws, svc, addons) = load(target)?;
+) -> Result<crate::watch::Watched, (crate::watch::Watched, Failure)> {
     let mut watched = crate::watch::Watched::default();
+    let service = check_target_flags(target)
+        .and_then(|()| workspace(target.app.as_deref()))
+        .and_then(|ws| Ok((ws.service(&target.name)?, ws)));
+    let (svc, ws) = service.map_err(|e| (crate::watch::Watched::default(), e))?;
     watched.files.push(svc.manifest_path());
     watched.dirs.push(svc.addons_dir());
-    if let Some(addons) = addons {
-        let keys = KeyLayout::default();
-        let prepared = prepare(&ws, &addons, keys.addon_assets(svc.name()), upload).await?;
-        for path in prepared.sources() {
+    let sources = async {
+        check_service(&svc)?;
+        let mut sources = Vec::new();
+        if let Some(addons) = svc.addons()? {
+            let keys = KeyLayout::default();
+            let prepared = prepare(&ws, &addons, keys.addon_assets(svc.name()), upload).await?;
+            sources.extend(prepared.sources().map(std::path::Path::to_path_buf));
+        }
+        Ok::<_, Failure>(sources)
+    };
+    let result = sources.await;
+    if let Ok(sources) = &result {
+        for path in sources {
             if path.is_dir() {
-                watched.dirs.push(path.to_path_buf());
+                watched.dirs.push(path.clone());
             } else {
-                watched.files.push(path.to_path_buf());
+                watched.files.push(path.clone());
             }
         }
     }
@@ -653,7 +669,10 @@ pub(crate) async fn watched_paths(
     watched.dirs.dedup();
     watched.files.sort();
     watched.files.dedup();
-    Ok(watched)
+    match result {
+        Ok(_) => Ok(watched),
+        Err(e) => Err((watched, e)),
+    }
 }
 
 fn load(target: &SvcTarget) -> Result<(Workspace, Service, Option<Addons>), Failure> {

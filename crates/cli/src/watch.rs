@@ -70,7 +70,10 @@ async fn rounds(
         // input is invalid, the last good set plus the addons folder.
         match svc::watched_paths(&deploy.target, &deploy.upload).await {
             Ok(paths) => sources = paths,
-            Err(e) => tracing::info!(error = %e, "watch: input invalid, keeping the last paths"),
+            Err((always, e)) => {
+                tracing::info!(error = %e, "watch: input invalid, keeping the last paths");
+                sources.merge(always);
+            }
         }
         // Changes only: reading a file (the round itself reads them all) is no change.
         let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
@@ -167,6 +170,16 @@ pub(crate) struct Watched {
 }
 
 impl Watched {
+    /// Adds `other`'s paths (the last good set kept, plus what is always watched).
+    fn merge(&mut self, other: Watched) {
+        self.dirs.extend(other.dirs);
+        self.files.extend(other.files);
+        self.dirs.sort();
+        self.dirs.dedup();
+        self.files.sort();
+        self.files.dedup();
+    }
+
     fn len(&self) -> usize {
         self.dirs.len() + self.files.len()
     }

@@ -78,7 +78,7 @@ pub fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "svc-watch",
-            what: "svc watch: an edit is hotswapped (code = folder); a broken addon fails its round and the watch goes on; SIGINT ends it with exit 0",
+            what: "svc watch: started on a broken addon, waits for the fix; an edit is hotswapped (code = folder); a broken addon fails its round and the watch goes on; SIGINT ends it with exit 0",
             needs: Needs::Svc,
             run: watch,
         },
@@ -492,6 +492,10 @@ fn after_hotswap(ctx: &mut Ctx) -> Result<()> {
 fn watch(ctx: &mut Ctx) -> Result<()> {
     let dir = deployed(ctx)?;
     let function = function(ctx)?;
+    let addon = dir.join(ADDON);
+    let good = fs::read_to_string(&addon)?;
+    let broken = format!("{good}\n  broken: [unclosed\n");
+    fs::write(&addon, &broken)?;
     let mut cmd = ctx.env.command(&ctx.bin);
     cmd.current_dir(&dir)
         .args(["svc", "watch", "-n", SVC, "-e", ENV, "-a", &app(ctx)])
@@ -524,33 +528,42 @@ fn watch(ctx: &mut Ctx) -> Result<()> {
         }
     };
     let result = (|| -> Result<()> {
+        // It started on a broken addon (below): the first round fails and the watch waits.
         let first = wait_for("round 1 ", Duration::from_secs(120))?;
-        ensure!(!first.contains("failed"), "the first round failed: {first}");
+        ensure!(
+            first.contains("failed"),
+            "the first round, on a broken addon, did not fail: {first}"
+        );
         wait_for("Watching", Duration::from_secs(10))?;
-        edit_code(&dir, "watched")?;
+        fs::write(&addon, &good)?;
         let second = wait_for("round 2 ", Duration::from_secs(120))?;
         ensure!(
-            second.contains("index.js") && second.contains("hotswapped recordProcessor"),
-            "the second round did not hotswap the edit: {second}"
+            second.contains("ddb.yml") && !second.contains("failed"),
+            "the fixed addon did not make a good round: {second}"
+        );
+        wait_for("Watching", Duration::from_secs(10))?;
+        edit_code(&dir, "watched")?;
+        let third = wait_for("round 3 ", Duration::from_secs(120))?;
+        ensure!(
+            third.contains("index.js") && third.contains("hotswapped recordProcessor"),
+            "the round after an edit did not hotswap it: {third}"
         );
         ctx.check_function_code(&function, &dir.join(CODE))?;
         wait_for("Watching", Duration::from_secs(10))?;
-        // A broken addon: the round fails, says so, and the watch goes on.
-        let addon = dir.join(ADDON);
-        let good = fs::read_to_string(&addon)?;
-        fs::write(&addon, format!("{good}\n  broken: [unclosed\n"))?;
-        let third = wait_for("round 3 ", Duration::from_secs(60))?;
+        // A broken addon while watching: the round fails, says so, and the watch goes on.
+        fs::write(&addon, &broken)?;
+        let fourth = wait_for("round 4 ", Duration::from_secs(60))?;
         ensure!(
-            third.contains("failed"),
-            "a broken addon did not fail its round: {third}"
+            fourth.contains("failed"),
+            "a broken addon did not fail its round: {fourth}"
         );
         wait_for("Watching", Duration::from_secs(10))?;
         fs::write(&addon, &good)?;
         edit_code(&dir, "watched again")?;
-        let fourth = wait_for("round 4 ", Duration::from_secs(120))?;
+        let fifth = wait_for("round 5 ", Duration::from_secs(120))?;
         ensure!(
-            fourth.contains("hotswapped recordProcessor"),
-            "the watch did not go on after a failed round: {fourth}"
+            fifth.contains("hotswapped recordProcessor"),
+            "the watch did not go on after a failed round: {fifth}"
         );
         ctx.check_function_code(&function, &dir.join(CODE))?;
         wait_for("Watching", Duration::from_secs(10))?;
