@@ -14,8 +14,8 @@ use crate::package::connect;
 use crate::report::{Failure, escape};
 use crate::svc::{
     Deploying, ReadStack, addons_only_uploader, check_name, deploy_uploader, deployed_stack,
-    pin_owner, prepare, print_diff, resolve_bucket, run_deploy, stack_request, unchanged,
-    upload_addons, workspace,
+    pin_owner, prepare, print_diff, rendered_addons, resolve_bucket, run_deploy, stack_request,
+    unchanged, upload_addons, workspace,
 };
 
 pub async fn ls(args: LsArgs) -> Result<(), Failure> {
@@ -196,12 +196,7 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
         .await;
     }
     // What would be deployed, known before anything is uploaded (keys are content hashes).
-    let addons_text = prepared.render(&uploader)?;
-    let addons_url = uploader.https_url(&packager::template_key(
-        &keys.env_addons_templates(),
-        &addons_text,
-        cfn_yaml::Format::Yaml,
-    ));
+    let (_, addons_url) = rendered_addons(&prepared, &uploader, &keys.env_addons_templates())?;
     let (stack_text, mut request) = match &ownership {
         EnvOwnership::Copilot(stack) => {
             let text = stack.with_addons(Some((&addons_url, addons.parameters())));
@@ -232,7 +227,7 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
         &uploader,
         &keys.stack_templates(&stack_name),
         &stack_text,
-        cfn_yaml::Format::Yaml,
+        Format::Yaml,
     )
     .await?;
     let outcome = run_deploy(&deployer, &request, &view).await;
@@ -284,7 +279,7 @@ pub async fn delete(args: EnvDeleteArgs) -> Result<(), Failure> {
                 &uploader,
                 &keys.stack_templates(&stack_name),
                 &template,
-                cfn_yaml::Format::Yaml,
+                Format::Yaml,
             )
             .await?;
             let request = copilot_request(&stack_name, &stack, &template, &uploader, &keys);
@@ -324,12 +319,7 @@ async fn diff(
     uploader: &upload::Uploader,
     keys: &KeyLayout,
 ) -> Result<(), Failure> {
-    let packaged = prepared.render(uploader)?;
-    let url = uploader.https_url(&packager::template_key(
-        &keys.env_addons_templates(),
-        &packaged,
-        Format::Yaml,
-    ));
+    let (packaged, url) = rendered_addons(prepared, uploader, &keys.env_addons_templates())?;
     let mut changed = match ownership {
         EnvOwnership::Copilot(copilot) => print_diff(
             &format!("{stack} (Copilot's; only AddonsStack may change)"),

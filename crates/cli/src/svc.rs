@@ -205,12 +205,8 @@ pub(crate) async fn deploy_round(args: &SvcDeployArgs) -> Result<Done, Failure> 
     }
 
     // What would be deployed, known before anything is uploaded (keys are content hashes).
-    let addons_text = prepared.render(&uploader)?;
-    let addons_url = uploader.https_url(&packager::template_key(
-        &keys.addons_templates(&name),
-        &addons_text,
-        Format::Yaml,
-    ));
+    let (addons_text, addons_url) =
+        rendered_addons(&prepared, &uploader, &keys.addons_templates(&name))?;
     let (stack_text, mut request) = match &ownership {
         Ownership::Copilot(stack) => {
             let text = stack.with_addons(addons.parameters());
@@ -716,6 +712,19 @@ pub(crate) async fn prepare(
         .map_err(|e| crate::report::locate_in_addons(e, addons))
 }
 
+/// The packaged addons template and the URL [`upload_addons`] will give it, without uploading
+/// anything (keys are content hashes).
+pub(crate) fn rendered_addons(
+    prepared: &packager::Prepared,
+    uploader: &upload::Uploader,
+    templates_folder: &str,
+) -> Result<(String, String), Failure> {
+    let text = prepared.render(uploader)?;
+    let key = packager::template_key(templates_folder, &text, Format::Yaml);
+    let url = uploader.https_url(&key);
+    Ok((text, url))
+}
+
 /// Uploads the artifacts, then the packaged addons template; returns its text, its URL and
 /// what happened to each artifact.
 pub(crate) async fn upload_addons(
@@ -887,12 +896,7 @@ async fn diff(
     keys: &KeyLayout,
 ) -> Result<(), Failure> {
     let stack = target.stack_name();
-    let packaged = prepared.render(uploader)?;
-    let url = uploader.https_url(&packager::template_key(
-        &keys.addons_templates(&target.svc),
-        &packaged,
-        Format::Yaml,
-    ));
+    let (packaged, url) = rendered_addons(prepared, uploader, &keys.addons_templates(&target.svc))?;
     let deployed_addons = match ownership {
         Ownership::Absent => None,
         _ => deployer.nested_template(&stack, ADDONS_STACK).await?,

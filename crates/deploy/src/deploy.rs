@@ -1091,28 +1091,13 @@ impl Deployer {
 
     /// ARNs of the nested stacks (`AWS::CloudFormation::Stack` resources) of `stack`.
     async fn nested_stacks(&self, stack: &str) -> Result<Vec<String>, DeployError> {
-        let mut ids = Vec::new();
-        let mut pages = self
-            .cfn
-            .list_stack_resources()
-            .stack_name(stack)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let out = match page {
-                Ok(out) => out,
-                Err(e) if is_not_found(&e) => break,
-                Err(e) => return Err(DeployError::aws("ListStackResources", stack, &e)),
-            };
-            for r in out.stack_resource_summaries() {
-                if r.resource_type() == Some(STACK_TYPE)
-                    && let Some(id) = r.physical_resource_id().filter(|p| status::is_stack_arn(p))
-                {
-                    ids.push(id.to_owned());
-                }
-            }
-        }
-        Ok(ids)
+        Ok(self
+            .stack_resources(stack)
+            .await?
+            .into_iter()
+            .filter(|r| r.resource_type == STACK_TYPE && status::is_stack_arn(&r.physical_id))
+            .map(|r| r.physical_id)
+            .collect())
     }
 }
 

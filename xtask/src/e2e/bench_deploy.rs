@@ -7,16 +7,13 @@
 //! `target/bench/deploy.md`. Timings are reported, never asserted.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, ensure};
 use fault_proxy::{FaultProxy, Plan, Record};
 
 use super::ctx::{Ctx, copy_dir};
-use super::dev_loop::{CFN_WRITES, edit_code};
+use super::dev_loop::{CFN_WRITES, WatchProcess, edit_code};
 use super::{Needs, Scenario};
 
 const SVC: &str = "record-svc";
@@ -181,32 +178,8 @@ fn watch_rounds(
     app: &str,
     dir: &std::path::Path,
 ) -> Result<Vec<(f64, Calls)>> {
-    let mut cmd = ctx.env.command(&ctx.bin);
-    cmd.current_dir(dir)
-        .args(["svc", "watch", "-n", SVC, "-e", ENV, "-a", app])
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().context("cannot start svc watch")?;
-    let stderr = child.stderr.take().context("no stderr")?;
-    let (tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let wait_for = |what: &str| -> Result<String> {
-        let start = Instant::now();
-        loop {
-            let left = Duration::from_secs(120).saturating_sub(start.elapsed());
-            match lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(what) => return Ok(line),
-                Ok(_) => {}
-                Err(_) => bail!("svc watch printed no {what:?} line"),
-            }
-        }
-    };
+    let mut watch = WatchProcess::start(ctx, dir, app, &proxy.endpoint, None)?;
+    let mut wait_for = |what: &str| watch.wait_for(what, Duration::from_secs(120));
     let result = (|| -> Result<Vec<(f64, Calls)>> {
         wait_for("Watching")?;
         let mut rounds = Vec::new();
@@ -225,9 +198,6 @@ fn watch_rounds(
         }
         Ok(rounds)
     })();
-    let pid = i32::try_from(child.id()).context("pid")?;
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(pid, libc::SIGINT) };
-    let _ = child.wait();
+    watch.interrupt()?;
     result
 }

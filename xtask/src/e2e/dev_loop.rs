@@ -248,19 +248,7 @@ fn noop_after_failure(ctx: &mut Ctx) -> Result<()> {
     let stack = format!("{app}-{ENV}-{SVC}");
     let dir = ctx.work.join("seed");
     copy_dir(&ctx.root.join("examples/seed"), &dir)?;
-    let addon = dir.join(ADDON);
-    let original = fs::read_to_string(&addon)?;
-    let broken = original.replacen(
-        "Resources:\n",
-        "Resources:\n  BrokenQueue:\n    Type: AWS::SQS::Queue\n    Properties:\n      \
-         QueueName: \"not a valid name!\"\n\n",
-        1,
-    );
-    ensure!(
-        broken != original,
-        "example changed: no `Resources:` in {ADDON}"
-    );
-    fs::write(&addon, broken)?;
+    super::svc::add_failing_queue(&dir)?;
     let (run, _) = deploy(ctx, &dir, &app, &[])?;
     ensure!(!run.ok, "the failing deploy exited 0:\n{}", run.tail());
     let status = ctx.wait_stack(&stack, Duration::from_secs(60))?;
@@ -496,37 +484,14 @@ fn watch(ctx: &mut Ctx) -> Result<()> {
     let good = fs::read_to_string(&addon)?;
     let broken = format!("{good}\n  broken: [unclosed\n");
     fs::write(&addon, &broken)?;
-    let mut cmd = ctx.env.command(&ctx.bin);
-    cmd.current_dir(&dir)
-        .args(["svc", "watch", "-n", SVC, "-e", ENV, "-a", &app(ctx)])
-        .env("AWS_ENDPOINT_URL", &proxy(ctx)?.endpoint)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().context("cannot start svc watch")?;
-    let stderr = child.stderr.take().context("no stderr")?;
-    let (tx, lines) = mpsc::channel::<String>();
-    let log = ctx.work.join("watch.log");
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            let _ = tx.send(line);
-        }
-        let _ = fs::write(log, &all);
-    });
-    let wait_for = |what: &str, timeout: Duration| -> Result<String> {
-        let start = Instant::now();
-        loop {
-            let left = timeout.saturating_sub(start.elapsed());
-            match lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(what) => return Ok(line),
-                Ok(_) => {}
-                Err(_) => bail!("svc watch printed no line starting {what:?} within {timeout:?}"),
-            }
-        }
-    };
+    let mut watch = WatchProcess::start(
+        ctx,
+        &dir,
+        &app(ctx),
+        &proxy(ctx)?.endpoint,
+        Some(ctx.work.join("watch.log")),
+    )?;
+    let mut wait_for = |what: &str, timeout: Duration| watch.wait_for(what, timeout);
     let result = (|| -> Result<()> {
         // It started on a broken addon (below): the first round fails and the watch waits.
         let first = wait_for("round 1 ", Duration::from_secs(120))?;
@@ -569,22 +534,7 @@ fn watch(ctx: &mut Ctx) -> Result<()> {
         wait_for("Watching", Duration::from_secs(10))?;
         Ok(())
     })();
-    // SIGINT, as Ctrl-C sends it.
-    let pid = i32::try_from(child.id()).context("pid")?;
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(pid, libc::SIGINT) };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = reader.join();
+    let status = watch.interrupt()?;
     result?;
     let log = fs::read_to_string(ctx.work.join("watch.log")).unwrap_or_default();
     match status {
@@ -597,4 +547,87 @@ fn watch(ctx: &mut Ctx) -> Result<()> {
         "svc watch did not say it ended:\n{log}"
     );
     Ok(())
+}
+
+/// A running `svc watch`, its stderr read line by line.
+pub(super) struct WatchProcess {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WatchProcess {
+    /// `svc watch` of the seed's service in `dir`, through `endpoint`; its stderr also goes
+    /// to `log` when it ends.
+    pub(super) fn start(
+        ctx: &Ctx,
+        dir: &Path,
+        app: &str,
+        endpoint: &str,
+        log: Option<PathBuf>,
+    ) -> Result<WatchProcess> {
+        let mut cmd = ctx.env.command(&ctx.bin);
+        cmd.current_dir(dir)
+            .args(["svc", "watch", "-n", SVC, "-e", ENV, "-a", app])
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("cannot start svc watch")?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let (tx, lines) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                all.push_str(&line);
+                all.push('\n');
+                let _ = tx.send(line);
+            }
+            if let Some(log) = log {
+                let _ = fs::write(log, &all);
+            }
+        });
+        Ok(WatchProcess {
+            child,
+            lines,
+            reader: Some(reader),
+        })
+    }
+
+    /// The next line starting with `what` (earlier lines are skipped).
+    pub(super) fn wait_for(&mut self, what: &str, timeout: Duration) -> Result<String> {
+        let start = Instant::now();
+        loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(what) => return Ok(line),
+                Ok(_) => {}
+                Err(_) => bail!("svc watch printed no line starting {what:?} within {timeout:?}"),
+            }
+        }
+    }
+
+    /// SIGINT, as Ctrl-C sends it; its exit status, `None` when it did not end within 20 s
+    /// (then it is killed). Its stderr has been read to the end.
+    pub(super) fn interrupt(mut self) -> Result<Option<std::process::ExitStatus>> {
+        let pid = i32::try_from(self.child.id()).context("pid")?;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break Some(status);
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        Ok(status)
+    }
 }

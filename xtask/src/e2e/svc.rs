@@ -390,20 +390,7 @@ fn failure(ctx: &mut Ctx) -> Result<()> {
     let stack = format!("{app}-{ENV}-{SVC}");
     let dir = ctx.work.join("seed");
     copy_dir(&ctx.root.join("examples/seed"), &dir)?;
-    let addon = dir.join(ADDON);
-    let original = fs::read_to_string(&addon)?;
-    // SQS rejects the name: the addons stack fails.
-    let broken = original.replacen(
-        "Resources:\n",
-        "Resources:\n  BrokenQueue:\n    Type: AWS::SQS::Queue\n    Properties:\n      \
-         QueueName: \"not a valid name!\"\n\n",
-        1,
-    );
-    ensure!(
-        broken != original,
-        "example changed: no `Resources:` in {ADDON}"
-    );
-    fs::write(&addon, broken)?;
+    add_failing_queue(&dir)?;
     let run = ctx.copilot(&dir, &["svc", "deploy", "-n", SVC, "-e", ENV, "-a", &app])?;
     // (Needs the setup's LocalStack patch "nested stack creation failures": unpatched,
     // LocalStack ends the parent in CREATE_COMPLETE after the nested stack rolled back.)
@@ -426,6 +413,25 @@ fn failure(ctx: &mut Ctx) -> Result<()> {
         status == "ROLLBACK_COMPLETE" || status == "GONE",
         "stack {stack} is {status} after a failed creation (want ROLLBACK_COMPLETE)"
     );
+    Ok(())
+}
+
+/// Adds to the seed's addon (in workspace `dir`) a queue whose name SQS rejects: valid input
+/// whose deploy fails (the addons stack rolls back).
+pub(super) fn add_failing_queue(dir: &Path) -> Result<()> {
+    let addon = dir.join(ADDON);
+    let original = fs::read_to_string(&addon)?;
+    let broken = original.replacen(
+        "Resources:\n",
+        "Resources:\n  BrokenQueue:\n    Type: AWS::SQS::Queue\n    Properties:\n      \
+         QueueName: \"not a valid name!\"\n\n",
+        1,
+    );
+    ensure!(
+        broken != original,
+        "example changed: no `Resources:` in {ADDON}"
+    );
+    fs::write(&addon, broken)?;
     Ok(())
 }
 
