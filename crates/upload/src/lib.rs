@@ -3,8 +3,9 @@
 //! Owns: the S3 client configuration (standard credential chain, custom endpoints with
 //! path-style addressing, standard retry mode), the existence check (`HeadObject`, or one
 //! `ListObjectsV2` per folder when many keys are checked at once), single-part
-//! and multipart uploads with checksums (CRC32C) and bounded concurrency, aborting interrupted
-//! multipart uploads, mapping S3 errors to [`UploadError`], object URLs. Must not know about
+//! and multipart uploads with checksums (CRC32C, computed before sending and sent as a plain
+//! `x-amz-checksum-crc32c` header on the object or each part) and bounded concurrency, aborting
+//! interrupted multipart uploads, mapping S3 errors to [`UploadError`], object URLs. Must not know about
 //! templates, zips, content hashing or the terminal (it logs through `tracing` only).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -197,6 +198,38 @@ pub enum Uploaded {
     Sent { bytes: u64 },
 }
 
+/// Read size when checksumming a file.
+const CRC_READ_BUF: usize = 256 * 1024;
+
+fn crc32c_of(bytes: &[u8]) -> u32 {
+    // CRC32C is 32 bits wide: the u64 holds it in its low half.
+    crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, bytes) as u32
+}
+
+/// The CRC32C of exactly `len` bytes at `offset` of `path` (fewer bytes there is an error: the
+/// file changed since its size was taken).
+fn crc32c_of_file(path: &Path, offset: u64, len: u64) -> Result<u32, std::io::Error> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
+    let mut buf = vec![0u8; CRC_READ_BUF];
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left.min(CRC_READ_BUF as u64)).unwrap_or(CRC_READ_BUF);
+        let n = file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file is shorter than when its size was taken",
+            ));
+        }
+        digest.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(digest.finalize() as u32)
+}
+
 /// An S3 client bound to one bucket.
 #[derive(Debug, Clone)]
 pub struct Uploader {
@@ -220,6 +253,28 @@ enum Source<'a> {
 }
 
 impl Source<'_> {
+    /// The CRC32C of `len` bytes at `offset`, base64 of its big-endian bytes (the form of the
+    /// `x-amz-checksum-crc32c` header). Files are read in bounded chunks on a blocking thread.
+    async fn crc32c(&self, offset: u64, len: u64) -> Result<String, std::io::Error> {
+        let crc = match self {
+            Source::File(path) => {
+                let path = path.to_path_buf();
+                tokio::task::spawn_blocking(move || crc32c_of_file(&path, offset, len))
+                    .await
+                    .map_err(std::io::Error::other)??
+            }
+            Source::Bytes(b) => {
+                let start = usize::try_from(offset).map_err(std::io::Error::other)?;
+                let end = usize::try_from(offset + len).map_err(std::io::Error::other)?;
+                let slice = b.get(start..end).ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "range out of bounds")
+                })?;
+                crc32c_of(slice)
+            }
+        };
+        Ok(aws_smithy_types::base64::encode(crc.to_be_bytes()))
+    }
+
     /// A body for `len` bytes at `offset`; files are streamed (re-opened on retries), never
     /// read whole into memory.
     async fn body(&self, offset: u64, len: u64) -> Result<ByteStream, std::io::Error> {
@@ -670,20 +725,21 @@ impl Uploader {
         size: u64,
         content_type: &str,
     ) -> Result<(), UploadError> {
-        let body = source
-            .body(0, size)
-            .await
-            .map_err(|source_err| UploadError::Io {
-                path: source.path(),
-                source: source_err,
-            })?;
+        let io = |source_err| UploadError::Io {
+            path: source.path(),
+            source: source_err,
+        };
+        let crc = source.crc32c(0, size).await.map_err(io)?;
+        let body = source.body(0, size).await.map_err(io)?;
+        // A checksum given as a header: the SDK then sends the body as it is, without the
+        // aws-chunked encoding and its trailer, which some S3 implementations refuse.
         let req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_length(i64::try_from(size).unwrap_or(i64::MAX))
-            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            .checksum_crc32_c(&crc)
             .body(body);
         let out = self
             .apply_put_options(req, content_type)
@@ -694,7 +750,7 @@ impl Uploader {
         if out.e_tag().is_none_or(str::is_empty) {
             return Err(self.not_s3("PutObject", key, "HTTP 200 without an ETag"));
         }
-        if out.checksum_crc32_c().is_none_or(str::is_empty) {
+        if out.checksum_crc32_c() != Some(crc.as_str()) {
             return Err(self.not_s3(
                 "PutObject",
                 key,
@@ -881,13 +937,12 @@ impl Uploader {
         offset: u64,
         len: u64,
     ) -> Result<CompletedPart, UploadError> {
-        let body = source
-            .body(offset, len)
-            .await
-            .map_err(|e| UploadError::Io {
-                path: source.path(),
-                source: e,
-            })?;
+        let io = |e| UploadError::Io {
+            path: source.path(),
+            source: e,
+        };
+        let crc = source.crc32c(offset, len).await.map_err(io)?;
+        let body = source.body(offset, len).await.map_err(io)?;
         let out = self
             .client
             .upload_part()
@@ -896,7 +951,7 @@ impl Uploader {
             .upload_id(upload_id)
             .part_number(number)
             .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            .checksum_crc32_c(&crc)
             .set_expected_bucket_owner(self.options.expected_owner.clone())
             .body(body)
             .send()
@@ -907,10 +962,11 @@ impl Uploader {
         }
         self.sent.fetch_add(len, Ordering::Relaxed);
         tracing::trace!(bucket = %self.bucket, %key, part = number, len, "part uploaded");
+        // The part's checksum as computed here: CompleteMultipartUpload has S3 check it again.
         Ok(CompletedPart::builder()
             .part_number(number)
             .set_e_tag(out.e_tag)
-            .set_checksum_crc32_c(out.checksum_crc32_c)
+            .checksum_crc32_c(crc)
             .build())
     }
 
@@ -1130,6 +1186,17 @@ fn kms_key(o: &Options) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn crc32c_matches_the_check_value() {
+        // The CRC-32C (Castagnoli) check value of "123456789" (RFC 3720, B.4).
+        assert_eq!(super::crc32c_of(b"123456789"), 0xE306_9283);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"xx123456789yy").unwrap();
+        assert_eq!(super::crc32c_of_file(&path, 2, 9).unwrap(), 0xE306_9283);
+        assert!(super::crc32c_of_file(&path, 10, 9).is_err(), "short file");
+    }
+
     use super::*;
 
     #[test]

@@ -40,6 +40,12 @@ fn pattern(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The `x-amz-checksum-crc32c` value of `bytes` (base64 of the big-endian CRC), computed with
+/// another implementation than the uploader's.
+fn crc32c(bytes: &[u8]) -> String {
+    aws_smithy_types::base64::encode(crc32c::crc32c(bytes).to_be_bytes())
+}
+
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -81,12 +87,23 @@ async fn small_file_is_uploaded_with_one_put() {
     assert_eq!(put.status, 200);
     assert_eq!(put.header("content-type"), Some("application/zip"));
     assert_eq!(put.header("x-amz-acl"), Some("bucket-owner-full-control"));
-    // Checksums on: CRC32C, in a header or an aws-chunked trailer.
-    let sent_crc = put.header("x-amz-checksum-crc32c").is_some()
-        || put
-            .header("x-amz-trailer")
-            .is_some_and(|t| t.contains("x-amz-checksum-crc32c"));
-    assert!(sent_crc, "no CRC32C checksum sent: {:?}", put.headers);
+    // The CRC32C of the bytes, as a plain header: no aws-chunked body with a trailer (which
+    // LocalStack and other S3 implementations refuse).
+    assert_eq!(
+        put.header("x-amz-checksum-crc32c"),
+        Some(crc32c(&data).as_str()),
+        "{:?}",
+        put.headers
+    );
+    assert_eq!(put.header("x-amz-trailer"), None, "{:?}", put.headers);
+    assert!(
+        !put.header("content-encoding")
+            .unwrap_or("")
+            .contains("aws-chunked"),
+        "{:?}",
+        put.headers
+    );
+    assert_eq!(put.header("content-length"), Some("100000"));
     assert!(up.exists("assets/abc.zip").await.unwrap());
 }
 
@@ -207,6 +224,24 @@ async fn large_file_uses_multipart() {
         .collect();
     part_numbers.sort_unstable();
     assert_eq!(part_numbers, vec![1, 2, 3, 4, 5]);
+    // Each part carries the CRC32C of its own bytes as a plain header.
+    for part in reqs.iter().filter(|r| r.operation == "UploadPart") {
+        let n: usize = part
+            .query
+            .split('&')
+            .find_map(|p| p.strip_prefix("partNumber="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let bytes = &data[(n - 1) * 5 * MIB..(n * 5 * MIB).min(data.len())];
+        assert_eq!(
+            part.header("x-amz-checksum-crc32c"),
+            Some(crc32c(bytes).as_str()),
+            "part {n}: {:?}",
+            part.headers
+        );
+        assert_eq!(part.header("x-amz-trailer"), None, "part {n}");
+    }
 
     let head = s3
         .client()

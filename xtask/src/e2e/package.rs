@@ -6,6 +6,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use base64::Engine as _;
 
 use super::ctx::{Ctx, copy_dir, line_of, read_folder, read_zip, same_tree, yaml_values};
 use super::{Needs, Scenario};
@@ -29,6 +30,12 @@ pub fn scenarios() -> Vec<Scenario> {
             what: "the packaged template deploys (Lambda code = folder, nested stack resolves)",
             needs: Needs::Package,
             run: deploys,
+        },
+        Scenario {
+            name: "s3-stock",
+            what: "LocalStack's S3 as shipped: single-part and multipart uploads, existence check",
+            needs: Needs::Package,
+            run: s3_stock,
         },
         Scenario {
             name: "package-bad-input",
@@ -332,6 +339,149 @@ fn bad_input(ctx: &mut Ctx) -> Result<()> {
         objects.is_empty(),
         "bad input uploaded {:?}",
         objects.iter().map(|o| &o.key).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+/// Bytes that DEFLATE cannot shrink (xorshift64), so the zip of a file of `len` bytes is
+/// larger than `len`.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Uploads against LocalStack's S3 module as shipped (`cargo xtask localstack setup` does not
+/// patch it): a small zip (one `PutObject`), a zip above the 8 MiB multipart threshold
+/// (`CreateMultipartUpload` and three `UploadPart`s), and a second run that finds both present.
+fn s3_stock(ctx: &mut Ctx) -> Result<()> {
+    let module =
+        crate::localstack::setup::module_file(&ctx.env.paths, crate::localstack::setup::S3_UTILS)?;
+    let source =
+        fs::read_to_string(&module).with_context(|| format!("cannot read {}", module.display()))?;
+    ensure!(
+        source.contains(crate::localstack::setup::S3_TRAILER_STOCK),
+        "{} is not LocalStack's module as shipped (its checksum-trailer line was changed)",
+        module.display()
+    );
+
+    let bucket = ctx.id.clone();
+    ctx.make_bucket(&bucket)?;
+    ctx.aws(&[
+        "s3api",
+        "put-bucket-versioning",
+        "--bucket",
+        &bucket,
+        "--versioning-configuration",
+        "Status=Enabled",
+    ])?;
+    let small = ctx.work.join("small");
+    let big = ctx.work.join("big");
+    fs::create_dir_all(&small)?;
+    fs::create_dir_all(&big)?;
+    fs::write(
+        small.join("index.py"),
+        "def handler(event, context):\n    return 1\n",
+    )?;
+    fs::write(big.join("model.bin"), noise(20 * 1024 * 1024, 7))?;
+    fs::write(
+        big.join("index.py"),
+        "def handler(event, context):\n    return 2\n",
+    )?;
+    let template = ctx.work.join("template.yml");
+    fs::write(
+        &template,
+        "Resources:\n\
+         \x20 Small:\n\
+         \x20   Type: AWS::Lambda::Function\n\
+         \x20   Properties:\n\
+         \x20     Code: small/\n\
+         \x20 Big:\n\
+         \x20   Type: AWS::Lambda::Function\n\
+         \x20   Properties:\n\
+         \x20     Code: big/\n",
+    )?;
+    let run = |out: &str| -> Result<String> {
+        let out = ctx.work.join(out);
+        ctx.copilot(
+            &ctx.work,
+            &[
+                "package",
+                "--template-file",
+                &template.display().to_string(),
+                "--s3-bucket",
+                &bucket,
+                "--output-template-file",
+                &out.display().to_string(),
+            ],
+        )?
+        .check()?;
+        Ok(fs::read_to_string(&out)?)
+    };
+    let text = run("first.yml")?;
+    let keys = yaml_values(&text, "S3Key");
+    let [small_key, big_key] = keys.as_slice() else {
+        bail!("expected two S3Key in the packaged template:\n{text}");
+    };
+    let objects = ctx.list_objects(&bucket)?;
+    ensure!(objects.len() == 2, "expected 2 objects, found {objects:?}");
+    for (key, folder) in [(small_key, &small), (big_key, &big)] {
+        let zip = ctx.download(&bucket, key)?;
+        same_tree(&read_zip(&zip)?, &read_folder(folder)?)
+            .with_context(|| format!("the zip at {key} differs from {}", folder.display()))?;
+        let head = ctx.aws_json(&[
+            "s3api",
+            "head-object",
+            "--bucket",
+            &bucket,
+            "--key",
+            key,
+            "--checksum-mode",
+            "ENABLED",
+        ])?;
+        let stored = head
+            .get("ChecksumCRC32C")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let etag = head.get("ETag").and_then(|v| v.as_str()).unwrap_or("");
+        if key == small_key {
+            let bytes = fs::read(&zip)?;
+            let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, &bytes) as u32;
+            let want = base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes());
+            ensure!(
+                stored == want,
+                "S3 stored the CRC32C {stored:?} for {key}, its bytes have {want}"
+            );
+            ensure!(!etag.contains('-'), "{key} has a multipart ETag {etag}");
+        } else {
+            let size = fs::metadata(&zip)?.len();
+            ensure!(
+                size > 16 * 1024 * 1024,
+                "the big zip is {size} bytes: not a three-part upload"
+            );
+            ensure!(
+                etag.trim_matches('"').ends_with("-3"),
+                "{key} ({size} bytes) was not uploaded in 3 parts: ETag {etag}"
+            );
+            ensure!(
+                stored.ends_with("-3"),
+                "{key}: S3 stored no composite CRC32C of 3 parts ({stored:?})"
+            );
+        }
+    }
+    let second = run("second.yml")?;
+    ensure!(second == text, "the second run wrote another template");
+    let versions = ctx.count_versions(&bucket)?;
+    ensure!(
+        versions == 2,
+        "{versions} object versions after the second run: it uploaded again instead of finding the objects"
     );
     Ok(())
 }

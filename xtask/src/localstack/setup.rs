@@ -580,17 +580,10 @@ struct Patch {
     replace: &'static str,
 }
 
-/// Fixes, in the installed LocalStack, what breaks copilot-lite's end-to-end tests.
+/// Fixes, in the installed LocalStack, where its CloudFormation differs from AWS (README:
+/// "LocalStack patches"). S3 is not patched: copilot-lite works with LocalStack's S3 as users
+/// run it (the e2e scenario `s3-stock` checks the module is as shipped).
 const PATCHES: &[Patch] = &[
-    // `x-amz-trailer: x-amz-checksum-crc32c` (what the Rust SDK sends over plain http) was
-    // matched by substring, so it counted as both CRC32 and CRC32C and every such PutObject /
-    // UploadPart failed with "Expecting a single x-amz-checksum- header".
-    Patch {
-        what: "S3 checksum trailers",
-        module: "localstack.services.s3.utils",
-        find: r#"if f"x-amz-checksum-{algo.lower()}" in trailing_headers"#,
-        replace: r#"if f"x-amz-checksum-{algo.lower()}" in [h.strip().lower() for h in trailing_headers.split(",")]"#,
-    },
     // Updating an `AWS::CloudFormation::Stack` resource was not implemented (a warning, and
     // the nested stack kept its old template): update the nested stack with its new
     // TemplateURL and parameters, and wait for it.
@@ -624,17 +617,48 @@ const PATCHES: &[Patch] = &[
     },
 ];
 
-/// Applies [`PATCHES`]. Idempotent; a LocalStack whose source no longer has the pattern is
-/// left alone (with a note).
+/// Patches applied by earlier versions of this setup and no longer wanted: undone in a venv
+/// that has them, so an existing installation runs LocalStack's module as shipped.
+const REVERTED: &[Patch] = &[Patch {
+    what: "S3 checksum trailers (no longer patched: uploads send a plain checksum header)",
+    module: S3_UTILS,
+    find: S3_TRAILER_PATCHED,
+    replace: S3_TRAILER_STOCK,
+}];
+
+/// The LocalStack module that parses S3 checksum headers and trailers.
+pub const S3_UTILS: &str = "localstack.services.s3.utils";
+/// Its line as shipped: the trailer names are matched by substring, so a trailer
+/// `x-amz-checksum-crc32c` (the AWS SDKs' aws-chunked form) counts as CRC32 and CRC32C, and
+/// LocalStack refuses the request ("Expecting a single x-amz-checksum- header").
+pub const S3_TRAILER_STOCK: &str = r#"if f"x-amz-checksum-{algo.lower()}" in trailing_headers"#;
+/// The same line as an earlier version of this setup patched it.
+const S3_TRAILER_PATCHED: &str = r#"if f"x-amz-checksum-{algo.lower()}" in [h.strip().lower() for h in trailing_headers.split(",")]"#;
+
+/// The source file of `module` in the LocalStack venv.
+pub fn module_file(paths: &Paths, module: &str) -> Result<PathBuf> {
+    Ok(PathBuf::from(venv_value(
+        paths,
+        &format!("import importlib.util; print(importlib.util.find_spec('{module}').origin)"),
+    )?))
+}
+
+/// Applies [`PATCHES`] and undoes [`REVERTED`]. Idempotent; a LocalStack whose source no
+/// longer has the pattern is left alone (with a note).
 fn patch_localstack(paths: &Paths) -> Result<()> {
+    for undo in REVERTED {
+        let file = module_file(paths, undo.module)?;
+        let text =
+            fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        if text.contains(undo.find) {
+            fs::write(&file, text.replace(undo.find, undo.replace))
+                .with_context(|| format!("cannot restore {}", file.display()))?;
+            let _ = fs::remove_dir_all(file.with_file_name("__pycache__"));
+            eprintln!("localstack setup: restored {} ({})", undo.module, undo.what);
+        }
+    }
     for patch in PATCHES {
-        let file = PathBuf::from(venv_value(
-            paths,
-            &format!(
-                "import importlib.util; print(importlib.util.find_spec('{}').origin)",
-                patch.module
-            ),
-        )?);
+        let file = module_file(paths, patch.module)?;
         let text =
             fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
         if text.contains(patch.replace) {
