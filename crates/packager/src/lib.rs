@@ -24,7 +24,9 @@ mod run;
 
 pub use diagnostic::Diagnostic;
 pub use plan::{Base, Options, Prepared, prepare};
-pub use run::{Observer, Packaged, UploadReport, template_key, upload_template};
+pub use run::{
+    Observer, Packaged, Reference, ReferenceKind, UploadReport, template_key, upload_template,
+};
 
 use std::path::PathBuf;
 
