@@ -6,6 +6,7 @@
 mod args;
 mod deploy_view;
 mod env;
+mod json;
 mod output;
 mod package;
 mod progress;
