@@ -80,8 +80,8 @@ struct Written {
     path: Option<String>,
     /// Where it was uploaded (the URL CloudFormation reads), `null` when it was not.
     url: Option<String>,
-    /// Its text when it was neither written to a file nor uploaded (it would have gone to
-    /// standard output), else `null`.
+    /// What `--output text` prints on standard output (the template when no file is named),
+    /// else `null`.
     text: Option<String>,
 }
 
@@ -110,7 +110,8 @@ pub struct Deploy {
     /// The stack's outputs after the deployment, `null` while it runs (`started`) or without
     /// a stack.
     pub outputs: Option<BTreeMap<String, String>>,
-    /// The functions whose code `--hotswap` updated (empty otherwise).
+    /// The logical IDs (in the addons template) of the functions whose code `--hotswap`
+    /// updated; empty otherwise.
     pub functions_updated: Vec<String>,
 }
 
