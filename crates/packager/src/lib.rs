@@ -15,8 +15,9 @@
 //!    succeeded.
 //!
 //! Must not know about: the terminal (progress goes through [`Observer`]), command-line
-//! parsing, Copilot workspaces, or CloudFormation deployments. Templates on disk are only
-//! ever read.
+//! parsing or output formats (what happened is plain data: [`Packaged`], its
+//! [`Reference`]s), Copilot workspaces, or CloudFormation deployments. Templates on disk are
+//! only ever read.
 
 mod diagnostic;
 mod plan;
