@@ -173,6 +173,8 @@ pub struct SvcPackageArgs {
     #[arg(long, value_name = "TAGS", value_parser = parse_metadata)]
     pub resource_tags: Option<BTreeMap<String, String>>,
     #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
     pub bucket: BucketArgs,
     #[command(flatten)]
     pub upload: UploadArgs,
@@ -215,6 +217,8 @@ pub struct SvcDeployArgs {
     pub resource_tags: Option<BTreeMap<String, String>>,
     #[command(flatten)]
     pub how: DeployFlags,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub bucket: BucketArgs,
     #[command(flatten)]
@@ -284,6 +288,30 @@ pub struct UploadArgs {
     pub jobs: usize,
 }
 
+/// What a command prints on standard output (`package`, `svc package`, `svc deploy`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// text: the packaged template on standard output when no file is named (as `aws
+    /// cloudformation package`); json: one JSON document on standard output instead, with the
+    /// artifacts, the templates written and the deployment (README: "JSON output"). Messages
+    /// go to standard error either way.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+impl OutputArgs {
+    pub fn json(&self) -> bool {
+        self.output == OutputFormat::Json
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SseArg {
     #[value(name = "AES256")]
@@ -309,6 +337,8 @@ pub struct PackageArgs {
     /// Write the packaged template as JSON.
     #[arg(long)]
     pub use_json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub upload: UploadArgs,
     #[command(flatten)]

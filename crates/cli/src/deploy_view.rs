@@ -11,6 +11,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 pub struct DeployView {
     root: String,
     live: Option<Live>,
+    /// The change set of the root stack executed last (for `--output json`).
+    executed: Mutex<Option<String>>,
 }
 
 struct Live {
@@ -27,7 +29,13 @@ impl DeployView {
         DeployView {
             root: root_stack.to_string(),
             live,
+            executed: Mutex::new(None),
         }
+    }
+
+    /// The name of the root stack's change set executed last, if one was.
+    pub fn executed_change_set(&self) -> Option<String> {
+        self.executed.lock().ok().and_then(|name| name.clone())
     }
 
     /// Leaves every line as it is on the terminal.
@@ -78,7 +86,16 @@ impl DeployObserver for DeployView {
                 "Proposing infrastructure changes for stack {stack} ({} change set {change_set})...",
                 if *create { "create" } else { "update" }
             ),
-            Phase::Executing { stack, changes, .. } => {
+            Phase::Executing {
+                stack,
+                changes,
+                change_set,
+            } => {
+                if *stack == self.root
+                    && let Ok(mut executed) = self.executed.lock()
+                {
+                    *executed = Some(change_set.clone());
+                }
                 let mut line = format!("Executing {} change(s) on stack {stack}:", changes.len());
                 for c in changes {
                     line.push_str(&format!(

@@ -93,9 +93,9 @@ pub async fn package(args: EnvPackageArgs) -> Result<(), Failure> {
         let (bucket, owner) = resolve_bucket(&args.bucket, &args.aws, &target.app).await?;
         let upload_args = pin_owner(&args.upload, owner);
         let uploader = connect(&args.aws, &upload_args, &bucket).await?;
-        let (text, url, _) =
+        let (url, packaged) =
             upload_addons(prepared, &uploader, &keys.env_addons_templates()).await?;
-        (text, url)
+        (packaged.text, url)
     } else {
         (addons.text().to_owned(), String::new())
     };

@@ -1,11 +1,13 @@
 //! `copilot-lite`: the command-line front end.
 //!
-//! Owns: argument parsing, logging set-up, progress display and error reports. It composes the
-//! library crates and does no YAML surgery, zipping or S3 work of its own.
+//! Owns: argument parsing, logging set-up, progress display, error reports and the
+//! `--output json` document (`json`). It composes the library crates and does no YAML
+//! surgery, zipping or S3 work of its own.
 
 mod args;
 mod deploy_view;
 mod env;
+mod json;
 mod output;
 mod package;
 mod progress;

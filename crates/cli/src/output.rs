@@ -154,6 +154,33 @@ impl Target {
     pub fn shown(&self) -> &Path {
         &self.shown
     }
+
+    /// Whether this target is the file (or pipe) standard output writes to, where
+    /// `--output json` puts its document. A terminal or other device is not counted: writing
+    /// both there mixes nothing that a program reads.
+    pub fn is_stdout(&self) -> bool {
+        let Some(stdout) = stdout_meta() else {
+            return false;
+        };
+        let meta = match &self.how {
+            How::InPlace(file) => file.metadata().ok(),
+            How::Replace { path, .. } => std::fs::metadata(path).ok(),
+        };
+        meta.is_some_and(|m| {
+            !m.file_type().is_char_device() && (m.dev(), m.ino()) == (stdout.dev(), stdout.ino())
+        })
+    }
+}
+
+/// What standard output is (`fstat` of descriptor 1), when it is open.
+fn stdout_meta() -> Option<std::fs::Metadata> {
+    use std::os::fd::FromRawFd;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: descriptor 1 is borrowed for one fstat; ManuallyDrop never closes it.
+    let stdout = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
+    stdout.metadata().ok()
 }
 
 enum Resolved {

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::args::{AwsArgs, PackageArgs, SseArg, UploadArgs};
+use crate::json::{Document, TemplateKind};
 use crate::output::{self, FileId, Target};
 use crate::progress::Progress;
 use crate::report::Failure;
@@ -23,12 +24,23 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
         json: args.use_json,
     };
     let prepared = packager::prepare(template, options).await?;
+    let mut doc = args.output.json().then(|| Document::new("package"));
     // Where the result goes, checked before anything is uploaded: writable, and not one of
     // the files read (the templates, nested ones too, and the artifacts' files).
     let output = match &args.output_template_file {
         Some(path) => {
             let inputs: Vec<FileId> = prepared.input_files().filter_map(FileId::of).collect();
-            Some(Target::plan(path, &inputs)?)
+            let target = Target::plan(path, &inputs)?;
+            if doc.is_some() {
+                output::check_stdout()?;
+                if target.is_stdout() {
+                    return Err(Failure::Usage(format!(
+                        "--output-template-file {} is standard output, where --output json writes its document: name another file, or leave --output-template-file out (the document then holds the template)",
+                        path.display()
+                    )));
+                }
+            }
+            Some(target)
         }
         None => {
             output::check_stdout()?;
@@ -47,6 +59,9 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
             progress.finish();
             let packaged = packaged?;
             crate::progress::summary(&packaged.uploads);
+            if let Some(doc) = &mut doc {
+                doc.artifacts(&packaged.references, uploader.bucket(), None);
+            }
             packaged.text
         }
     };
@@ -58,10 +73,19 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
                 "Successfully packaged artifacts and wrote output template to file {}.",
                 crate::report::escape(&shown.display().to_string())
             );
+            if let Some(doc) = &mut doc {
+                doc.template(TemplateKind::Packaged, Some(&shown), None, None);
+            }
         }
-        None => output::write_stdout(&text)?,
+        None => match &mut doc {
+            Some(doc) => doc.template(TemplateKind::Packaged, None, None, Some(text)),
+            None => output::write_stdout(&text)?,
+        },
     }
-    Ok(())
+    match doc {
+        Some(doc) => doc.write(),
+        None => Ok(()),
+    }
 }
 
 /// Reads and parses a template; the path is made absolute so that messages and nested

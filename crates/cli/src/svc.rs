@@ -12,6 +12,7 @@ use crate::args::{
     UploadArgs,
 };
 use crate::deploy_view::DeployView;
+use crate::json::{self, DeployOutcome, Document, TemplateKind};
 use crate::output::{self, FileId};
 use crate::package::connect;
 use crate::progress::Progress;
@@ -52,9 +53,13 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
         }
         None => None,
     };
+    let mut doc = args.output.json().then(|| Document::new("svc package"));
     // Where the results go, checked before anything is uploaded: every file to write can be
     // written, and none is one of the files read.
     let env = target.env.clone();
+    if doc.is_some() {
+        output::check_stdout()?;
+    }
     let planned = match &args.output_dir {
         None => {
             if addons.is_some() {
@@ -81,18 +86,26 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
             let (bucket, owner) = resolve_bucket(&args.bucket, &args.aws, &target.app).await?;
             let upload_args = pin_owner(&args.upload, owner);
             let uploader = connect(&args.aws, &upload_args, &bucket).await?;
-            let (text, url, _) =
+            let (url, packaged) =
                 upload_addons(prepared, &uploader, &keys.addons_templates(&name)).await?;
-            addons_text = Some(text);
+            if let Some(doc) = &mut doc {
+                doc.artifacts(&packaged.references, uploader.bucket(), Some(addons));
+            }
+            addons_text = Some(packaged.text);
             addons_url = url;
         } else {
             addons_text = Some(addons.text().to_string());
         }
     }
+    // The addons template's URL, once uploaded.
+    let uploaded_url = (!addons_url.is_empty()).then(|| addons_url.clone());
     match planned {
-        None => match addons_text {
-            Some(text) => output::write_stdout(&text)?,
-            None => eprintln!(
+        None => match (addons_text, &mut doc) {
+            (Some(text), Some(doc)) => {
+                doc.template(TemplateKind::Addons, None, uploaded_url, Some(text))
+            }
+            (Some(text), None) => output::write_stdout(&text)?,
+            (None, _) => eprintln!(
                 "Service {name} has no addons ({}).",
                 crate::report::escape(&svc.addons_dir().display().to_string())
             ),
@@ -100,11 +113,19 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
         Some((dir, stack_target, params_target, addons_target)) => {
             let stack = copilot_model::workload_template(addons.as_ref());
             let params = copilot_model::workload_params_json(&target, &addons_url, &tags);
+            let mut written = vec![
+                (TemplateKind::Workload, stack_target.shown().to_path_buf()),
+                (
+                    TemplateKind::Parameters,
+                    params_target.shown().to_path_buf(),
+                ),
+            ];
             let mut writes = vec![
                 (stack_target, stack.as_bytes()),
                 (params_target, params.as_bytes()),
             ];
             if let (Some(t), Some(text)) = (addons_target, &addons_text) {
+                written.push((TemplateKind::Addons, t.shown().to_path_buf()));
                 writes.push((t, text.as_bytes()));
             }
             output::write_all(writes)?;
@@ -112,9 +133,21 @@ pub async fn package(args: SvcPackageArgs) -> Result<(), Failure> {
                 "Wrote the templates of service {name} for environment {env} to {}.",
                 crate::report::escape(&dir.display().to_string())
             );
+            if let Some(doc) = &mut doc {
+                for (kind, path) in written {
+                    let url = match kind {
+                        TemplateKind::Addons => uploaded_url.clone(),
+                        _ => None,
+                    };
+                    doc.template(kind, Some(&path), url, None);
+                }
+            }
         }
     }
-    Ok(())
+    match doc {
+        Some(doc) => doc.write(),
+        None => Ok(()),
+    }
 }
 
 /// The files `svc package` reads (the workspace's and the artifacts'), which an output must
@@ -137,7 +170,20 @@ fn input_files(
 }
 
 pub async fn deploy(args: SvcDeployArgs) -> Result<(), Failure> {
-    deploy_round(&args).await.map(drop)
+    if !args.output.json() {
+        return deploy_round(&args, None).await.map(drop);
+    }
+    if args.how.diff {
+        return Err(Failure::Usage(
+            "--diff prints the differences as text: it cannot be combined with --output json"
+                .into(),
+        ));
+    }
+    // Checked before anything is uploaded or deployed.
+    output::check_stdout()?;
+    let mut doc = Document::new("svc deploy");
+    deploy_round(&args, Some(&mut doc)).await?;
+    doc.write()
 }
 
 /// How a [`deploy_round`] ended.
@@ -158,8 +204,13 @@ pub(crate) enum Done {
 }
 
 /// One `svc deploy`: validate, classify, then no change set when nothing differs, a hotswap
-/// when asked and only Lambda code differs, else a change-set deploy.
-pub(crate) async fn deploy_round(args: &SvcDeployArgs) -> Result<Done, Failure> {
+/// when asked and only Lambda code differs, else a change-set deploy. With `doc`, what it
+/// uploaded and did is added there (and the stack is described once more after a deploy, for
+/// its outputs).
+pub(crate) async fn deploy_round(
+    args: &SvcDeployArgs,
+    mut doc: Option<&mut Document>,
+) -> Result<Done, Failure> {
     let extra_tags = tags(args.resource_tags.as_ref())?;
     let (ws, svc, addons) = load(&args.target)?;
     let target = Target::new(ws.app(), &args.target.env, svc.name());
@@ -170,6 +221,13 @@ pub(crate) async fn deploy_round(args: &SvcDeployArgs) -> Result<Done, Failure> 
             "Service {name} has no addons ({}): nothing to deploy.",
             svc.addons_dir().display()
         );
+        if let Some(doc) = doc {
+            doc.deploy(json::Deploy::of(
+                &target.stack_name(),
+                DeployOutcome::NoAddons,
+                None,
+            ));
+        }
         return Ok(Done::NoAddons);
     };
     // Validate everything before the first AWS call.
@@ -238,6 +296,14 @@ pub(crate) async fn deploy_round(args: &SvcDeployArgs) -> Result<Done, Failure> 
         args.how.force,
         record.is_some(),
     ) {
+        if let Some(doc) = doc {
+            let described = deployed.as_ref().map(|d| &d.description);
+            doc.deploy(json::Deploy::of(
+                &stack_name,
+                DeployOutcome::Unchanged,
+                described,
+            ));
+        }
         return Ok(Done::NoChanges);
     }
 
@@ -263,13 +329,23 @@ pub(crate) async fn deploy_round(args: &SvcDeployArgs) -> Result<Done, Failure> 
         None
     };
 
-    let (uploaded_text, uploaded_url, uploads) =
+    let (uploaded_url, packaged) =
         upload_addons(prepared, &uploader, &keys.addons_templates(&name)).await?;
-    debug_assert_eq!((&uploaded_text, &uploaded_url), (&addons_text, &addons_url));
+    debug_assert_eq!((&packaged.text, &uploaded_url), (&addons_text, &addons_url));
+    if let Some(doc) = doc.as_deref_mut() {
+        doc.artifacts(&packaged.references, uploader.bucket(), Some(&addons));
+        doc.template(TemplateKind::Addons, None, Some(uploaded_url), None);
+    }
 
     if let Some(plan) = swap_plan {
         let lambda = hotswap::Lambda::new(deployer.sdk_config());
-        let swapped = swap::apply(&lambda, plan, &uploads, &uploader, &record_key).await?;
+        let swapped = swap::apply(&lambda, plan, &packaged.uploads, &uploader, &record_key).await?;
+        if let Some(doc) = doc {
+            let described = deployed.as_ref().map(|d| &d.description);
+            let mut done = json::Deploy::of(&stack_name, DeployOutcome::Hotswapped, described);
+            done.functions_updated = swapped.updated.clone();
+            doc.deploy(done);
+        }
         return Ok(Done::Hotswapped {
             updated: swapped.updated,
             skipped: swapped.skipped,
@@ -283,6 +359,9 @@ pub(crate) async fn deploy_round(args: &SvcDeployArgs) -> Result<Done, Failure> 
         Format::Yaml,
     )
     .await?;
+    if let (Some(doc), Template::Url(url)) = (doc.as_deref_mut(), &request.template) {
+        doc.template(TemplateKind::Workload, None, Some(url.clone()), None);
+    }
     let outcome = run_deploy(&deployer, &request, &view).await?;
     if let Some(record) = record {
         if outcome == Outcome::Detached {
@@ -315,6 +394,19 @@ pub(crate) async fn deploy_round(args: &SvcDeployArgs) -> Result<Done, Failure> 
         Outcome::Detached => {
             eprintln!("Deployment of stack {stack_name} started; not waiting (--detach).")
         }
+    }
+    if let Some(doc) = doc {
+        let outcome_json = match outcome {
+            Outcome::Created => DeployOutcome::Created,
+            Outcome::Updated => DeployOutcome::Updated,
+            Outcome::NoChanges => DeployOutcome::Unchanged,
+            Outcome::Detached => DeployOutcome::Started,
+        };
+        // The stack as it is now: its ARN, and the outputs the deployment gave it.
+        let described = deployer.stack(&stack_name).await?;
+        let mut done = json::Deploy::of(&stack_name, outcome_json, described.as_ref());
+        done.change_set = view.executed_change_set();
+        doc.deploy(done);
     }
     Ok(Done::Deployed(outcome))
 }
@@ -725,13 +817,13 @@ pub(crate) fn rendered_addons(
     Ok((text, url))
 }
 
-/// Uploads the artifacts, then the packaged addons template; returns its text, its URL and
-/// what happened to each artifact.
+/// Uploads the artifacts, then the packaged addons template; returns its URL and the
+/// packaged addons (their text, what happened to each artifact).
 pub(crate) async fn upload_addons(
     prepared: packager::Prepared,
     uploader: &upload::Uploader,
     templates_folder: &str,
-) -> Result<(String, String, Vec<packager::UploadReport>), Failure> {
+) -> Result<(String, packager::Packaged), Failure> {
     let progress = Progress::new("Uploading assets", uploader);
     let packaged = prepared.upload(uploader, &progress).await;
     progress.finish();
@@ -741,7 +833,7 @@ pub(crate) async fn upload_addons(
         packager::upload_template(uploader, templates_folder, &packaged.text, Format::Yaml).await?;
     tracing::info!(key, "addons template uploaded");
     let url = uploader.https_url(&key);
-    Ok((packaged.text, url, packaged.uploads))
+    Ok((url, packaged))
 }
 
 /// The bucket from the flag or environment, else the application's ([`app_bucket`], never

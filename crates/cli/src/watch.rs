@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use crate::args::{DeployFlags, SvcDeployArgs, SvcWatchArgs};
+use crate::args::{DeployFlags, OutputArgs, SvcDeployArgs, SvcWatchArgs};
 use crate::report::Failure;
 use crate::svc::{self, Done};
 
@@ -30,6 +30,7 @@ pub async fn watch(args: SvcWatchArgs) -> Result<(), Failure> {
             diff: false,
             force: false,
         },
+        output: OutputArgs::default(),
         bucket: args.bucket.clone(),
         upload: args.upload.clone(),
         aws: args.aws.clone(),
@@ -101,7 +102,7 @@ async fn rounds(
         // Watching before the round: an edit made while it runs starts the next one.
         let started = Instant::now();
         let outcome = {
-            let work = svc::deploy_round(deploy);
+            let work = svc::deploy_round(deploy, None);
             tokio::pin!(work);
             loop {
                 tokio::select! {

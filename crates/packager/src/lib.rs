@@ -15,8 +15,9 @@
 //!    succeeded.
 //!
 //! Must not know about: the terminal (progress goes through [`Observer`]), command-line
-//! parsing, Copilot workspaces, or CloudFormation deployments. Templates on disk are only
-//! ever read.
+//! parsing or output formats (what happened is plain data: [`Packaged`], its
+//! [`Reference`]s), Copilot workspaces, or CloudFormation deployments. Templates on disk are
+//! only ever read.
 
 mod diagnostic;
 mod plan;
@@ -24,7 +25,9 @@ mod run;
 
 pub use diagnostic::Diagnostic;
 pub use plan::{Base, Options, Prepared, prepare};
-pub use run::{Observer, Packaged, UploadReport, template_key, upload_template};
+pub use run::{
+    Observer, Packaged, Reference, ReferenceKind, UploadReport, template_key, upload_template,
+};
 
 use std::path::PathBuf;
 

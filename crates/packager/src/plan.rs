@@ -59,12 +59,18 @@ pub(crate) struct Item {
     pub(crate) node: Node,
     pub(crate) rule: &'static Rule,
     pub(crate) target: Target,
+    /// The logical ID of the resource (or section) that holds the property.
+    pub(crate) logical_id: String,
+    /// The property's dotted path, e.g. `Code` or `Command.ScriptLocation`.
+    pub(crate) property: String,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
-    Artifact(usize),
-    Template(usize),
+    /// `artifacts[index]`, named by the local `path` (resolved as written).
+    Artifact { index: usize, path: PathBuf },
+    /// `templates[index]`, a nested template named by the local `path`.
+    Template { index: usize, path: PathBuf },
     /// A user-written `s3://` location on a mapping-form property: written as this mapping
     /// (key, value), nothing uploaded.
     S3(Vec<(String, String)>),
@@ -253,6 +259,8 @@ impl Discovery<'_> {
                             node: candidate.node.clone(),
                             rule: candidate.rule,
                             target: Target::S3(entries),
+                            logical_id: candidate.site.name().to_string(),
+                            property: candidate.property.clone(),
                         });
                     }
                     continue;
@@ -278,7 +286,12 @@ impl Discovery<'_> {
                             items.push(Item {
                                 node: candidate.node.clone(),
                                 rule: candidate.rule,
-                                target: Target::Template(target),
+                                target: Target::Template {
+                                    index: target,
+                                    path: resolved.clone(),
+                                },
+                                logical_id: candidate.site.name().to_string(),
+                                property: candidate.property.clone(),
                             });
                         }
                     }
@@ -301,7 +314,12 @@ impl Discovery<'_> {
                         items.push(Item {
                             node: candidate.node.clone(),
                             rule: candidate.rule,
-                            target: Target::Artifact(index),
+                            target: Target::Artifact {
+                                index,
+                                path: resolved.clone(),
+                            },
+                            logical_id: candidate.site.name().to_string(),
+                            property: candidate.property.clone(),
                         });
                     }
                     Err(message) => self.diagnostics.push((seq, diag(message, Some(resolved)))),

@@ -1,9 +1,9 @@
 //! Phases 2 and 3: keys and rendering, then uploads.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use cfn_yaml::{Edits, Format, Replacement};
+use cfn_yaml::{Edits, Format, Pos, Replacement};
 use futures::{StreamExt, TryStreamExt};
 use registry::Form;
 use upload::{Uploaded, Uploader};
@@ -29,8 +29,44 @@ pub struct UploadReport {
     /// The local file or folder, or the nested template file.
     pub source: PathBuf,
     pub outcome: Uploaded,
+    /// The object's size in the bucket: the bytes sent, or the size S3 reports for an object
+    /// already there.
+    pub bytes: u64,
     /// SHA-256 of the zip, when one was written this run (not for objects already present).
     pub zip_sha256: Option<[u8; 32]>,
+}
+
+/// What a rewritten property names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceKind {
+    /// A local file or folder (zipped, or uploaded as it is).
+    Artifact,
+    /// A nested template (packaged, then uploaded).
+    Template,
+}
+
+/// One rewritten property and the object it now names: a key referenced by several properties
+/// has one `Reference` for each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The template file that holds the property (a nested template's own file for its
+    /// properties).
+    pub template: PathBuf,
+    /// Where the property's value starts in that template's text.
+    pub position: Pos,
+    /// The logical ID of the resource (or section) that holds the property.
+    pub logical_id: String,
+    /// The property's dotted path, e.g. `Code` or `Command.ScriptLocation`.
+    pub property: String,
+    pub kind: ReferenceKind,
+    /// The local path, resolved as written (symlinks not followed).
+    pub path: PathBuf,
+    /// The object's key in the bucket.
+    pub key: String,
+    /// Sent this run, or already present.
+    pub outcome: Uploaded,
+    /// The object's size ([`UploadReport::bytes`]).
+    pub bytes: u64,
 }
 
 /// A packaged root template.
@@ -40,6 +76,45 @@ pub struct Packaged {
     pub text: String,
     /// One entry per distinct object, in key order.
     pub uploads: Vec<UploadReport>,
+    /// One entry per rewritten property that names a local path, template by template (nested
+    /// templates before the templates that reference them, the root last), each template's in
+    /// document order.
+    pub references: Vec<Reference>,
+}
+
+/// A [`Reference`] before its object is uploaded; `seq` orders them.
+struct Use {
+    seq: usize,
+    template: PathBuf,
+    position: Pos,
+    logical_id: String,
+    property: String,
+    kind: ReferenceKind,
+    path: PathBuf,
+}
+
+impl Use {
+    fn reference(self, report: &UploadReport) -> Reference {
+        Reference {
+            template: self.template,
+            position: self.position,
+            logical_id: self.logical_id,
+            property: self.property,
+            kind: self.kind,
+            path: self.path,
+            key: report.key.clone(),
+            outcome: report.outcome,
+            bytes: report.bytes,
+        }
+    }
+}
+
+/// What [`Prepared::render_all`] gives: the root text, the objects to upload (one per
+/// distinct key), and the properties that name each key.
+struct Rendered<'p> {
+    root_text: String,
+    jobs: Vec<Job<'p>>,
+    uses: HashMap<String, Vec<Use>>,
 }
 
 enum Job<'p> {
@@ -77,7 +152,7 @@ impl Prepared {
     /// The packaged root template as [`Prepared::upload`] would return it, without uploading
     /// anything (for `--diff`). Keys are content hashes, so the text is exact.
     pub fn render(&self, uploader: &Uploader) -> Result<String, Error> {
-        self.render_all(uploader).map(|(text, _)| text)
+        self.render_all(uploader).map(|r| r.root_text)
     }
 
     /// Renders every template with its rewritten properties, then uploads every object that is
@@ -87,7 +162,11 @@ impl Prepared {
         uploader: &Uploader,
         observer: &dyn Observer,
     ) -> Result<Packaged, Error> {
-        let (root_text, jobs) = self.render_all(uploader)?;
+        let Rendered {
+            root_text,
+            jobs,
+            mut uses,
+        } = self.render_all(uploader)?;
         // Phase 3: upload what is missing.
         let bytes = self.artifacts.iter().map(|a| a.source.content_bytes).sum();
         observer.uploads_planned(jobs.len(), bytes);
@@ -116,16 +195,24 @@ impl Prepared {
             .try_collect()
             .await?;
         uploads.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut references: Vec<(usize, Reference)> = uploads
+            .iter()
+            .flat_map(|report| {
+                let uses = uses.remove(&report.key).unwrap_or_default();
+                uses.into_iter().map(|u| (u.seq, u.reference(report)))
+            })
+            .collect();
+        references.sort_by_key(|(seq, _)| *seq);
         Ok(Packaged {
             text: root_text,
             uploads,
+            references: references.into_iter().map(|(_, r)| r).collect(),
         })
     }
 
     /// Phase 2: keys, and every template rendered bottom-up (post-order), so that a nested
-    /// template's key is known before its parent is rendered. Returns the root text and the
-    /// objects to upload, one per distinct key.
-    fn render_all(&self, uploader: &Uploader) -> Result<(String, Vec<Job<'_>>), Error> {
+    /// template's key is known before its parent is rendered.
+    fn render_all(&self, uploader: &Uploader) -> Result<Rendered<'_>, Error> {
         let key_for =
             |hex: &str, extension: &str| object_key(&self.options.key_prefix, hex, extension);
         let asset_keys: Vec<String> = self
@@ -136,18 +223,34 @@ impl Prepared {
         let mut template_keys: Vec<String> = Vec::with_capacity(self.templates.len());
         let mut jobs: Vec<Job<'_>> = Vec::new();
         let mut root_text = String::new();
+        let mut uses: HashMap<String, Vec<Use>> = HashMap::new();
+        let mut seq = 0;
         let last = self.templates.len().saturating_sub(1);
         for (index, planned) in self.templates.iter().enumerate() {
             let mut edits = Edits::new();
             for item in &planned.items {
-                let key = match &item.target {
-                    Target::Artifact(i) => &asset_keys[*i],
-                    Target::Template(i) => &template_keys[*i],
+                let (key, kind, path) = match &item.target {
+                    Target::Artifact { index, path } => {
+                        (&asset_keys[*index], ReferenceKind::Artifact, path)
+                    }
+                    Target::Template { index, path } => {
+                        (&template_keys[*index], ReferenceKind::Template, path)
+                    }
                     Target::S3(entries) => {
                         edits.replace(&item.node, Replacement::Mapping(entries.clone()));
                         continue;
                     }
                 };
+                seq += 1;
+                uses.entry(key.clone()).or_default().push(Use {
+                    seq,
+                    template: planned.template.origin().to_path_buf(),
+                    position: item.node.span.start,
+                    logical_id: item.logical_id.clone(),
+                    property: item.property.clone(),
+                    kind,
+                    path: path.clone(),
+                });
                 let replacement = match item.rule.form {
                     Form::Uri => Replacement::String(uploader.s3_uri(key)),
                     Form::Https => Replacement::String(uploader.https_url(key)),
@@ -191,7 +294,11 @@ impl Prepared {
             Job::Template { key, .. } => seen.insert(key.clone()),
             Job::Asset { .. } => true,
         });
-        Ok((root_text, jobs))
+        Ok(Rendered {
+            root_text,
+            jobs,
+            uses,
+        })
     }
 
     fn render_root(&self, edits: &Edits) -> Result<String, Error> {
@@ -215,21 +322,28 @@ impl Job<'_> {
     }
 }
 
-/// Uploads one object unless it exists. `present`: the keys known to exist, when the bucket
-/// was listed (then nothing else exists); else each key is checked on its own.
+/// Uploads one object unless it exists. `present`: the keys known to exist with their sizes,
+/// when the bucket was listed (then nothing else exists); else each key is checked on its own.
 async fn run_job(
     job: Job<'_>,
     uploader: &Uploader,
     temp_dir: &std::path::Path,
-    present: Option<&HashSet<String>>,
+    present: Option<&HashMap<String, u64>>,
 ) -> Result<UploadReport, Error> {
     let force = uploader.options().force;
-    let exists = async |key: &str| -> Result<bool, Error> {
-        Ok(!force
-            && match present {
-                Some(present) => present.contains(key),
-                None => uploader.exists(key).await?,
-            })
+    // The size of the object when it exists (and is not to be uploaded again).
+    let existing = async |key: &str| -> Result<Option<u64>, Error> {
+        if force {
+            return Ok(None);
+        }
+        Ok(match present {
+            Some(present) => present.get(key).copied(),
+            None => uploader.size(key).await?,
+        })
+    };
+    let sent = |outcome: Uploaded| match outcome {
+        Uploaded::Sent { bytes } => bytes,
+        Uploaded::Skipped => 0,
     };
     match job {
         Job::Template {
@@ -238,38 +352,43 @@ async fn run_job(
             text,
             content_type,
         } => {
-            let outcome = if exists(&key).await? {
-                Uploaded::Skipped
-            } else {
-                uploader
-                    .put_bytes(&key, text.into_bytes(), content_type)
-                    .await?
+            let (outcome, bytes) = match existing(&key).await? {
+                Some(size) => (Uploaded::Skipped, size),
+                None => {
+                    let outcome = uploader
+                        .put_bytes(&key, text.into_bytes(), content_type)
+                        .await?;
+                    (outcome, sent(outcome))
+                }
             };
             Ok(UploadReport {
                 key,
                 source: path,
                 outcome,
+                bytes,
                 zip_sha256: None,
             })
         }
         Job::Asset { key, source } => {
             // Zip only when the object is missing: a warm run reads and hashes, nothing more.
-            let (outcome, zip_sha256) = if exists(&key).await? {
-                (Uploaded::Skipped, None)
-            } else {
-                let built = source.build(temp_dir).await.map_err(|e| Error::Build {
-                    path: source.root.clone(),
-                    source: e,
-                })?;
-                let outcome = uploader
-                    .put_file(&key, &built.path, built.content_type)
-                    .await?;
-                (outcome, built.sha256)
+            let (outcome, bytes, zip_sha256) = match existing(&key).await? {
+                Some(size) => (Uploaded::Skipped, size, None),
+                None => {
+                    let built = source.build(temp_dir).await.map_err(|e| Error::Build {
+                        path: source.root.clone(),
+                        source: e,
+                    })?;
+                    let outcome = uploader
+                        .put_file(&key, &built.path, built.content_type)
+                        .await?;
+                    (outcome, sent(outcome), built.sha256)
+                }
             };
             Ok(UploadReport {
                 key,
                 source: source.root.clone(),
                 outcome,
+                bytes,
                 zip_sha256,
             })
         }

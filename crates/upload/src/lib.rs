@@ -435,9 +435,15 @@ impl Uploader {
         &self.client
     }
 
-    /// Whether `key` exists (HeadObject). 404 = false; 403 = false with a warning logged. A
-    /// 200 counts only when it looks like S3's answer (an ETag and a content length).
+    /// Whether `key` exists (see [`Uploader::size`]).
     pub async fn exists(&self, key: &str) -> Result<bool, UploadError> {
+        Ok(self.size(key).await?.is_some())
+    }
+
+    /// The size of the object `key` (HeadObject), `None` when it does not exist. 404 = `None`;
+    /// 403 = `None` with a warning logged. A 200 counts only when it looks like S3's answer (an
+    /// ETag and a content length).
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, UploadError> {
         let res = self
             .client
             .head_object()
@@ -451,14 +457,17 @@ impl Uploader {
                 if out.e_tag().is_none_or(str::is_empty) {
                     return Err(self.not_s3("HeadObject", key, "HTTP 200 without an ETag"));
                 }
-                if out.content_length().is_none() {
+                let Some(length) = out.content_length() else {
                     return Err(self.not_s3(
                         "HeadObject",
                         key,
                         "HTTP 200 without a content length",
                     ));
-                }
-                Ok(true)
+                };
+                let Ok(length) = u64::try_from(length) else {
+                    return Err(self.not_s3("HeadObject", key, "a negative content length"));
+                };
+                Ok(Some(length))
             }
             Err(err) => {
                 let status = err.raw_response().map(|r| r.status().as_u16());
@@ -468,7 +477,7 @@ impl Uploader {
                 }
                 let not_found = matches!(&err, SdkError::ServiceError(e) if e.err().is_not_found());
                 if not_found || status == Some(404) || code.as_deref() == Some("NoSuchKey") {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 if status == Some(403)
                     || code.as_deref() == Some("AccessDenied")
@@ -480,20 +489,23 @@ impl Uploader {
                         "HeadObject s3://{}/{key} was denied (403); uploading anyway",
                         self.bucket
                     );
-                    return Ok(false);
+                    return Ok(None);
                 }
                 Err(self.map_err("HeadObject", key, err))
             }
         }
     }
 
-    /// Which of `keys` exist, learned by listing the folders they are in (`ListObjectsV2`, one
-    /// request per 1,000 objects) rather than with one `HeadObject` each. `None` when listing
-    /// does not pay off or is not possible, and the caller checks key by key with
-    /// [`Uploader::exists`]: fewer than [`LIST_MIN_KEYS`] keys, folders holding many more
-    /// objects than keys (more than one page per [`KEYS_PER_PAGE`] keys), or a failed or
+    /// Which of `keys` exist, with their sizes, learned by listing the folders they are in
+    /// (`ListObjectsV2`, one request per 1,000 objects) rather than with one `HeadObject` each.
+    /// `None` when listing does not pay off or is not possible, and the caller checks key by
+    /// key with [`Uploader::size`]: fewer than [`LIST_MIN_KEYS`] keys, folders holding many
+    /// more objects than keys (more than one page per [`KEYS_PER_PAGE`] keys), or a failed or
     /// refused listing (no `s3:ListBucket`).
-    pub async fn existing(&self, keys: &[&str]) -> Result<Option<HashSet<String>>, UploadError> {
+    pub async fn existing(
+        &self,
+        keys: &[&str],
+    ) -> Result<Option<HashMap<String, u64>>, UploadError> {
         if keys.len() < LIST_MIN_KEYS {
             return Ok(None);
         }
@@ -507,7 +519,7 @@ impl Uploader {
             // Keys spread over many folders: listing each would cost about as much.
             return Ok(None);
         }
-        let mut found = HashSet::new();
+        let mut found = HashMap::new();
         for folder in folders {
             let mut pages = self
                 .client
@@ -551,7 +563,12 @@ impl Uploader {
                 budget -= 1;
                 for object in page.contents() {
                     if let Some(key) = object.key().filter(|key| wanted.contains(key)) {
-                        found.insert(key.to_owned());
+                        // A listing without sizes is not S3's: the keys are checked one by one.
+                        let Some(size) = object.size().and_then(|s| u64::try_from(s).ok()) else {
+                            tracing::debug!(bucket = %self.bucket, %key, "listed without a size; checking keys one by one");
+                            return Ok(None);
+                        };
+                        found.insert(key.to_owned(), size);
                     }
                 }
             }

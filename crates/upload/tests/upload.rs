@@ -132,6 +132,16 @@ async fn second_upload_is_skipped_without_any_put() {
 }
 
 #[tokio::test]
+async fn size_is_the_stored_object_size_or_none() {
+    let s3 = server().await;
+    s3.put_object_blocking(BUCKET, "k/present.zip", &[7u8; 1234]);
+    let up = uploader(&s3, Options::default());
+    assert_eq!(up.size("k/present.zip").await.unwrap(), Some(1234));
+    assert_eq!(up.size("k/absent.zip").await.unwrap(), None);
+    assert_eq!(s3.count_operation("HeadObject"), 2);
+}
+
+#[tokio::test]
 async fn force_uploads_again_without_head() {
     let s3 = server().await;
     let dir = tempfile::tempdir().unwrap();
@@ -634,8 +644,12 @@ async fn existing_lists_each_folder_once() {
 
     let found = up.existing(&refs(&keys)).await.unwrap().expect("listed");
 
-    let expected: std::collections::HashSet<String> = keys.iter().step_by(3).cloned().collect();
-    assert_eq!(found, expected);
+    let expected: std::collections::HashMap<String, u64> =
+        keys.iter().step_by(3).map(|k| (k.clone(), 1)).collect();
+    assert_eq!(
+        found, expected,
+        "the keys asked about that exist, with their sizes"
+    );
     let requests = s3.requests();
     let lists: Vec<_> = requests
         .iter()
@@ -693,7 +707,10 @@ async fn existing_gives_up_on_a_crowded_folder() {
     // Within budget, the same folder is listed to the end.
     let many = keys_in("assets/", 200);
     let found = up.existing(&refs(&many)).await.unwrap().expect("listed");
-    assert_eq!(found.into_iter().collect::<Vec<_>>(), [keys[0].clone()]);
+    assert_eq!(
+        found.into_iter().collect::<Vec<_>>(),
+        [(keys[0].clone(), 1)]
+    );
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! copy of the workspace (`target/e2e/seed-workspace`): `svc-deploy` creates the stack, the
 //! next ones redeploy it unchanged, with a code change, with bad input. The failing deploy
 //! uses a stack of its own (LocalStack does not model failed updates: it reports them as
-//! `UPDATE_COMPLETE`).
+//! `UPDATE_COMPLETE`), and so does `svc-json` (`--output json` from the stack's creation on).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -67,6 +67,12 @@ pub fn scenarios() -> Vec<Scenario> {
             what: "--resource-tags (with a code change): the stack carries them beside copilot-lite's own; a reserved key is refused",
             needs: Needs::Svc,
             run: resource_tags,
+        },
+        Scenario {
+            name: "svc-json",
+            what: "svc deploy --output json (own app): created, then unchanged, started (--detach), hotswapped; stack, ARN, change set and outputs as CloudFormation reports them; artifacts are objects of the bucket",
+            needs: Needs::Svc,
+            run: json_output,
         },
         Scenario {
             name: "svc-delete",
@@ -609,5 +615,185 @@ fn delete(ctx: &mut Ctx) -> Result<()> {
         "a second svc delete did not say there is nothing to delete:\n{}",
         run.tail()
     );
+    Ok(())
+}
+
+/// `svc deploy --output json` in `dir` for `app`, plus `flags`: the document on stdout.
+fn deploy_json(ctx: &Ctx, dir: &Path, app: &str, flags: &[&str]) -> Result<(super::Run, Value)> {
+    let mut args = vec![
+        "svc", "deploy", "-n", SVC, "-e", ENV, "-a", app, "--output", "json",
+    ];
+    args.extend_from_slice(flags);
+    let run = ctx.copilot(dir, &args)?.check()?;
+    ensure!(
+        run.stdout.ends_with('\n') && run.stdout.trim_end().lines().count() == 1,
+        "stdout is not one line of JSON:\n{}",
+        run.stdout
+    );
+    let doc: Value = serde_json::from_str(&run.stdout)
+        .with_context(|| format!("stdout is not JSON:\n{}", run.stdout))?;
+    ensure!(
+        doc["version"] == 1 && doc["command"] == "svc deploy",
+        "not a version 1 svc deploy document: {doc}"
+    );
+    Ok((run, doc))
+}
+
+/// The deploy part of `doc` against CloudFormation: `outcome`, the stack's name and ARN, and
+/// its outputs equal to what describe-stacks reports (`null` for `started`).
+fn check_deploy(ctx: &Ctx, doc: &Value, stack: &str, outcome: &str) -> Result<()> {
+    let d = &doc["deploy"];
+    ensure!(d["outcome"] == outcome, "outcome is not {outcome}: {d}");
+    ensure!(d["stack"] == stack, "stack is not {stack}: {d}");
+    let described = ctx.describe_stack(stack)?;
+    ensure!(
+        d["stack_id"] == described["StackId"],
+        "stack_id {} is not the StackId {}",
+        d["stack_id"],
+        described["StackId"]
+    );
+    if outcome == "started" {
+        ensure!(d["outputs"].is_null(), "outputs while it runs: {d}");
+        return Ok(());
+    }
+    let outputs: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(d["outputs"].clone())
+            .with_context(|| format!("outputs is not an object of strings: {d}"))?;
+    let reported = ctx.stack_outputs(stack)?;
+    ensure!(
+        outputs == reported,
+        "outputs {outputs:?} differ from CloudFormation's {reported:?}"
+    );
+    for key in ["recordsTableName", "recordProcessorName"] {
+        ensure!(outputs.contains_key(key), "no output {key}: {outputs:?}");
+    }
+    Ok(())
+}
+
+/// Every artifact of `doc` is an object of `bucket` with its listed size and `status`;
+/// returns their keys.
+fn check_artifacts(ctx: &Ctx, doc: &Value, bucket: &str, status: &str) -> Result<Vec<String>> {
+    let objects = ctx.list_objects(bucket)?;
+    let artifacts = doc["artifacts"]
+        .as_array()
+        .with_context(|| format!("no artifacts list: {doc}"))?;
+    let mut found = Vec::new();
+    for a in artifacts {
+        let key = str_of(a, "key");
+        let object = objects
+            .iter()
+            .find(|o| o.key == key)
+            .with_context(|| format!("artifact {key} is not in {bucket}: {:?}", keys(&objects)))?;
+        ensure!(
+            a["bytes"].as_u64() == Some(object.size),
+            "artifact {key}: bytes {} but the object has {}",
+            a["bytes"],
+            object.size
+        );
+        ensure!(
+            a["bucket"] == bucket && a["status"] == status,
+            "artifact {key}: not {status} in {bucket}: {a}"
+        );
+        ensure!(
+            a["resource"] == "recordProcessor" && a["property"] == "Code",
+            "unexpected artifact {a}"
+        );
+        found.push(key);
+    }
+    Ok(found)
+}
+
+/// The keys of the templates of `doc` (by their URLs: `<endpoint>/<bucket>/<key>`) exist.
+fn check_templates(ctx: &Ctx, doc: &Value, bucket: &str, kinds: &[&str]) -> Result<()> {
+    let templates = doc["templates"]
+        .as_array()
+        .with_context(|| format!("no templates list: {doc}"))?;
+    let got: Vec<String> = templates.iter().map(|t| str_of(t, "kind")).collect();
+    ensure!(got == kinds, "templates {got:?}, expected {kinds:?}");
+    let objects = ctx.list_objects(bucket)?;
+    let prefix = format!("/{bucket}/");
+    for t in templates {
+        let url = str_of(t, "url");
+        let key = url
+            .split_once(&prefix)
+            .map(|(_, key)| key)
+            .with_context(|| format!("template URL {url} is not in {bucket}"))?;
+        ensure!(
+            objects.iter().any(|o| o.key == key),
+            "template {key} is not in {bucket}"
+        );
+    }
+    Ok(())
+}
+
+fn json_output(ctx: &mut Ctx) -> Result<()> {
+    // An application of its own: the first deploy creates the stack.
+    let app = format!("{}j", app(ctx));
+    let stack = format!("{app}-{ENV}-{SVC}");
+    let dir = ctx.work.join("seed");
+    copy_dir(&ctx.root.join("examples/seed"), &dir)?;
+
+    let (run, doc) = deploy_json(ctx, &dir, &app, &[])?;
+    ensure!(
+        run.stderr.contains(&format!("Deployed service {SVC}")),
+        "the human summary is not on stderr:\n{}",
+        run.tail()
+    );
+    check_deploy(ctx, &doc, &stack, "created")?;
+    let change_set = str_of(&doc["deploy"], "change_set");
+    ensure!(
+        change_set.starts_with("copilot-lite-"),
+        "no change set named: {doc}"
+    );
+    let infra = format!("{app}-infrastructure");
+    let bucket = ctx
+        .stack_outputs(&infra)?
+        .get("ArtifactBucket")
+        .cloned()
+        .with_context(|| format!("stack {infra} has no output ArtifactBucket"))?;
+    let first = check_artifacts(ctx, &doc, &bucket, "uploaded")?;
+    ensure!(first.len() == 1, "one artifact expected: {doc}");
+    check_templates(ctx, &doc, &bucket, &["addons", "workload"])?;
+
+    // Nothing changed: no change set, nothing uploaded, the outputs as they are.
+    let before = ctx.list_objects(&bucket)?;
+    let (_, doc) = deploy_json(ctx, &dir, &app, &[])?;
+    check_deploy(ctx, &doc, &stack, "unchanged")?;
+    ensure!(
+        doc["deploy"]["change_set"].is_null()
+            && doc["artifacts"] == serde_json::json!([])
+            && doc["templates"] == serde_json::json!([]),
+        "an unchanged deploy reports a change set or uploads: {doc}"
+    );
+    ensure!(
+        ctx.list_objects(&bucket)? == before,
+        "an unchanged deploy touched the bucket"
+    );
+
+    // A code change, not waited for: started, with its change set; the new zip uploaded.
+    super::dev_loop::edit_code(&dir, &format!("json {}", ctx.run))?;
+    let (_, doc) = deploy_json(ctx, &dir, &app, &["--detach"])?;
+    check_deploy(ctx, &doc, &stack, "started")?;
+    ensure!(
+        str_of(&doc["deploy"], "change_set").starts_with("copilot-lite-")
+            && doc["deploy"]["change_set"] != change_set.as_str(),
+        "no new change set named: {doc}"
+    );
+    let second = check_artifacts(ctx, &doc, &bucket, "uploaded")?;
+    ensure!(second != first, "the code change kept the key {first:?}");
+    let status = ctx.wait_stack(&stack, Duration::from_secs(120))?;
+    ensure!(status == "UPDATE_COMPLETE", "stack {stack} is {status}");
+
+    // Only code changed, with --hotswap: the function updated directly.
+    super::dev_loop::edit_code(&dir, &format!("json hotswap {}", ctx.run))?;
+    let (_, doc) = deploy_json(ctx, &dir, &app, &["--hotswap"])?;
+    check_deploy(ctx, &doc, &stack, "hotswapped")?;
+    ensure!(
+        doc["deploy"]["functions_updated"] == serde_json::json!(["recordProcessor"])
+            && doc["deploy"]["change_set"].is_null(),
+        "the hotswap does not name recordProcessor alone: {doc}"
+    );
+    check_artifacts(ctx, &doc, &bucket, "uploaded")?;
+    check_templates(ctx, &doc, &bucket, &["addons"])?;
     Ok(())
 }
