@@ -40,6 +40,7 @@ fn bench(c: &mut Criterion) {
     let bytes = generate(&root);
     let policy = Policy {
         boundary: workspace.path().to_path_buf(),
+        ignore_file: None,
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let source = runtime
