@@ -242,6 +242,18 @@ mod tests {
         assert!(!r.excludes(Path::new("a.txt"), false));
     }
 
+    /// Unlike git, globset's `{a,b}` alternatives work (documented in the README).
+    #[test]
+    fn alternatives_and_double_stars() {
+        let mut r = rules("*.{map,d.ts}\n**/fixtures/**\n");
+        assert!(r.excludes(Path::new("dist/app.js.map"), false));
+        assert!(r.excludes(Path::new("types/index.d.ts"), false));
+        assert!(!r.excludes(Path::new("dist/app.js"), false));
+        assert!(r.excludes(Path::new("a/fixtures/b/c.json"), false));
+        // `x/**` matches what is inside `x`, not `x` itself.
+        assert!(!r.excludes(Path::new("a/fixtures"), true));
+    }
+
     #[test]
     fn crlf_and_bom_are_not_part_of_patterns() {
         let mut r = rules("\u{feff}a.txt\r\nb.txt\r\n");
