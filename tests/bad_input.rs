@@ -548,6 +548,73 @@ static CASES: &[Case] = &[
             "{dir}/ws/lambdas/fn/leak.txt: symbolic link points outside {dir}/ws",
         ]),
     ),
+    // --- Ignore files -------------------------------------------------------------------------
+    row(
+        "a bad pattern in the workspace's .copilotignore",
+        |d| {
+            workspace(d, &[("fn.yml", &addon_function("lambdas/fn"))]);
+            write(d, ".copilotignore", "*.log\nsrc/{a,b\n");
+        },
+        Cmd::Svc,
+        Expect::Fails(&[
+            "{dir}/copilot/api/addons/fn.yml:12:13: resource fn, property Code: ",
+            "{dir}/.copilotignore:2: error parsing glob 'src/{a,b'",
+        ]),
+    ),
+    row(
+        "a bad pattern in an artifact's .copilotignore",
+        |d| {
+            code(d);
+            write(d, "code/.copilotignore", "[z-a]\n");
+            function(d, "code/");
+        },
+        Cmd::Package("t.yml", &[]),
+        Expect::Fails(&[
+            "{dir}/t.yml:5:13: resource Fn, property Code: ",
+            "{dir}/code/.copilotignore:1: error parsing glob '[z-a]'",
+        ]),
+    ),
+    row(
+        "an artifact whose files are all excluded",
+        |d| {
+            code(d);
+            write(d, "code/.copilotignore", "*.py\n");
+            function(d, "code/");
+        },
+        Cmd::Package("t.yml", &[]),
+        Expect::Fails(&[
+            "{dir}/t.yml:5:13: resource Fn, property Code: ",
+            "{dir}/code: every file is excluded by {dir}/code/.copilotignore",
+        ]),
+    ),
+    Case {
+        as_nobody: true,
+        ..row(
+            "an unreadable folder, a FIFO and an escaping link, excluded",
+            |d| {
+                code(d);
+                write(d, "code/cache/a.py", "x = 1\n");
+                std::fs::set_permissions(
+                    d.join("code/cache"),
+                    std::fs::Permissions::from_mode(0o000),
+                )
+                .unwrap();
+                fifo(&d.join("code/events.fifo"));
+                symlink("/etc/passwd", d.join("code/passwd")).unwrap();
+                write(d, "code/.copilotignore", "cache/\n*.fifo\n/passwd\n");
+                function(d, "code/");
+            },
+            Cmd::Package("t.yml", &[]),
+            Expect::Works(|_, out, s3| {
+                let key = out
+                    .rsplit_once("S3Key: ")
+                    .map(|(_, k)| k.trim().trim_matches('"'))
+                    .unwrap();
+                let zip = unzip(&s3.object(BUCKET, key).unwrap());
+                assert_eq!(zip.keys().collect::<Vec<_>>(), ["index.py"]);
+            }),
+        )
+    },
     // --- Nested stacks ------------------------------------------------------------------------
     row(
         "a template nesting itself",

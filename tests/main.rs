@@ -13,6 +13,7 @@ mod env;
 mod existence;
 mod faults;
 mod hostile;
+mod ignore;
 mod json;
 mod output;
 mod package;

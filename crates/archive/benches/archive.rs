@@ -1,5 +1,6 @@
 //! Scan and build of a generated tree (~300 files, ~6 MiB, half compressible text, half
-//! incompressible bytes, nested folders).
+//! incompressible bytes, nested folders); and the scan of that tree beside a `node_modules/`
+//! of 20,000 small files, excluded by `.copilotignore` or not.
 
 use std::path::Path;
 
@@ -40,6 +41,7 @@ fn bench(c: &mut Criterion) {
     let bytes = generate(&root);
     let policy = Policy {
         boundary: workspace.path().to_path_buf(),
+        ignore_file: None,
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let source = runtime
@@ -65,5 +67,45 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// `ignore/excluded` should cost what `archive/scan` costs: the excluded folder is not walked.
+fn bench_ignore(c: &mut Criterion) {
+    let workspace = tempfile::tempdir().expect("tempdir");
+    let root = workspace.path().join("artifact");
+    generate(&root);
+    for p in 0..100 {
+        let dir = root.join(format!("node_modules/pkg{p:03}/lib"));
+        std::fs::create_dir_all(&dir).expect("create dir");
+        for i in 0..200 {
+            let content = format!("module.exports = {p} * {i};\n");
+            std::fs::write(dir.join(format!("m{i:03}.js")), content).expect("write file");
+        }
+    }
+    let policy = Policy {
+        boundary: workspace.path().to_path_buf(),
+        ignore_file: None,
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let ignore_file = root.join(archive::IGNORE_FILE);
+    let mut group = c.benchmark_group("ignore");
+    group.sample_size(10);
+    group.bench_function("included", |b| {
+        let _ = std::fs::remove_file(&ignore_file);
+        b.iter(|| {
+            runtime
+                .block_on(Source::scan(&root, true, &policy))
+                .expect("scan")
+        })
+    });
+    group.bench_function("excluded", |b| {
+        std::fs::write(&ignore_file, "node_modules/\n").expect("write ignore file");
+        b.iter(|| {
+            runtime
+                .block_on(Source::scan(&root, true, &policy))
+                .expect("scan")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_ignore);
 criterion_main!(benches);

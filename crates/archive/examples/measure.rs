@@ -22,7 +22,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parent()
         .ok_or("no parent")?
         .to_path_buf();
-    let policy = Policy { boundary };
+    let policy = Policy {
+        boundary,
+        ignore_file: None,
+    };
 
     let start = Instant::now();
     let source = Source::scan(&path, true, &policy).await?;

@@ -1,8 +1,10 @@
 //! Deterministic archives and content keys for local artifacts.
 //!
-//! Owns: walking a file or folder under a symlink policy, the BLAKE3 content key of what would
-//! be uploaded (SPEC A7), and the deterministic zip itself (SPEC A6), streamed to a temporary
-//! file. Must not know about: templates, CloudFormation, S3, or the terminal.
+//! Owns: walking a file or folder under a symlink policy, leaving out what its ignore files
+//! exclude (`.copilotignore`, gitignore syntax), the BLAKE3 content key of what would be
+//! uploaded (SPEC A7), and the deterministic zip itself (SPEC A6), streamed to a temporary
+//! file. Must not know about: templates, CloudFormation, S3, Copilot workspaces (the caller
+//! names the workspace's ignore file in [`Policy::ignore_file`]), or the terminal.
 //!
 //! Two steps, so that a warm run never zips: [`Source::scan`] walks and hashes (cheap: one read
 //! of each file through BLAKE3), then [`Source::build`] writes the zip only when the caller
@@ -15,6 +17,13 @@
 //! length-prefixed stream of format version, packing kind and, per file in archive order, name,
 //! normalized mode, length and content digest (raw files: length and content).
 //!
+//! Ignore files apply to folder artifacts only (a single file is never filtered): the folder's
+//! own [`IGNORE_FILE`] and [`Policy::ignore_file`]; excluded entries are decided during the
+//! walk (an excluded folder is not entered), so they are never read and are neither in
+//! [`Source::entries`] nor in the key; the root's own ignore file is not zipped either.
+//! [`Source::excluded`] says how much each file left out. Without ignore files, keys and zips
+//! are exactly what they were before ignore files existed.
+//!
 //! Symlinks are materialized (stored as their target's content) when their canonical target
 //! stays inside [`Policy::boundary`]. Both steps run on blocking threads and read files in
 //! bounded chunks: memory does not grow with artifact size.
@@ -23,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 mod detect;
 pub mod key;
+mod rules;
 mod scan;
 mod write;
 
@@ -40,6 +50,9 @@ pub const KEY_FORMAT_VERSION: u32 = 2;
 /// [`KEY_FORMAT_VERSION`].
 pub const DEFLATE_LEVEL: u32 = 3;
 
+/// The name of an ignore file (gitignore syntax) in an artifact folder.
+pub const IGNORE_FILE: &str = ".copilotignore";
+
 /// What the artifact will be uploaded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Packing {
@@ -53,9 +66,15 @@ pub enum Packing {
 /// Where symlinks may point: a link whose canonical target leaves `boundary` is an error.
 /// `boundary` is the workspace root, or the artifact's own root when the artifact lies outside
 /// the workspace.
+///
+/// `ignore_file`: an ignore file that applies besides the folder's own [`IGNORE_FILE`] (the
+/// workspace root's), to folder artifacts inside the folder holding it, its patterns relative
+/// to that folder; the folder's own file decides first. A file that does not exist is no
+/// rules.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub boundary: PathBuf,
+    pub ignore_file: Option<PathBuf>,
 }
 
 /// One regular file of an artifact, in archive order.
@@ -82,6 +101,18 @@ pub struct Source {
     pub key: String,
     /// Total bytes of content read.
     pub content_bytes: u64,
+    /// One per ignore file that applied (outermost first; empty for a single file).
+    pub excluded: Vec<Excluded>,
+}
+
+/// What one ignore file left out of a folder artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excluded {
+    pub ignore_file: PathBuf,
+    /// Entries that are not folders (files, links to files, special files).
+    pub files: usize,
+    /// Folders, not entered: what they hold is neither read nor counted.
+    pub folders: usize,
 }
 
 /// A built artifact ready to upload.
@@ -124,6 +155,18 @@ pub enum ArchiveError {
     SpecialFile { path: PathBuf, kind: &'static str },
     #[error("{path}: folder is empty, nothing to archive")]
     EmptyFolder { path: PathBuf },
+    #[error("{path}: every file is excluded by {}, nothing to archive", show_paths(.ignore_files))]
+    AllExcluded {
+        path: PathBuf,
+        ignore_files: Vec<PathBuf>,
+    },
+    /// A line of an ignore file that is not a valid pattern (line numbers start at 1).
+    #[error("{path}:{line}: {message}")]
+    IgnoreRule {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: file name is not valid UTF-8")]
     NonUtf8Name { path: PathBuf },
     #[error(
@@ -202,6 +245,11 @@ fn raw_built(root: PathBuf, expected: u64) -> Result<Built, ArchiveError> {
         sha256: None,
         _temp: None,
     })
+}
+
+fn show_paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(" and ")
 }
 
 fn join_error(path: PathBuf, error: tokio::task::JoinError) -> ArchiveError {

@@ -1,14 +1,14 @@
 //! Walking an artifact under the symlink policy, and hashing what was found.
 
+use std::ffi::OsString;
 use std::fs::{self, File, FileType, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use walkdir::WalkDir;
-
+use crate::rules::Rules;
 use crate::{ArchiveError, Entry, Packing, Policy, Source, detect, key};
 
 const S_IFREG: u32 = 0o100_000;
@@ -88,6 +88,7 @@ fn scan_file(
             content_bytes: entry.size,
             entries: vec![entry],
             key,
+            excluded: Vec::new(),
         });
     }
     let (digest, size) =
@@ -126,44 +127,126 @@ fn zip_source(root: &Path, entries: Vec<Entry>) -> Source {
         entries,
         key,
         content_bytes,
+        excluded: Vec::new(),
     }
 }
 
+/// A folder being listed: its children not yet visited, in walk order.
+struct Level {
+    dir: PathBuf,
+    /// (device, inode) of the folder, to tell a link back to it (a loop).
+    id: (u64, u64),
+    children: std::vec::IntoIter<(OsString, FileType)>,
+}
+
+impl Level {
+    /// Lists `dir` (sorted by file name bytes).
+    fn open(dir: PathBuf, meta: &Metadata) -> Result<Level, ArchiveError> {
+        let mut children = Vec::new();
+        for child in fs::read_dir(&dir).map_err(|e| classify_io(&dir, e))? {
+            let child = child.map_err(|e| classify_io(&dir, e))?;
+            let file_type = child
+                .file_type()
+                .map_err(|e| classify_io(&child.path(), e))?;
+            children.push((child.file_name(), file_type));
+        }
+        children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(Level {
+            dir,
+            id: (meta.dev(), meta.ino()),
+            children: children.into_iter(),
+        })
+    }
+}
+
+/// Walks the folder depth-first in file name order, following symlinks (each checked against
+/// the boundary; a link to a folder being walked is a loop). The rules are asked about every
+/// entry before anything else is done with it: an excluded folder is not listed, an excluded
+/// file not opened, and an excluded link that cannot be followed is no error.
 fn scan_folder(root: &Path, boundary: &Path, policy: &Policy) -> Result<Source, ArchiveError> {
+    let mut rules = Rules::load(root, boundary, policy)?;
+    let mut excludes = |path: &Path, is_dir: bool| {
+        !rules.is_empty()
+            && path
+                .strip_prefix(root)
+                .is_ok_and(|relative| rules.excludes(relative, is_dir))
+    };
+    let root_meta = fs::metadata(root).map_err(|e| classify_io(root, e))?;
+    let mut stack = vec![Level::open(root.to_path_buf(), &root_meta)?];
     let mut entries = Vec::new();
-    for item in WalkDir::new(root).follow_links(true).sort_by_file_name() {
-        let found = item.map_err(|e| walk_error(root, e))?;
-        let target = if found.path_is_symlink() {
-            Some(check_link(found.path(), boundary, policy)?)
+    while let Some(level) = stack.last_mut() {
+        let Some((name, file_type)) = level.children.next() else {
+            stack.pop();
+            continue;
+        };
+        let path = level.dir.join(name);
+        let followed = if file_type.is_symlink() {
+            match fs::metadata(&path) {
+                Ok(meta) => Some(meta),
+                Err(_) if excludes(&path, false) => continue,
+                Err(e) => return Err(classify_io(&path, e)),
+            }
         } else {
             None
         };
-        let file_type = found.file_type();
-        if file_type.is_dir() {
+        let kind = followed.as_ref().map_or(file_type, Metadata::file_type);
+        if excludes(&path, kind.is_dir()) {
             continue;
         }
-        if !file_type.is_file() {
-            return Err(special(found.path(), file_type));
+        let target = if followed.is_some() {
+            Some(check_link(&path, boundary, policy)?)
+        } else {
+            None
+        };
+        if kind.is_dir() {
+            let meta = match followed {
+                Some(meta) => {
+                    if stack.iter().any(|l| l.id == (meta.dev(), meta.ino())) {
+                        return Err(ArchiveError::SymlinkLoop { link: path });
+                    }
+                    meta
+                }
+                None => fs::symlink_metadata(&path).map_err(|e| classify_io(&path, e))?,
+            };
+            stack.push(Level::open(path, &meta)?);
+            continue;
         }
-        let meta = found.metadata().map_err(|e| walk_error(root, e))?;
-        let name = entry_name(root, found.path())?;
+        if !kind.is_file() {
+            return Err(special(&path, kind));
+        }
+        let meta = match followed {
+            Some(meta) => meta,
+            None => fs::symlink_metadata(&path).map_err(|e| classify_io(&path, e))?,
+        };
+        let name = entry_name(root, &path)?;
         entries.push(Entry {
             name,
-            path: target.unwrap_or_else(|| found.into_path()),
+            path: target.unwrap_or(path),
             mode: normalize_mode(meta.permissions().mode()),
             size: meta.len(),
             digest: [0; 32],
         });
     }
     if entries.is_empty() {
-        return Err(ArchiveError::EmptyFolder {
-            path: root.to_path_buf(),
+        let ignore_files = rules.files();
+        let excluded = rules.into_excluded();
+        return Err(if excluded.iter().any(|e| e.files + e.folders > 0) {
+            ArchiveError::AllExcluded {
+                path: root.to_path_buf(),
+                ignore_files,
+            }
+        } else {
+            ArchiveError::EmptyFolder {
+                path: root.to_path_buf(),
+            }
         });
     }
     // Byte order of the whole `/`-joined name (not per-directory walk order): `a.txt` < `a/b`.
     entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     hash_all(&mut entries)?;
-    Ok(zip_source(root, entries))
+    let mut source = zip_source(root, entries);
+    source.excluded = rules.into_excluded();
+    Ok(source)
 }
 
 /// `/`-joined path of `path` relative to `root`: UTF-8, never absolute, never `..`.
@@ -217,7 +300,11 @@ fn check_windows_name(part: &str, first: bool, path: &Path) -> Result<(), Archiv
 }
 
 /// Resolves a symlink and enforces the boundary; returns the canonical target.
-fn check_link(link: &Path, boundary: &Path, policy: &Policy) -> Result<PathBuf, ArchiveError> {
+pub(crate) fn check_link(
+    link: &Path,
+    boundary: &Path,
+    policy: &Policy,
+) -> Result<PathBuf, ArchiveError> {
     let target = fs::canonicalize(link).map_err(|e| classify_io(link, e))?;
     if !target.starts_with(boundary) {
         return Err(ArchiveError::SymlinkEscapes {
@@ -230,7 +317,7 @@ fn check_link(link: &Path, boundary: &Path, policy: &Policy) -> Result<PathBuf, 
 }
 
 /// NotFound and ELOOP get their own variants; anything else is an I/O error on `path`.
-fn classify_io(path: &Path, source: io::Error) -> ArchiveError {
+pub(crate) fn classify_io(path: &Path, source: io::Error) -> ArchiveError {
     if source.raw_os_error() == Some(libc::ELOOP) {
         loop_or_chain(path)
     } else if source.kind() == io::ErrorKind::NotFound {
@@ -278,20 +365,6 @@ fn loop_or_chain(path: &Path) -> ArchiveError {
     ArchiveError::SymlinkChain {
         link: path.to_path_buf(),
         links: seen.len().saturating_sub(1),
-    }
-}
-
-fn walk_error(root: &Path, error: walkdir::Error) -> ArchiveError {
-    let path = error.path().unwrap_or(root).to_path_buf();
-    if error.loop_ancestor().is_some() {
-        return ArchiveError::SymlinkLoop { link: path };
-    }
-    match error.into_io_error() {
-        Some(source) => classify_io(&path, source),
-        None => ArchiveError::Io {
-            path,
-            source: io::Error::other("walk failed"),
-        },
     }
 }
 

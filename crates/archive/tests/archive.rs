@@ -52,6 +52,7 @@ impl Fixture {
     fn policy(&self) -> Policy {
         Policy {
             boundary: self.ws.path().to_path_buf(),
+            ignore_file: None,
         }
     }
     async fn scan(&self, path: &Path, force_zip: bool) -> Result<Source, ArchiveError> {
@@ -434,6 +435,7 @@ async fn copy_elsewhere_has_same_key_and_bytes() {
         &copy,
         &Policy {
             boundary: other.path().to_path_buf(),
+            ignore_file: None,
         },
     )
     .await;
@@ -575,6 +577,7 @@ async fn force_zip_single_file_uses_base_name_and_keeps_mode() {
         true,
         &Policy {
             boundary: other.path().to_path_buf(),
+            ignore_file: None,
         },
     )
     .await

@@ -10,6 +10,7 @@ use archive::{ArchiveError, Policy, Source};
 fn policy(boundary: &Path) -> Policy {
     Policy {
         boundary: boundary.canonicalize().unwrap(),
+        ignore_file: None,
     }
 }
 

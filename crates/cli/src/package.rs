@@ -22,6 +22,8 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
         key_prefix: args.s3_prefix.clone().unwrap_or_default(),
         jobs: args.upload.jobs,
         json: args.use_json,
+        // No workspace here: only each artifact folder's own `.copilotignore`.
+        ignore_file: None,
     };
     let prepared = packager::prepare(template, options).await?;
     let mut doc = args.output.json().then(|| Document::new("package"));

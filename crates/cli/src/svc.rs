@@ -732,6 +732,8 @@ pub(crate) async fn watched_paths(
         .and_then(|ws| Ok((ws.service(&target.name)?, ws)));
     let (svc, ws) = service.map_err(|e| (crate::watch::Watched::default(), e))?;
     watched.files.push(svc.manifest_path());
+    // The workspace's ignore file, also before it exists (its folder is watched).
+    watched.files.push(ws.root().join(packager::IGNORE_FILE));
     watched.dirs.push(svc.addons_dir());
     let sources = async {
         check_service(&svc)?;
@@ -798,6 +800,7 @@ pub(crate) async fn prepare(
         key_prefix,
         jobs: upload.jobs,
         json: false,
+        ignore_file: Some(ws.root().join(packager::IGNORE_FILE)),
     };
     packager::prepare(addons.template().clone(), options)
         .await

@@ -23,6 +23,7 @@ mod diagnostic;
 mod plan;
 mod run;
 
+pub use archive::IGNORE_FILE;
 pub use diagnostic::Diagnostic;
 pub use plan::{Base, Options, Prepared, prepare};
 pub use run::{

@@ -36,6 +36,9 @@ pub struct Options {
     pub jobs: usize,
     /// Render the root template as JSON (`--use-json`).
     pub json: bool,
+    /// An ignore file for the folder artifacts inside its folder, besides each folder's own
+    /// `.copilotignore` (see [`archive::Policy::ignore_file`]): the workspace root's.
+    pub ignore_file: Option<PathBuf>,
 }
 
 /// A validated, scanned packaging job, ready to upload.
@@ -92,22 +95,33 @@ impl Prepared {
     pub fn artifact_count(&self) -> usize {
         self.artifacts.len()
     }
-    /// Every local file the job reads: the templates (nested ones too) and the files of the
-    /// artifacts (symlinks resolved). An output must not be one of them.
+    /// Every local file the job reads: the templates (nested ones too), the files of the
+    /// artifacts (symlinks resolved) and the ignore files that applied. An output must not be
+    /// one of them.
     pub fn input_files(&self) -> impl Iterator<Item = &std::path::Path> {
-        self.templates.iter().map(|t| t.template.origin()).chain(
-            self.artifacts
-                .iter()
-                .flat_map(|a| a.source.entries.iter().map(|e| e.path.as_path())),
-        )
+        self.templates
+            .iter()
+            .map(|t| t.template.origin())
+            .chain(
+                self.artifacts
+                    .iter()
+                    .flat_map(|a| a.source.entries.iter().map(|e| e.path.as_path())),
+            )
+            .chain(self.ignore_files())
     }
-    /// The templates (nested ones too) and the root of every artifact (a file or a folder, as
-    /// named): what to watch for changes.
+    /// The templates (nested ones too), the root of every artifact (a file or a folder, as
+    /// named) and the ignore files that applied: what to watch for changes.
     pub fn sources(&self) -> impl Iterator<Item = &std::path::Path> {
         self.templates
             .iter()
             .map(|t| t.template.origin())
             .chain(self.artifacts.iter().map(|a| a.source.root.as_path()))
+            .chain(self.ignore_files())
+    }
+    fn ignore_files(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.artifacts
+            .iter()
+            .flat_map(|a| a.source.excluded.iter().map(|e| e.ignore_file.as_path()))
     }
     /// The root template as given.
     pub fn root(&self) -> &Template {
@@ -153,6 +167,9 @@ pub async fn prepare(root: Template, options: Options) -> Result<Prepared, Error
     for (request, scan) in requests.iter().zip(scans) {
         match scan {
             Ok(source) => {
+                for excluded in &source.excluded {
+                    tracing::info!("{}", excluded_line(excluded, &source.root));
+                }
                 let extension = match source.packing {
                     archive::Packing::Zip => String::new(),
                     archive::Packing::Raw => extension_of(&request.path),
@@ -392,7 +409,10 @@ impl Discovery<'_> {
         };
         Ok(Reference::Artifact {
             canonical,
-            policy: archive::Policy { boundary },
+            policy: archive::Policy {
+                boundary,
+                ignore_file: self.options.ignore_file.clone(),
+            },
         })
     }
 
@@ -494,6 +514,21 @@ enum Reference {
     },
 }
 
+/// `-v`: `<ignore file> excluded 3 files and 1 folder from <artifact>`.
+fn excluded_line(excluded: &archive::Excluded, root: &Path) -> String {
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut line = format!(
+        "{} excluded {}",
+        excluded.ignore_file.display(),
+        count(excluded.files, "file")
+    );
+    if excluded.folders > 0 {
+        line.push_str(&format!(" and {}", count(excluded.folders, "folder")));
+    }
+    line.push_str(&format!(" from {}", root.display()));
+    line
+}
+
 /// What a file that is neither a regular file nor a folder is, for messages.
 fn special_kind(file_type: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
@@ -527,6 +562,25 @@ fn extension_of(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excluded_lines() {
+        let mut excluded = archive::Excluded {
+            ignore_file: PathBuf::from("/ws/.copilotignore"),
+            files: 1,
+            folders: 0,
+        };
+        let root = Path::new("/ws/fn");
+        assert_eq!(
+            excluded_line(&excluded, root),
+            "/ws/.copilotignore excluded 1 file from /ws/fn"
+        );
+        (excluded.files, excluded.folders) = (0, 2);
+        assert_eq!(
+            excluded_line(&excluded, root),
+            "/ws/.copilotignore excluded 0 files and 2 folders from /ws/fn"
+        );
+    }
 
     #[test]
     fn extensions() {

@@ -53,6 +53,7 @@ async fn package(dir: &Path, uploader: &Uploader) -> packager::Packaged {
         key_prefix: "p".into(),
         jobs: 2,
         json: false,
+        ignore_file: None,
     };
     let prepared = prepare(template, options).await.expect("valid");
     prepared.upload(uploader, &()).await.expect("uploaded")

@@ -14,6 +14,7 @@ fn options(dir: &Path) -> Options {
         key_prefix: String::new(),
         jobs: 2,
         json: false,
+        ignore_file: None,
     }
 }
 
