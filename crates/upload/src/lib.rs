@@ -2,11 +2,12 @@
 //!
 //! Owns: the S3 client configuration (standard credential chain, custom endpoints with
 //! path-style addressing, standard retry mode), the existence check (`HeadObject`, or one
-//! `ListObjectsV2` per folder when many keys are checked at once), single-part
-//! and multipart uploads with checksums (CRC32C, computed before sending and sent as a plain
-//! `x-amz-checksum-crc32c` header on the object or each part) and bounded concurrency, aborting
-//! interrupted multipart uploads, mapping S3 errors to [`UploadError`], object URLs. Must not know about
-//! templates, zips, content hashing or the terminal (it logs through `tracing` only).
+//! `ListObjectsV2` per folder when many keys are checked at once), single-part and multipart
+//! uploads with checksums (CRC32C, computed before sending and sent as a plain
+//! `x-amz-checksum-crc32c` header on the object or each part) and bounded concurrency,
+//! aborting interrupted multipart uploads, mapping S3 errors to [`UploadError`], object URLs.
+//! Must not know about templates, zips, content hashing or the terminal (it logs through
+//! `tracing` only).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
