@@ -10,6 +10,8 @@
 //! * [`bench`]: `cargo xtask bench`, `copilot-lite package` vs `aws cloudformation package`.
 //! * [`cfn_lint`]: `cargo xtask cfn-lint`, cfn-lint over the packaged corpus and seed: no
 //!   error that the input does not have.
+//! * `tidy` (tests only): the architecture rules the compiler does not check, run by
+//!   `cargo test --workspace`.
 
 pub mod bench;
 pub mod cfn_lint;
@@ -18,6 +20,8 @@ pub mod e2e;
 pub mod fuzz;
 pub mod localstack;
 pub mod test;
+#[cfg(test)]
+mod tidy;
 
 use std::process::Command;
 

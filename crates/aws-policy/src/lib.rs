@@ -1,4 +1,4 @@
-//! The request policy every AWS client of copilot-lite shares (S3 in `upload`,
+//! Owns: the request policy every AWS client of copilot-lite shares (S3 in `upload`,
 //! CloudFormation and STS in `deploy`, Lambda in `hotswap`): the SDK's standard retry mode with [`MAX_ATTEMPTS`]
 //! unless `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` choose, a time limit on connecting, and a
 //! deadline on each request, all its attempts included ([`request_timeout`], overridden by

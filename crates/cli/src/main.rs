@@ -1,8 +1,8 @@
 //! `copilot-lite`: the command-line front end.
 //!
 //! Owns: argument parsing, logging set-up, progress display, error reports and the
-//! `--output json` document (`json`). It composes the library crates and does no YAML
-//! surgery, zipping or S3 work of its own.
+//! `--output json` document (`json`). It composes the library crates. Must not know about:
+//! YAML surgery, zipping or AWS requests (it does none of its own: the library crates do).
 
 mod args;
 mod deploy_view;
