@@ -9,7 +9,8 @@
 //!   `copilot-lite` binary's alone: no other crate depends on it.
 //! - Each AWS service's SDK is used by the one crate that owns that service; only the crates
 //!   that talk to AWS depend on `aws-*` crates at all.
-//! - Test support (`s3-test-server`, `fault-proxy`) is never a dependency of the product.
+//! - Test support (`s3-test-server`, `fault-proxy`) is never a dependency of the product, nor
+//!   a default member (a plain `cargo build` builds the product); every other crate is.
 //! - Libraries print nothing: no `print!`/`eprint!`/`dbg!` or direct stdout/stderr in their
 //!   source (they log through `tracing`; the binary renders).
 //!
@@ -62,14 +63,21 @@ struct Crate {
     normal: Vec<String>,
     /// The root files of its lib and bin targets.
     roots: Vec<PathBuf>,
+    /// In `default-members`.
+    default_member: bool,
 }
 
 /// Reads the workspace's crates from `metadata` (`cargo metadata --no-deps` JSON).
 fn crates(metadata: &Value) -> Vec<Crate> {
     let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    let defaults = metadata["workspace_default_members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     packages
         .iter()
         .map(|p| Crate {
+            default_member: defaults.contains(&p["id"]),
             name: p["name"].as_str().unwrap_or_default().to_owned(),
             manifest: PathBuf::from(p["manifest_path"].as_str().unwrap_or_default()),
             publish_false: p["publish"].as_array().is_some_and(Vec::is_empty),
@@ -107,6 +115,14 @@ fn dependency_violations(crates: &[Crate]) -> Vec<String> {
     for c in crates {
         if !c.publish_false {
             found.push(format!("{}: not `publish = false`", c.name));
+        }
+        let support = TEST_SUPPORT.contains(&c.name.as_str()) || c.name == "xtask";
+        if c.default_member == support {
+            found.push(format!(
+                "{}: {} `default-members` (only the product is: test support and xtask are not)",
+                c.name,
+                if support { "in" } else { "not in" }
+            ));
         }
         for dep in &c.normal {
             if FRONT_END.contains(&dep.as_str()) && c.name != BINARY {
@@ -322,6 +338,7 @@ mod tests {
             publish_false: true,
             normal: normal.iter().map(|s| (*s).to_owned()).collect(),
             roots: Vec::new(),
+            default_member: !(TEST_SUPPORT.contains(&name) || name == "xtask"),
         }
     }
 
@@ -335,6 +352,14 @@ mod tests {
                 publish_false: false,
                 ..krate("registry", &[])
             },
+            Crate {
+                default_member: true,
+                ..krate("fault-proxy", &[])
+            },
+            Crate {
+                default_member: false,
+                ..krate("upload", &[])
+            },
         ];
         let found = dependency_violations(&bad);
         for want in [
@@ -344,6 +369,8 @@ mod tests {
             "packager depends on s3-test-server, which is test support",
             "hotswap depends on aws-sdk-cloudformation: that service belongs to deploy",
             "registry: not `publish = false`",
+            "fault-proxy: in `default-members`",
+            "upload: not in `default-members`",
         ] {
             assert!(
                 found.iter().any(|f| f.starts_with(want)),
@@ -400,7 +427,10 @@ mod tests {
 
     #[test]
     fn metadata_is_read_into_crates() {
-        let metadata: Value = serde_json::json!({"packages": [{
+        let metadata: Value = serde_json::json!({
+            "workspace_default_members": ["upload-id"],
+            "packages": [{
+            "id": "upload-id",
             "name": "upload",
             "manifest_path": "/ws/crates/upload/Cargo.toml",
             "publish": [],
@@ -418,5 +448,6 @@ mod tests {
         assert!(c.publish_false);
         assert_eq!(c.normal, vec!["aws-sdk-s3".to_owned()]);
         assert_eq!(c.roots, vec![PathBuf::from("/ws/crates/upload/src/lib.rs")]);
+        assert!(c.default_member);
     }
 }

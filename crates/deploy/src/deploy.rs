@@ -605,8 +605,7 @@ impl Deployer {
                     .collect(),
             ))
             .include_nested_stacks(req.include_nested_stacks)
-            .description("Created by copilot-lite")
-            .set_role_arn(req.role_arn.clone());
+            .description("Created by copilot-lite");
         b = match &req.template {
             Template::Url(url) => b.template_url(url),
             Template::Body(body) => b.template_body(body),

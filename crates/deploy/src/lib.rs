@@ -76,8 +76,6 @@ pub struct StackRequest {
     pub include_nested_stacks: bool,
     /// `DisableRollback` on execution (`--no-rollback`).
     pub disable_rollback: bool,
-    /// CloudFormation service role.
-    pub role_arn: Option<String>,
     /// Return [`Outcome::Detached`] right after executing the change set.
     pub detach: bool,
     /// The change-set guard: when set, a change set that would add, modify, replace or remove
@@ -99,7 +97,6 @@ impl StackRequest {
             tags: Vec::new(),
             include_nested_stacks: true,
             disable_rollback: false,
-            role_arn: None,
             detach: false,
             allowed_changes: None,
             recreate: true,

@@ -91,10 +91,6 @@ impl Prepared {
     pub fn is_empty(&self) -> bool {
         self.artifacts.is_empty() && self.templates.len() <= 1
     }
-    /// Number of distinct local artifacts (nested templates excluded).
-    pub fn artifact_count(&self) -> usize {
-        self.artifacts.len()
-    }
     /// Every local file the job reads: the templates (nested ones too), the files of the
     /// artifacts (symlinks resolved) and the ignore files that applied. An output must not be
     /// one of them.
