@@ -4,12 +4,17 @@
 //! deadline on each request, all its attempts included ([`request_timeout`], overridden by
 //! [`TIMEOUT_ENV`]). One place, so that both clients read the environment the same way and
 //! the bound users are told ([`timeout_message`]) is the bound in force; and how a failed
-//! request is said in one line ([`describe`]).
+//! request is said in one line ([`describe`]). The SDK config is loaded here too
+//! ([`load_sdk_config`]: the standard chain, the retry policy, the region), once per command,
+//! and the endpoint a service's client would use is read from it here
+//! ([`service_endpoint`]).
 //!
-//! Must not know about any AWS service, templates or the terminal.
+//! Must not know about any AWS service's API, templates or the terminal.
 
 use std::time::Duration;
 
+pub use aws_config::SdkConfig;
+use aws_config::{BehaviorVersion, Region};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -24,6 +29,38 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Environment variable overriding a client's request deadline (whole seconds, at least 1).
 pub const TIMEOUT_ENV: &str = "COPILOT_LITE_HTTP_TIMEOUT";
+
+/// Loads the SDK config from the standard chain (environment, shared config and credentials
+/// files with `AWS_PROFILE`, SSO, instance roles) with the [`retry_config`] policy; `region`
+/// overrides the chain's region. `None` when no region is set anywhere.
+pub async fn load_sdk_config(region: Option<String>) -> Option<SdkConfig> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(retry) = retry_config() {
+        loader = loader.retry_config(retry);
+    }
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region));
+    }
+    let sdk = loader.load().await;
+    tracing::debug!(region = ?sdk.region(), "AWS SDK config loaded");
+    sdk.region().is_some().then_some(sdk)
+}
+
+/// The endpoint the SDK would use for `service_id` (`"S3"`, `"CloudFormation"`, ...) from
+/// `sdk`: `AWS_ENDPOINT_URL_<SERVICE>` / the profile's `services` section, else the global
+/// endpoint (`AWS_ENDPOINT_URL`, profile `endpoint_url`); `None` on AWS's own endpoints.
+pub fn service_endpoint(sdk: &SdkConfig, service_id: &str) -> Option<String> {
+    let from_service = sdk.service_config().and_then(|conf| {
+        let key = aws_types::service_config::ServiceConfigKey::builder()
+            .service_id(service_id)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .ok()?;
+        conf.load_config(key)
+    });
+    from_service.or_else(|| sdk.endpoint_url().map(str::to_owned))
+}
 
 /// Standard retry mode with [`MAX_ATTEMPTS`], unless the environment chooses
 /// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`: then the SDK's own reading of it stands).

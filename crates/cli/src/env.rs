@@ -168,7 +168,7 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
     let keys = KeyLayout::new(args.bucket.s3_prefix.as_deref());
     // Validate everything before the first AWS call.
     let prepared = prepare(&ws, &addons, keys.env_addon_assets(), &args.upload).await?;
-    let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
+    let deployer = crate::aws::deployer(&args.aws).await?;
     // Whose is the stack? Decided before anything is uploaded or changed.
     let (ownership, deployed) = ownership(&deployer, &target).await?;
     if let EnvOwnership::Refused(refusal) = ownership {
@@ -258,7 +258,7 @@ pub async fn delete(args: EnvDeleteArgs) -> Result<(), Failure> {
     let ws = workspace(args.target.app.as_deref())?;
     let target = EnvTarget::new(ws.app(), &args.target.name);
     let stack_name = target.stack_name();
-    let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
+    let deployer = crate::aws::deployer(&args.aws).await?;
     let (ownership, _) = ownership(&deployer, &target).await?;
     let view = DeployView::new(&stack_name);
     match ownership {

@@ -5,6 +5,7 @@
 //! YAML surgery, zipping or AWS requests (it does none of its own: the library crates do).
 
 mod args;
+mod aws;
 mod deploy_view;
 mod env;
 mod json;

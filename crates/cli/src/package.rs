@@ -147,6 +147,7 @@ pub async fn connect(
     let conn = upload::Connection {
         region: aws.region.clone(),
         endpoint: aws.endpoint_url.clone(),
+        sdk: Some(crate::aws::sdk(aws).await?.clone()),
     };
     Ok(upload::Uploader::connect(&conn, bucket, options).await?)
 }

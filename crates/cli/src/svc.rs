@@ -233,7 +233,7 @@ pub(crate) async fn deploy_round(
     // Validate everything before the first AWS call.
     let prepared = prepare(&ws, &addons, keys.addon_assets(svc.name()), &args.upload).await?;
     let stack_name = target.stack_name();
-    let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
+    let deployer = crate::aws::deployer(&args.aws).await?;
     // Whose is the stack? Decided before anything is uploaded or changed.
     let (ownership, deployed) = ownership(&deployer, &target).await?;
     if let Ownership::Refused(refusal) = ownership {
@@ -416,7 +416,7 @@ pub async fn delete(args: SvcDeleteArgs) -> Result<(), Failure> {
     let ws = workspace(args.target.app.as_deref())?;
     let target = Target::new(ws.app(), &args.target.env, &args.target.name);
     let stack_name = target.stack_name();
-    let deployer = Deployer::connect(args.aws.region.clone(), None).await?;
+    let deployer = crate::aws::deployer(&args.aws).await?;
     let (ownership, _) = ownership(&deployer, &target).await?;
     let view = DeployView::new(&stack_name);
     match ownership {
@@ -851,7 +851,7 @@ pub(crate) async fn resolve_bucket(
     if let Some(b) = &bucket.bucket {
         return Ok((b.clone(), None));
     }
-    let deployer = Deployer::connect(aws.region.clone(), None).await?;
+    let deployer = crate::aws::deployer(aws).await?;
     let found = app_bucket(&deployer, app, BucketMode::LookUp, &()).await?;
     Ok((found.name, Some(found.account)))
 }

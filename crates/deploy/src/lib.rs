@@ -230,35 +230,12 @@ pub struct Deployer {
 }
 
 impl Deployer {
-    /// Builds clients from the AWS SDK's standard chain (env, profiles, SSO, IMDS). `region`
-    /// overrides the chain's region; `endpoint` overrides the CloudFormation endpoint (else
-    /// `AWS_ENDPOINT_URL_CLOUDFORMATION` / `AWS_ENDPOINT_URL` / profile settings apply).
-    pub async fn connect(
-        region: Option<String>,
-        endpoint: Option<String>,
-    ) -> Result<Deployer, DeployError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(retry) = aws_policy::retry_config() {
-            loader = loader.retry_config(retry);
-        }
-        if let Some(region) = region {
-            loader = loader.region(Region::new(region));
-        }
-        let sdk = loader.load().await;
-        if sdk.region().is_none() {
-            return Err(DeployError::NoRegion);
-        }
-        Ok(Self::build(&sdk, endpoint))
-    }
-
-    /// Builds from an existing SDK config (tests); without a region, `us-east-1`.
+    /// The clients of `sdk` (loaded once per run by [`aws_policy::load_sdk_config`]); the
+    /// CloudFormation endpoint is the one the config names for it
+    /// (`AWS_ENDPOINT_URL_CLOUDFORMATION` / `AWS_ENDPOINT_URL` / profile settings); without a
+    /// region, `us-east-1`.
     pub fn from_sdk_config(sdk: &SdkConfig) -> Deployer {
-        Self::build(sdk, None)
-    }
-
-    fn build(sdk: &SdkConfig, endpoint_override: Option<String>) -> Deployer {
-        let endpoint = endpoint_override
-            .or_else(|| service_endpoint(sdk, "CloudFormation"))
+        let endpoint = aws_policy::service_endpoint(sdk, "CloudFormation")
             .map(|e| e.trim_end_matches('/').to_owned())
             .filter(|e| !e.is_empty());
         let region = sdk
@@ -341,20 +318,4 @@ impl Deployer {
                 message: "no account in the response".into(),
             })
     }
-}
-
-/// The endpoint the SDK would use for `service_id` from this config: `AWS_ENDPOINT_URL_<SVC>`
-/// / the profile's `services` section, else the global endpoint (`AWS_ENDPOINT_URL`, profile
-/// `endpoint_url`).
-fn service_endpoint(sdk: &SdkConfig, service_id: &str) -> Option<String> {
-    let from_service = sdk.service_config().and_then(|conf| {
-        let key = aws_types::service_config::ServiceConfigKey::builder()
-            .service_id(service_id)
-            .env("AWS_ENDPOINT_URL")
-            .profile("endpoint_url")
-            .build()
-            .ok()?;
-        conf.load_config(key)
-    });
-    from_service.or_else(|| sdk.endpoint_url().map(str::to_owned))
 }

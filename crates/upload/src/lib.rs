@@ -121,6 +121,10 @@ pub struct Connection {
     pub region: Option<String>,
     /// Endpoint override; else `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` from the SDK chain.
     pub endpoint: Option<String>,
+    /// An SDK config already loaded for this command (by [`aws_policy::load_sdk_config`],
+    /// e.g. for its CloudFormation client): used as it is (`region` is then not read), so a
+    /// command loads the chain once.
+    pub sdk: Option<aws_config::SdkConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -318,17 +322,12 @@ impl Uploader {
         options: Options,
     ) -> Result<Uploader, UploadError> {
         check_bucket_name(bucket)?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(retry) = aws_policy::retry_config() {
-            loader = loader.retry_config(retry);
+        if let Some(sdk) = &conn.sdk {
+            return Ok(Self::build(sdk, conn.endpoint.as_deref(), bucket, options));
         }
-        if let Some(region) = &conn.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        let sdk = loader.load().await;
-        if sdk.region().is_none() {
-            return Err(UploadError::NoRegion);
-        }
+        let sdk = aws_policy::load_sdk_config(conn.region.clone())
+            .await
+            .ok_or(UploadError::NoRegion)?;
         Ok(Self::build(&sdk, conn.endpoint.as_deref(), bucket, options))
     }
 
@@ -350,7 +349,7 @@ impl Uploader {
     ) -> Uploader {
         let endpoint = endpoint_override
             .map(str::to_owned)
-            .or_else(|| s3_endpoint_from_sdk(sdk))
+            .or_else(|| aws_policy::service_endpoint(sdk, "S3"))
             .map(|e| e.trim_end_matches('/').to_owned())
             .filter(|e| !e.is_empty());
         let region = sdk
@@ -1161,21 +1160,6 @@ fn effective_part_size(requested: u64, size: u64) -> u64 {
     nonzero_or_default(requested)
         .max(MIN_PART_SIZE)
         .max(size.div_ceil(MAX_PARTS))
-}
-
-/// The S3 endpoint the SDK would use from this config: `AWS_ENDPOINT_URL_S3` / the profile's
-/// `services` section, else the global endpoint (`AWS_ENDPOINT_URL`, profile `endpoint_url`).
-fn s3_endpoint_from_sdk(sdk: &aws_config::SdkConfig) -> Option<String> {
-    let from_service = sdk.service_config().and_then(|conf| {
-        let key = aws_types::service_config::ServiceConfigKey::builder()
-            .service_id("S3")
-            .env("AWS_ENDPOINT_URL")
-            .profile("endpoint_url")
-            .build()
-            .ok()?;
-        conf.load_config(key)
-    });
-    from_service.or_else(|| sdk.endpoint_url().map(str::to_owned))
 }
 
 fn metadata(o: &Options) -> Option<HashMap<String, String>> {

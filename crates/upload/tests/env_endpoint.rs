@@ -81,6 +81,7 @@ async fn connect_reads_region_credentials_and_endpoints_from_env() {
     let conn = Connection {
         region: Some("eu-west-3".to_owned()),
         endpoint: None,
+        ..Connection::default()
     };
     let up = Uploader::connect(&conn, "envb", Options::default())
         .await

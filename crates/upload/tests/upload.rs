@@ -580,6 +580,7 @@ async fn connect_with_endpoint_override() {
     let conn = Connection {
         region: Some("eu-central-1".to_owned()),
         endpoint: Some(format!("{}/", s3.endpoint)),
+        ..Connection::default()
     };
     let up = Uploader::connect(&conn, BUCKET, Options::default())
         .await
@@ -598,6 +599,7 @@ async fn connect_on_aws_builds_virtual_hosted_url() {
     let conn = Connection {
         region: Some("cn-northwest-1".to_owned()),
         endpoint: None,
+        ..Connection::default()
     };
     let up = Uploader::connect(&conn, "b", Options::default())
         .await

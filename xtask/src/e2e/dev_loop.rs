@@ -232,12 +232,33 @@ fn noop(ctx: &mut Ctx) -> Result<()> {
         );
     }
 
-    let (run, ops) = deploy(ctx, &dir, &app, &["--force"])?;
-    let run = run.check().context("svc deploy --force")?;
+    let proxy = proxy(ctx)?;
+    proxy.clear_log();
+    let run = ctx
+        .copilot_with_env(
+            &dir,
+            &["svc", "deploy", "-n", SVC, "-e", ENV, "-a", &app, "--force"],
+            &[
+                ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
+                ("RUST_LOG", "aws_policy=debug"),
+            ],
+        )?
+        .check()
+        .context("svc deploy --force")?;
+    let ops: Vec<String> = proxy.log().into_iter().map(|r| r.operation).collect();
     ensure!(
         count(&ops, "CreateChangeSet") == 1,
         "--force made {} change sets: {ops:?}\n{}",
         count(&ops, "CreateChangeSet"),
+        run.tail()
+    );
+    // One SDK config for the S3, CloudFormation and STS clients of the run.
+    let loads = run.stderr.matches("AWS SDK config loaded").count();
+    ensure!(
+        loads == 1
+            && count(&ops, "GetCallerIdentity") >= 1
+            && count(&ops, "HeadObject") + count(&ops, "ListObjectsV2") >= 1,
+        "the deploy loaded the AWS SDK config {loads} times (want 1, for S3, CloudFormation and STS: {ops:?}):\n{}",
         run.tail()
     );
     Ok(())
