@@ -109,6 +109,7 @@ where
     match (err.code(), err.message()) {
         (Some(c), Some(m)) => return format!("{c}: {m}"),
         (Some(c), None) => return c.to_owned(),
+        (None, Some(m)) => return m.to_owned(),
         _ => {}
     }
     let chain = |e: &dyn std::error::Error| {
@@ -183,6 +184,45 @@ mod tests {
         assert_eq!(read_timeout(Some("0"), default), default);
         assert_eq!(read_timeout(Some("-1"), default), default);
         assert_eq!(read_timeout(Some("soon"), default), default);
+    }
+
+    fn service_error(
+        code: Option<&str>,
+        message: Option<&str>,
+        status: u16,
+    ) -> SdkError<aws_smithy_types::error::ErrorMetadata, HttpResponse> {
+        let mut meta = aws_smithy_types::error::ErrorMetadata::builder();
+        if let Some(c) = code {
+            meta = meta.code(c);
+        }
+        if let Some(m) = message {
+            meta = meta.message(m);
+        }
+        let raw = HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("status"),
+            aws_smithy_types::body::SdkBody::empty(),
+        );
+        SdkError::service_error(meta.build(), raw)
+    }
+
+    #[test]
+    fn describe_says_why_in_one_line() {
+        let t = Duration::from_secs(9);
+        let both = service_error(Some("Throttling"), Some("Rate exceeded"), 400);
+        assert_eq!(describe(&both, t), "Throttling: Rate exceeded");
+        let code = service_error(Some("AccessDenied"), None, 403);
+        assert_eq!(describe(&code, t), "AccessDenied");
+        // A message without a code (CloudFormation's and S3's bare messages) is said as is.
+        let message = service_error(None, Some("Stack is busy"), 400);
+        assert_eq!(describe(&message, t), "Stack is busy");
+        let bare = service_error(None, None, 503);
+        assert_eq!(
+            describe(&bare, t),
+            "HTTP 503 Service Unavailable without error details"
+        );
+        let timeout: SdkError<aws_smithy_types::error::ErrorMetadata, HttpResponse> =
+            SdkError::timeout_error("deadline");
+        assert_eq!(describe(&timeout, t), timeout_message(t));
     }
 
     #[test]

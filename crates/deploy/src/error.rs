@@ -2,7 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::config::http::HttpResponse;
-use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 
 /// Why a deployment (or a query) did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -131,59 +131,13 @@ impl DeployError {
         E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
         let code = err.code().map(str::to_owned);
-        let message = describe(err);
+        let message = aws_policy::describe(err, aws_policy::request_timeout(crate::READ_TIMEOUT));
         DeployError::Aws {
             op,
             stack: stack.to_owned(),
             code,
             message,
         }
-    }
-}
-
-/// One line saying why a request failed: the service's code and message; else the HTTP status;
-/// else what went wrong on the way (timeout, connection, unreadable response), without the
-/// SDK's debug dump.
-fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
-where
-    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
-{
-    match (err.code(), err.message()) {
-        (Some(c), Some(m)) => return format!("{c}: {m}"),
-        (Some(c), None) => return c.to_owned(),
-        (None, Some(m)) => return m.to_owned(),
-        _ => {}
-    }
-    let chain = |e: &dyn std::error::Error| {
-        let mut parts = vec![e.to_string()];
-        let mut source = e.source();
-        while let Some(s) = source {
-            let text = s.to_string();
-            if !parts.iter().any(|p| p.contains(&text)) {
-                parts.push(text);
-            }
-            source = s.source();
-        }
-        parts.join(": ")
-    };
-    match err {
-        SdkError::ServiceError(e) => {
-            format!("HTTP {} without error details", e.raw().status().as_u16())
-        }
-        SdkError::TimeoutError(_) => {
-            aws_policy::timeout_message(aws_policy::request_timeout(crate::READ_TIMEOUT))
-        }
-        SdkError::DispatchFailure(e) if e.is_timeout() => {
-            aws_policy::timeout_message(aws_policy::request_timeout(crate::READ_TIMEOUT))
-        }
-        SdkError::DispatchFailure(e) => match e.as_connector_error() {
-            Some(c) => format!("request not completed: {}", chain(c)),
-            None => "request not completed".to_owned(),
-        },
-        SdkError::ResponseError(_) => {
-            format!("unreadable response: {}", DisplayErrorContext(err))
-        }
-        _ => DisplayErrorContext(err).to_string(),
     }
 }
 
