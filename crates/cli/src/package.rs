@@ -22,6 +22,7 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
         key_prefix: args.s3_prefix.clone().unwrap_or_default(),
         jobs: args.upload.jobs,
         json: args.use_json,
+        force: args.upload.force_upload,
         // No workspace here: only each artifact folder's own `.copilotignore`.
         ignore_file: None,
     };

@@ -800,6 +800,7 @@ pub(crate) async fn prepare(
         key_prefix,
         jobs: upload.jobs,
         json: false,
+        force: upload.force_upload,
         ignore_file: Some(ws.root().join(packager::IGNORE_FILE)),
     };
     packager::prepare(addons.template().clone(), options)

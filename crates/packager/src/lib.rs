@@ -9,7 +9,8 @@
 //! 2. Keys and rendering (no network): content keys are known after the scan, so every
 //!    template, nested ones bottom-up, is rendered with its rewritten properties
 //!    ([`cfn_yaml::Edits`]) before the first upload.
-//! 3. [`Prepared::upload`]: which keys exist (one listing per folder when there are many, see
+//! 3. [`Prepared::upload`] to a [`Store`] (the S3 uploader, or a test's in-memory one): which
+//!    keys exist (one listing per folder when there are many, see
 //!    [`upload::Uploader::existing`], else `HeadObject` per key), then zip (only if missing)
 //!    and upload, with bounded parallelism. The packaged text is returned only when every upload
 //!    succeeded.
@@ -22,6 +23,7 @@
 mod diagnostic;
 mod plan;
 mod run;
+mod store;
 
 pub use archive::IGNORE_FILE;
 pub use diagnostic::Diagnostic;
@@ -29,6 +31,7 @@ pub use plan::{Base, Options, Prepared, prepare};
 pub use run::{
     Observer, Packaged, Reference, ReferenceKind, UploadReport, template_key, upload_template,
 };
+pub use store::Store;
 
 use std::path::PathBuf;
 

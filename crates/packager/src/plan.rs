@@ -36,6 +36,8 @@ pub struct Options {
     pub jobs: usize,
     /// Render the root template as JSON (`--use-json`).
     pub json: bool,
+    /// Upload every object, also those already in the bucket (`--force-upload`).
+    pub force: bool,
     /// An ignore file for the folder artifacts inside its folder, besides each folder's own
     /// `.copilotignore` (see [`archive::Policy::ignore_file`]): the workspace root's.
     pub ignore_file: Option<PathBuf>,

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use cfn_yaml::{Edits, Format, Pos, Replacement};
 use futures::{StreamExt, TryStreamExt};
 use registry::Form;
-use upload::{Uploaded, Uploader};
+use upload::Uploaded;
 
 use crate::Error;
 use crate::plan::{Prepared, Target};
+use crate::store::Store;
 
 /// Receives progress events. The engine prints nothing itself.
 pub trait Observer: Sync {
@@ -151,7 +152,7 @@ impl Prepared {
 
     /// The packaged root template as [`Prepared::upload`] would return it, without uploading
     /// anything (for `--diff`). Keys are content hashes, so the text is exact.
-    pub fn render(&self, uploader: &Uploader) -> Result<String, Error> {
+    pub fn render(&self, uploader: &impl Store) -> Result<String, Error> {
         self.render_all(uploader).map(|r| r.root_text)
     }
 
@@ -159,7 +160,7 @@ impl Prepared {
     /// missing from the bucket. Returns the packaged root template.
     pub async fn upload(
         self,
-        uploader: &Uploader,
+        uploader: &impl Store,
         observer: &dyn Observer,
     ) -> Result<Packaged, Error> {
         let Rendered {
@@ -178,7 +179,8 @@ impl Prepared {
             .map_err(Error::Temp)?;
         let temp_dir = temp.path();
         // Many keys: one listing per folder instead of one HeadObject per key, when allowed.
-        let present = if uploader.options().force {
+        let force = self.options.force;
+        let present = if force {
             None
         } else {
             let keys: Vec<&str> = jobs.iter().map(Job::key).collect();
@@ -187,7 +189,7 @@ impl Prepared {
         let present = present.as_ref();
         let mut uploads: Vec<UploadReport> = futures::stream::iter(jobs)
             .map(|job| async move {
-                let report = run_job(job, uploader, temp_dir, present).await?;
+                let report = run_job(job, uploader, force, temp_dir, present).await?;
                 observer.upload_finished(&report);
                 Ok::<_, Error>(report)
             })
@@ -212,7 +214,7 @@ impl Prepared {
 
     /// Phase 2: keys, and every template rendered bottom-up (post-order), so that a nested
     /// template's key is known before its parent is rendered.
-    fn render_all(&self, uploader: &Uploader) -> Result<Rendered<'_>, Error> {
+    fn render_all(&self, uploader: &impl Store) -> Result<Rendered<'_>, Error> {
         let key_for =
             |hex: &str, extension: &str| object_key(&self.options.key_prefix, hex, extension);
         let asset_keys: Vec<String> = self
@@ -326,11 +328,11 @@ impl Job<'_> {
 /// when the bucket was listed (then nothing else exists); else each key is checked on its own.
 async fn run_job(
     job: Job<'_>,
-    uploader: &Uploader,
+    uploader: &impl Store,
+    force: bool,
     temp_dir: &std::path::Path,
     present: Option<&HashMap<String, u64>>,
 ) -> Result<UploadReport, Error> {
-    let force = uploader.options().force;
     // The size of the object when it exists (and is not to be uploaded again).
     let existing = async |key: &str| -> Result<Option<u64>, Error> {
         if force {
@@ -425,7 +427,7 @@ pub fn template_key(prefix: &str, text: &str, format: Format) -> String {
 /// Uploads a generated or packaged template under [`template_key`] (skipped when present).
 /// Returns the key.
 pub async fn upload_template(
-    uploader: &Uploader,
+    uploader: &upload::Uploader,
     prefix: &str,
     text: &str,
     format: Format,
