@@ -425,16 +425,6 @@ impl Uploader {
         self.endpoint.as_deref()
     }
 
-    /// The options uploads use.
-    pub fn options(&self) -> &Options {
-        &self.options
-    }
-
-    /// The underlying SDK client.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// Whether `key` exists (see [`Uploader::size`]).
     pub async fn exists(&self, key: &str) -> Result<bool, UploadError> {
         Ok(self.size(key).await?.is_some())
