@@ -30,12 +30,6 @@ fn fixture(n: usize) -> tempfile::TempDir {
     dir
 }
 
-fn server() -> TestS3 {
-    let s3 = TestS3::start_blocking();
-    s3.create_bucket_blocking(BUCKET);
-    s3
-}
-
 /// Runs `package` with `args`; returns the packaged template after checking the exit code.
 fn package(s3: &TestS3, dir: &Path, args: &[&str]) -> String {
     s3.clear_requests();

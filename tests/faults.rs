@@ -28,8 +28,7 @@ const WATCHDOG: Duration = Duration::from_secs(180);
 /// `examples/package` plus a state machine whose definition is a 9 MiB file (uploaded as it
 /// is, through multipart).
 fn fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&repo_root().join("examples/package"), dir.path());
+    let dir = example();
     std::fs::create_dir_all(dir.path().join("big")).unwrap();
     std::fs::write(dir.path().join(BIG), pseudo_random(BIG_LEN, 42)).unwrap();
     let template = dir.path().join("template.yml");
@@ -59,12 +58,6 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
-}
-
-fn server() -> TestS3 {
-    let s3 = TestS3::start_blocking();
-    s3.create_bucket_blocking(BUCKET);
-    s3
 }
 
 /// `copilot-lite` against `s3` through `proxy` (when given), with no retry or timeout
@@ -250,21 +243,12 @@ fn package_succeeds_with_ten_percent_faults_and_stores_the_same_bytes() {
 
 #[test]
 fn svc_package_upload_assets_succeeds_with_ten_percent_faults() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&repo_root().join("examples/seed"), dir.path());
+    let dir = seed();
     let total = ten_percent(&[11, 12, 13, 14], |s3, proxy| {
         let mut cmd = command(s3, proxy);
-        cmd.current_dir(dir.path()).args([
-            "svc",
-            "package",
-            "-n",
-            "record-svc",
-            "-e",
-            "test",
-            "--upload-assets",
-            "--bucket",
-            BUCKET,
-        ]);
+        cmd.current_dir(dir.path())
+            .arg("svc")
+            .args(SVC_PACKAGE_UPLOAD);
         cmd
     });
     eprintln!("all seeds: {total:?}");

@@ -19,12 +19,6 @@ use s3_test_server::TestS3;
 /// A hang detector, not a timing assertion.
 const WATCHDOG: Duration = Duration::from_secs(300);
 
-fn server() -> TestS3 {
-    let s3 = TestS3::start_blocking();
-    s3.create_bucket_blocking(BUCKET);
-    s3
-}
-
 /// A template with one resource whose property points at `path` (relative to `dir`).
 fn write_template(dir: &Path, resource: &str) {
     std::fs::write(

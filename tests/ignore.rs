@@ -7,12 +7,6 @@ use std::path::Path;
 use crate::common::*;
 use s3_test_server::TestS3;
 
-fn server() -> TestS3 {
-    let s3 = TestS3::start_blocking();
-    s3.create_bucket_blocking(BUCKET);
-    s3
-}
-
 fn write(dir: &Path, rel: &str, content: &str) {
     let path = dir.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -22,8 +16,7 @@ fn write(dir: &Path, rel: &str, content: &str) {
 /// A copy of `examples/seed`, whose `record-svc` packages `lambdas/record-processor/`, with
 /// files to exclude and the two ignore files.
 fn seed_with_ignore_files() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&repo_root().join("examples/seed"), dir.path());
+    let dir = seed();
     let d = dir.path();
     write(
         d,
@@ -47,18 +40,10 @@ fn seed_with_ignore_files() -> tempfile::TempDir {
 }
 
 fn svc_package(dir: &Path, s3: &TestS3) -> std::process::Output {
-    run(copilot_lite(Some(s3)).current_dir(dir).args([
-        "-v",
-        "svc",
-        "package",
-        "-n",
-        "record-svc",
-        "-e",
-        "test",
-        "--upload-assets",
-        "--bucket",
-        BUCKET,
-    ]))
+    run(copilot_lite(Some(s3))
+        .current_dir(dir)
+        .args(["-v", "svc"])
+        .args(SVC_PACKAGE_UPLOAD))
 }
 
 /// The key of the (only) zipped asset of the packaged addons.
@@ -149,8 +134,7 @@ fn svc_package_leaves_out_what_the_ignore_files_exclude() {
 #[test]
 fn svc_package_without_ignore_files_is_unchanged() {
     let s3 = server();
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&repo_root().join("examples/seed"), dir.path());
+    let dir = seed();
     let plain = svc_package(dir.path(), &s3);
     assert!(plain.status.success());
     assert!(!stderr(&plain).contains("excluded"), "{}", stderr(&plain));
@@ -166,8 +150,7 @@ fn svc_package_without_ignore_files_is_unchanged() {
 #[test]
 fn package_uses_the_artifact_folders_file_only() {
     let s3 = server();
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&repo_root().join("examples/package"), dir.path());
+    let dir = example();
     let hello = dir.path().join("functions/hello");
     let before = folder_files(&hello);
     write(dir.path(), ".copilotignore", "*.js\n");

@@ -10,37 +10,6 @@ use serde_json::Value;
 use crate::common::*;
 use s3_test_server::TestS3;
 
-fn server() -> TestS3 {
-    let s3 = TestS3::start_blocking();
-    s3.create_bucket_blocking(BUCKET);
-    s3
-}
-
-fn example() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&repo_root().join("examples/package"), dir.path());
-    dir
-}
-
-fn seed() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&repo_root().join("examples/seed"), dir.path());
-    dir
-}
-
-fn package(s3: &TestS3, template: &Path, extra: &[&str]) -> std::process::Output {
-    run(copilot_lite(Some(s3))
-        .arg("package")
-        .arg("--template-file")
-        .arg(template)
-        .args(["--s3-bucket", BUCKET])
-        .args(extra))
-}
-
-fn svc(dir: &Path, s3: Option<&TestS3>, args: &[&str]) -> std::process::Output {
-    run(copilot_lite(s3).current_dir(dir).arg("svc").args(args))
-}
-
 /// Standard output as the one JSON document it must be: a single line (then a newline)
 /// holding a JSON object of schema version 1 for `command`.
 fn document(out: &std::process::Output, command: &str) -> Value {
@@ -269,16 +238,7 @@ fn a_failure_prints_no_document() {
 
 /// `svc package --upload-assets --bucket artifacts --output json` in `dir`, plus `extra`.
 fn svc_package(dir: &Path, s3: &TestS3, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "package",
-        "-n",
-        "record-svc",
-        "-e",
-        "test",
-        "--upload-assets",
-        "--bucket",
-        BUCKET,
-    ];
+    let mut args = SVC_PACKAGE_UPLOAD.to_vec();
     args.extend_from_slice(extra);
     svc(dir, Some(s3), &args)
 }

@@ -16,12 +16,6 @@ use s3_test_server::TestS3;
 const TEMPLATE: &str =
     "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n      Code: code/\n";
 
-fn server() -> TestS3 {
-    let s3 = TestS3::start_blocking();
-    s3.create_bucket_blocking(BUCKET);
-    s3
-}
-
 /// A folder with `t.yml` (a function whose code is `code/`), readable by everyone (for the
 /// runs as nobody).
 fn case() -> (tempfile::TempDir, PathBuf) {

@@ -5,29 +5,6 @@ use std::path::Path;
 use crate::common::*;
 use s3_test_server::TestS3;
 
-/// A copy of `examples/package` in a temporary folder, so that tests can check it is left
-/// untouched and can change it freely.
-fn example() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&repo_root().join("examples/package"), dir.path());
-    dir
-}
-
-fn server() -> TestS3 {
-    let s3 = TestS3::start_blocking();
-    s3.create_bucket_blocking(BUCKET);
-    s3
-}
-
-fn package(s3: &TestS3, template: &Path, extra: &[&str]) -> std::process::Output {
-    run(copilot_lite(Some(s3))
-        .arg("package")
-        .arg("--template-file")
-        .arg(template)
-        .args(["--s3-bucket", BUCKET])
-        .args(extra))
-}
-
 fn key_after<'a>(text: &'a str, marker: &str) -> &'a str {
     let start = text
         .find(marker)

@@ -6,17 +6,6 @@ use std::path::Path;
 use crate::common::*;
 use s3_test_server::TestS3;
 
-/// A copy of `examples/seed` (a Copilot workspace) in a temporary folder.
-fn seed() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&repo_root().join("examples/seed"), dir.path());
-    dir
-}
-
-fn svc(dir: &Path, s3: Option<&TestS3>, args: &[&str]) -> std::process::Output {
-    run(copilot_lite(s3).current_dir(dir).arg("svc").args(args))
-}
-
 #[test]
 fn ls_lists_the_services_from_any_subfolder() {
     let dir = seed();
@@ -141,20 +130,7 @@ fn package_with_upload_assets_rewrites_against_the_workspace_root() {
     let s3 = TestS3::start_blocking();
     s3.create_bucket_blocking(BUCKET);
     let dir = seed();
-    let out = svc(
-        dir.path(),
-        Some(&s3),
-        &[
-            "package",
-            "-n",
-            "record-svc",
-            "-e",
-            "test",
-            "--upload-assets",
-            "--bucket",
-            BUCKET,
-        ],
-    );
+    let out = svc(dir.path(), Some(&s3), &SVC_PACKAGE_UPLOAD);
     assert!(out.status.success());
     let packaged = stdout(&out);
     assert!(
@@ -214,20 +190,7 @@ fn merged_addons_report_problems_in_the_original_files() {
         "Resources:\n  # a second function\n  another:\n    Type: AWS::Lambda::Function\n    Properties:\n      Code: lambdas/missing/\n",
     )
     .unwrap();
-    let out = svc(
-        dir.path(),
-        Some(&s3),
-        &[
-            "package",
-            "-n",
-            "record-svc",
-            "-e",
-            "test",
-            "--upload-assets",
-            "--bucket",
-            BUCKET,
-        ],
-    );
+    let out = svc(dir.path(), Some(&s3), &SVC_PACKAGE_UPLOAD);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(

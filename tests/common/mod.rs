@@ -9,6 +9,55 @@ use s3_test_server::TestS3;
 
 pub const BUCKET: &str = "artifacts";
 
+/// `svc package` of the seed's `record-svc` to `test`, uploading to [`BUCKET`] (after `svc`).
+pub const SVC_PACKAGE_UPLOAD: [&str; 8] = [
+    "package",
+    "-n",
+    "record-svc",
+    "-e",
+    "test",
+    "--upload-assets",
+    "--bucket",
+    BUCKET,
+];
+
+/// An in-process S3 server with [`BUCKET`] created.
+pub fn server() -> TestS3 {
+    let s3 = TestS3::start_blocking();
+    s3.create_bucket_blocking(BUCKET);
+    s3
+}
+
+/// A copy of `examples/package` in a temporary folder, so that tests can check it is left
+/// untouched and can change it freely.
+pub fn example() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&repo_root().join("examples/package"), dir.path());
+    dir
+}
+
+/// A copy of `examples/seed` (a Copilot workspace) in a temporary folder.
+pub fn seed() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&repo_root().join("examples/seed"), dir.path());
+    dir
+}
+
+/// `copilot-lite package --template-file TEMPLATE --s3-bucket BUCKET EXTRA...` against `s3`.
+pub fn package(s3: &TestS3, template: &Path, extra: &[&str]) -> Output {
+    run(copilot_lite(Some(s3))
+        .arg("package")
+        .arg("--template-file")
+        .arg(template)
+        .args(["--s3-bucket", BUCKET])
+        .args(extra))
+}
+
+/// `copilot-lite svc ARGS...` in `dir` (against `s3` when given).
+pub fn svc(dir: &Path, s3: Option<&TestS3>, args: &[&str]) -> Output {
+    run(copilot_lite(s3).current_dir(dir).arg("svc").args(args))
+}
+
 /// Whether the tests run as root (as CI does): chmod 000 does not stop root from reading.
 pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;

@@ -203,6 +203,23 @@ pub enum Uploaded {
     Sent { bytes: u64 },
 }
 
+/// The byte range `offset..offset + len` of `bytes`, an error when it is not inside.
+fn range(
+    bytes: &bytes::Bytes,
+    offset: u64,
+    len: u64,
+) -> Result<std::ops::Range<usize>, std::io::Error> {
+    let start = usize::try_from(offset).map_err(std::io::Error::other)?;
+    let end = usize::try_from(offset + len).map_err(std::io::Error::other)?;
+    if start > end || end > bytes.len() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "range out of bounds",
+        ));
+    }
+    Ok(start..end)
+}
+
 /// Read size when checksumming a file.
 const CRC_READ_BUF: usize = 256 * 1024;
 
@@ -268,14 +285,7 @@ impl Source<'_> {
                     .await
                     .map_err(std::io::Error::other)??
             }
-            Source::Bytes(b) => {
-                let start = usize::try_from(offset).map_err(std::io::Error::other)?;
-                let end = usize::try_from(offset + len).map_err(std::io::Error::other)?;
-                let slice = b.get(start..end).ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "range out of bounds")
-                })?;
-                crc32c_of(slice)
-            }
+            Source::Bytes(b) => crc32c_of(&b[range(b, offset, len)?]),
         };
         Ok(aws_smithy_types::base64::encode(crc.to_be_bytes()))
     }
@@ -291,18 +301,7 @@ impl Source<'_> {
                 .build()
                 .await
                 .map_err(std::io::Error::other),
-            Source::Bytes(b) => {
-                let start = usize::try_from(offset).map_err(std::io::Error::other)?;
-                let end = usize::try_from(offset + len).map_err(std::io::Error::other)?;
-                b.get(start..end)
-                    .map(|_| ByteStream::from(b.slice(start..end)))
-                    .ok_or_else(|| {
-                        std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "range out of bounds",
-                        )
-                    })
-            }
+            Source::Bytes(b) => Ok(ByteStream::from(b.slice(range(b, offset, len)?))),
         }
     }
 

@@ -170,6 +170,21 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// A bucket with versioning on: every upload leaves a version, so a run that uploads
+    /// nothing can be told from one that uploads the same bytes again.
+    pub fn make_versioned_bucket(&self, bucket: &str) -> Result<()> {
+        self.make_bucket(bucket)?;
+        self.aws(&[
+            "s3api",
+            "put-bucket-versioning",
+            "--bucket",
+            bucket,
+            "--versioning-configuration",
+            "Status=Enabled",
+        ])?;
+        Ok(())
+    }
+
     /// Every object of `bucket` (all pages), sorted by key.
     pub fn list_objects(&self, bucket: &str) -> Result<Vec<Object>> {
         let v = self.aws_json(&["s3api", "list-objects-v2", "--bucket", bucket])?;

@@ -179,15 +179,7 @@ fn uploads(ctx: &mut Ctx) -> Result<()> {
 
 fn idempotent(ctx: &mut Ctx) -> Result<()> {
     let bucket = ctx.id.clone();
-    ctx.make_bucket(&bucket)?;
-    ctx.aws(&[
-        "s3api",
-        "put-bucket-versioning",
-        "--bucket",
-        &bucket,
-        "--versioning-configuration",
-        "Status=Enabled",
-    ])?;
+    ctx.make_versioned_bucket(&bucket)?;
     let first = package(ctx, &bucket, "first.yml")?;
     let before = ctx.list_objects(&bucket)?;
     ensure!(before.len() == 3, "expected 3 objects, found {before:?}");
@@ -373,15 +365,7 @@ fn s3_stock(ctx: &mut Ctx) -> Result<()> {
     );
 
     let bucket = ctx.id.clone();
-    ctx.make_bucket(&bucket)?;
-    ctx.aws(&[
-        "s3api",
-        "put-bucket-versioning",
-        "--bucket",
-        &bucket,
-        "--versioning-configuration",
-        "Status=Enabled",
-    ])?;
+    ctx.make_versioned_bucket(&bucket)?;
     let small = ctx.work.join("small");
     let big = ctx.work.join("big");
     fs::create_dir_all(&small)?;
