@@ -15,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::common::*;
-use s3_test_server::TestS3;
+use test_support::s3::TestS3;
 
 /// How a row runs the binary.
 enum Cmd {

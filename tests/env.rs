@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::common::*;
-use s3_test_server::TestS3;
+use test_support::s3::TestS3;
 
 const SHARED: &str = "\
 Parameters:

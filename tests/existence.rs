@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::common::*;
-use s3_test_server::{Fault, TestS3};
+use test_support::s3::{Fault, TestS3};
 
 /// A template with `n` Lambda functions, each with its own code folder.
 fn fixture(n: usize) -> tempfile::TempDir {

@@ -1,5 +1,6 @@
 //! The built binary against a faulty network: `copilot-lite package` and `svc package
-//! --upload-assets` through `fault-proxy` in front of the in-process S3 server.
+//! --upload-assets` through the fault proxy (`test_support::proxy`) in front of the in-process
+//! S3 server.
 //!
 //! - 10% of the requests failing (500, 503 SlowDown, connection closed, truncated bodies, slow
 //!   responses; before or after the server executed them), several fixed seeds: the run
@@ -16,8 +17,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use fault_proxy::{FaultKind, FaultProxy, Plan, Rule, When};
-use s3_test_server::TestS3;
+use test_support::proxy::{FaultKind, FaultProxy, Plan, Rule, When};
+use test_support::s3::TestS3;
 
 /// The artifact above the 8 MiB multipart threshold (two parts).
 const BIG_LEN: usize = 9 * 1024 * 1024 + 4321;
@@ -159,9 +160,9 @@ fn baseline(
 fn ten_percent(
     seeds: &[u64],
     args: impl Fn(&TestS3, Option<&FaultProxy>) -> Command,
-) -> fault_proxy::Stats {
+) -> test_support::proxy::Stats {
     let (want_text, want_objects) = baseline(&args);
-    let mut total = fault_proxy::Stats::default();
+    let mut total = test_support::proxy::Stats::default();
     for &seed in seeds {
         let s3 = server();
         let plan = Plan::mixed(seed, 0.10).slow_delay(Duration::from_millis(300));

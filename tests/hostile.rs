@@ -13,8 +13,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use fault_proxy::{FaultKind, FaultProxy, Plan, Rule, When};
-use s3_test_server::TestS3;
+use test_support::proxy::{FaultKind, FaultProxy, Plan, Rule, When};
+use test_support::s3::TestS3;
 
 /// A hang detector, not a timing assertion.
 const WATCHDOG: Duration = Duration::from_secs(300);

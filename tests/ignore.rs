@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::common::*;
-use s3_test_server::TestS3;
+use test_support::s3::TestS3;
 
 fn write(dir: &Path, rel: &str, content: &str) {
     let path = dir.join(rel);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::common::*;
-use s3_test_server::TestS3;
+use test_support::s3::TestS3;
 
 /// Standard output as the one JSON document it must be: a single line (then a newline)
 /// holding a JSON object of schema version 1 for `command`.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::common::*;
-use s3_test_server::TestS3;
+use test_support::s3::TestS3;
 
 const TEMPLATE: &str =
     "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n      Code: code/\n";

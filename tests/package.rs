@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::common::*;
-use s3_test_server::TestS3;
+use test_support::s3::TestS3;
 
 fn key_after<'a>(text: &'a str, marker: &str) -> &'a str {
     let start = text

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::common::{BUCKET, copilot_lite, run, stderr, stdout};
-use s3_test_server::TestS3;
+use test_support::s3::TestS3;
 
 const ACCESS_KEY: &str = "AKIACANARYACCESSKEY1";
 const SECRET: &str = "canary-secret-wJalrXUtnFEMI-K7MDENG";

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use s3_test_server::TestS3;
+use test_support::s3::TestS3;
 
 pub const BUCKET: &str = "artifacts";
 

@@ -3,7 +3,7 @@
 //! Packages every template of the shared corpus (`../shared/cfn-corpus/templates`, read in
 //! place) with `copilot-lite package`, and every service of the seed workspace
 //! (`examples/seed`) with `copilot-lite svc package --upload-assets`, against the in-process
-//! S3 server (`s3-test-server`'s `serve` example, built by `cargo test --workspace --no-run`
+//! S3 server (`test-support`'s `serve` example, built by `cargo test --workspace --no-run`
 //! like the binary). Then runs `cfn-lint` on each input and its packaged output and compares
 //! their errors (rule IDs starting with `E`), by rule ID and template path (never by line: a
 //! rewrite moves lines). An error of an output that its input does not have fails the check,
@@ -443,7 +443,7 @@ fn lint(
     Ok(errors)
 }
 
-/// The `serve` example of `s3-test-server` (an in-process S3 server in its own process),
+/// The `serve` example of `test-support` (the in-process S3 server in its own process),
 /// killed when dropped.
 struct Server {
     child: Child,

@@ -9,8 +9,9 @@
 //!   `copilot-lite` binary's alone: no other crate depends on it.
 //! - Each AWS service's SDK is used by the one crate that owns that service; only the crates
 //!   that talk to AWS depend on `aws-*` crates at all.
-//! - Test support (`s3-test-server`, `fault-proxy`) is never a dependency of the product, nor
-//!   a default member (a plain `cargo build` builds the product); every other crate is.
+//! - Test support (`test-support`: the S3 server and the fault proxy) is never a dependency of
+//!   the product (dev-dependencies and xtask only), nor a default member (a plain
+//!   `cargo build` builds the product); every other crate is.
 //! - Libraries print nothing: no `print!`/`eprint!`/`dbg!` or direct stdout/stderr in their
 //!   source (they log through `tracing`; the binary renders).
 //!
@@ -35,21 +36,15 @@ const FRONT_END: &[&str] = &[
 ];
 /// Each AWS service SDK and the crates allowed to depend on it.
 const SERVICE_OWNERS: &[(&str, &[&str])] = &[
-    ("aws-sdk-s3", &["upload", "s3-test-server"]),
+    ("aws-sdk-s3", &["upload", "test-support"]),
     ("aws-sdk-cloudformation", &["deploy"]),
     ("aws-sdk-sts", &["deploy"]),
     ("aws-sdk-lambda", &["hotswap"]),
 ];
 /// The crates that may depend on `aws-*` crates (SDK, config, smithy types).
-const AWS_CRATES: &[&str] = &[
-    "aws-policy",
-    "upload",
-    "deploy",
-    "hotswap",
-    "s3-test-server",
-];
+const AWS_CRATES: &[&str] = &["aws-policy", "upload", "deploy", "hotswap", "test-support"];
 /// Test support: dev-dependencies only (and xtask's, which is not the product).
-const TEST_SUPPORT: &[&str] = &["s3-test-server", "fault-proxy"];
+const TEST_SUPPORT: &[&str] = &["test-support"];
 /// Crates allowed to print: the binary, and the developer tooling.
 const MAY_PRINT: &[&str] = &[BINARY, "xtask"];
 
@@ -346,7 +341,7 @@ mod tests {
     fn dependency_rules_catch_what_they_forbid() {
         let bad = [
             krate("archive", &["clap", "aws-config"]),
-            krate("packager", &["aws-sdk-s3", "s3-test-server"]),
+            krate("packager", &["aws-sdk-s3", "test-support"]),
             krate("hotswap", &["aws-sdk-cloudformation"]),
             Crate {
                 publish_false: false,
@@ -354,7 +349,7 @@ mod tests {
             },
             Crate {
                 default_member: true,
-                ..krate("fault-proxy", &[])
+                ..krate("test-support", &[])
             },
             Crate {
                 default_member: false,
@@ -366,10 +361,10 @@ mod tests {
             "archive depends on clap",
             "archive depends on aws-config",
             "packager depends on aws-sdk-s3: that service belongs to upload",
-            "packager depends on s3-test-server, which is test support",
+            "packager depends on test-support, which is test support",
             "hotswap depends on aws-sdk-cloudformation: that service belongs to deploy",
             "registry: not `publish = false`",
-            "fault-proxy: in `default-members`",
+            "test-support: in `default-members`",
             "upload: not in `default-members`",
         ] {
             assert!(
@@ -382,7 +377,7 @@ mod tests {
             krate("upload", &["aws-sdk-s3", "aws-config", "aws-policy"]),
             krate("deploy", &["aws-sdk-cloudformation", "aws-sdk-sts"]),
             krate("aws-policy", &["aws-smithy-types"]),
-            krate("xtask", &["fault-proxy"]),
+            krate("xtask", &["test-support"]),
         ];
         assert_eq!(dependency_violations(&good), Vec::<String>::new());
     }

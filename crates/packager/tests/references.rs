@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use packager::{Base, Options, ReferenceKind, prepare};
-use s3_test_server::TestS3;
+use test_support::s3::TestS3;
 use upload::{Uploaded, Uploader};
 
 const BUCKET: &str = "artifacts";

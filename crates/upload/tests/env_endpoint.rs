@@ -1,7 +1,7 @@
 //! `Uploader::connect` with the SDK's standard chain reading the environment. The only test in
 //! this binary, because it changes process-wide environment variables.
 
-use s3_test_server::TestS3;
+use test_support::s3::TestS3;
 use upload::{Connection, Options, UploadError, Uploaded, Uploader};
 
 fn set(name: &str, value: &str) {
@@ -33,8 +33,8 @@ async fn connect_reads_region_credentials_and_endpoints_from_env() {
     set("AWS_CONFIG_FILE", missing);
     set("AWS_SHARED_CREDENTIALS_FILE", missing);
     set("AWS_EC2_METADATA_DISABLED", "true");
-    set("AWS_ACCESS_KEY_ID", s3_test_server::ACCESS_KEY);
-    set("AWS_SECRET_ACCESS_KEY", s3_test_server::SECRET_KEY);
+    set("AWS_ACCESS_KEY_ID", test_support::s3::ACCESS_KEY);
+    set("AWS_SECRET_ACCESS_KEY", test_support::s3::SECRET_KEY);
 
     // No region anywhere: a clear error.
     unset("AWS_REGION");

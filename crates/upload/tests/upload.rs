@@ -1,9 +1,9 @@
-//! Uploads against the in-process S3 server (`s3-test-server`).
+//! Uploads against the in-process S3 server (`test_support::s3`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use s3_test_server::{Fault, TestS3};
+use test_support::s3::{Fault, TestS3};
 use upload::{Connection, Options, Sse, UploadError, Uploaded, Uploader};
 
 const MIB: usize = 1024 * 1024;

@@ -196,7 +196,14 @@ fn run(o: &Options) -> Result<ExitCode> {
         // Two builds: `--example` would select only the example of both packages.
         for args in [
             &["-p", "copilot-lite"][..],
-            &["-p", "s3-test-server", "--example", "serve"],
+            &[
+                "-p",
+                "test-support",
+                "--features",
+                "s3",
+                "--example",
+                "serve",
+            ],
         ] {
             eprintln!("bench: cargo build --release {}", args.join(" "));
             let status = crate::cargo()
@@ -217,7 +224,7 @@ fn run(o: &Options) -> Result<ExitCode> {
     for bin in [&copilot, &serve] {
         if !bin.is_file() {
             bail!(
-                "{} is missing: run without --no-build, or `cargo build --release -p copilot-lite` and `cargo build --release -p s3-test-server --example serve`",
+                "{} is missing: run without --no-build, or `cargo build --release -p copilot-lite` and `cargo build --release -p test-support --features s3 --example serve`",
                 bin.display()
             );
         }

@@ -1,7 +1,7 @@
 //! `cargo xtask bench deploy` (the e2e harness's `bench-deploy`, not part of `cargo xtask
 //! e2e`): the edit-deploy loop on `examples/seed` against LocalStack, each command's wall time
-//! and its CloudFormation / STS / Lambda / S3 calls counted through `fault-proxy` (no
-//! faults): the first deploy, then rounds of a no-op deploy, a code edit deployed through a
+//! and its CloudFormation / STS / Lambda / S3 calls counted through the fault proxy
+//! (`test_support::proxy`, no faults): the first deploy, then rounds of a no-op deploy, a code edit deployed through a
 //! change set and a code edit hotswapped, and `svc watch` rounds (edit to "round N" line).
 //! Prints a markdown table (medians) with the targets and writes it to
 //! `target/bench/deploy.md`. Timings are reported, never asserted.
@@ -10,7 +10,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use fault_proxy::{FaultProxy, Plan, Record};
+use test_support::proxy::{FaultProxy, Plan, Record};
 
 use super::ctx::{Ctx, copy_dir};
 use super::dev_loop::{CFN_WRITES, WatchProcess, edit_code};
@@ -160,7 +160,7 @@ fn run(ctx: &mut Ctx) -> Result<()> {
         ));
     }
     let text = format!(
-        "# cargo xtask bench deploy\n\nLocalStack (host mode), examples/seed, calls counted through fault-proxy (no faults); call counts are of the last run of each step.\n\n{table}{targets}"
+        "# cargo xtask bench deploy\n\nLocalStack (host mode), examples/seed, calls counted through the fault proxy of test-support (no faults); call counts are of the last run of each step.\n\n{table}{targets}"
     );
     println!("\n{text}");
     let out = super::target_dir().join("bench");

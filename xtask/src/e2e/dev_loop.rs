@@ -1,6 +1,6 @@
 //! The edit-deploy loop on `examples/seed` (one application, `e2e<run>d`, shared by the
-//! scenarios in order), with `fault-proxy` between the binary and LocalStack to count the
-//! calls of each command (no faults):
+//! scenarios in order), with the fault proxy (`test_support::proxy`) between the binary and
+//! LocalStack to count the calls of each command (no faults):
 //!
 //! - `svc-noop-deploy`: a deploy with nothing changed makes no change set and uploads nothing;
 //!   `--force` makes one.
@@ -23,7 +23,7 @@ use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use fault_proxy::{FaultKind, FaultProxy, Plan, Rule, When};
+use test_support::proxy::{FaultKind, FaultProxy, Plan, Rule, When};
 
 use super::ctx::{Ctx, copy_dir};
 use super::{Needs, Scenario};

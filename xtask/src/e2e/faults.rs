@@ -1,5 +1,6 @@
-//! `copilot-lite svc deploy` of `examples/seed` with `fault-proxy` between the binary and
-//! LocalStack (S3, CloudFormation and STS all through `AWS_ENDPOINT_URL` = the proxy).
+//! `copilot-lite svc deploy` of `examples/seed` with the fault proxy (`test_support::proxy`)
+//! between the binary and LocalStack (S3, CloudFormation and STS all through
+//! `AWS_ENDPOINT_URL` = the proxy).
 //!
 //! - `svc-deploy-faults`: 10% of the requests fail (500, throttling, closed connections,
 //!   truncated bodies, slow responses; before or after LocalStack executed them): the deploy
@@ -10,7 +11,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use fault_proxy::{FaultKind, FaultProxy, Plan, Rule, When};
+use test_support::proxy::{FaultKind, FaultProxy, Plan, Rule, When};
 
 use super::ctx::{Ctx, copy_dir};
 use super::{Needs, Scenario};
@@ -73,7 +74,7 @@ fn deploy_through_with(
 /// the stack's `CreateChangeSet` requests).
 fn disable_rollback_sent(proxy: &FaultProxy, stack: &str) -> Vec<Option<String>> {
     let log = proxy.log();
-    let param = |r: &fault_proxy::Record, key: &str| {
+    let param = |r: &test_support::proxy::Record, key: &str| {
         r.params
             .iter()
             .find(|(k, _)| k == key)

@@ -1,8 +1,8 @@
-//! A fault-injecting HTTP/1.1 reverse proxy for tests.
+//! A fault-injecting HTTP/1.1 reverse proxy.
 //!
-//! Owns: listening on `127.0.0.1:<random port>`, forwarding every request unchanged (method,
-//! path, query, headers: the `Host` header too, because SigV4 signs it) to an upstream base
-//! URL, and a seeded, deterministic [`Plan`] that makes a share of the requests fail the way
+//! Listens on `127.0.0.1:<random port>`, forwards every request unchanged (method, path,
+//! query, headers: the `Host` header too, because SigV4 signs it) to an upstream base URL, and
+//! follows a seeded, deterministic [`Plan`] that makes a share of the requests fail the way
 //! networks and AWS services fail: `500 InternalError`, `503 SlowDown` (S3) / `400 Throttling`
 //! (query APIs: CloudFormation, STS), a connection closed without a response, a slow response,
 //! a truncated response body (`Content-Length` larger than what is sent, then close), or a
@@ -10,11 +10,10 @@
 //! never sees the request) or *after* (the upstream executed it and the response is lost: this
 //! is what tests idempotency). It keeps statistics per fault kind and a log of every request.
 //!
-//! Must not know about the project's crates or the AWS SDK: it speaks plain HTTP and only
-//! names operations (S3 from method, path and query; CloudFormation / STS from the form body's
-//! `Action`) so that rules can target them.
+//! It speaks plain HTTP (no AWS SDK) and names operations with [`crate::operation::of`] so
+//! that rules can target them.
 //!
-//! The proxy runs on its own thread with its own Tokio runtime (like `s3-test-server`), so it
+//! The proxy runs on its own thread with its own Tokio runtime (like the S3 server), so it
 //! keeps serving while a test blocks on `std::process::Command`. It stops when dropped.
 //!
 //! Determinism: whether a request is faulted, and how, is a hash of the plan's seed, the
@@ -33,6 +32,8 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
+
+use crate::operation;
 
 /// How a faulted request fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,7 +89,7 @@ pub struct Rule {
     /// HTTP methods (upper case) the rule applies to; empty: all.
     pub methods: Vec<String>,
     /// Operations (`PutObject`, `UploadPart`, `CreateChangeSet`, ...) the rule applies to;
-    /// empty: all. See [`operation`].
+    /// empty: all. See [`operation::of`].
     pub operations: Vec<String>,
     /// Let this many matching requests through before the rule starts drawing.
     pub skip: usize,
@@ -219,7 +220,7 @@ pub struct Record {
     pub method: String,
     /// Path and query as sent.
     pub uri: String,
-    /// See [`operation`].
+    /// See [`operation::of`].
     pub operation: String,
     /// The fault applied, if any.
     pub fault: Option<(FaultKind, When)>,
@@ -492,7 +493,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-    let op = operation(&parts.method, &parts.uri, &parts.headers, &body);
+    let op = operation::of(&parts.method, &parts.uri, &parts.headers, &body);
     let dialect = Dialect::of(&parts.headers, &body);
     let params = if dialect == Dialect::Query {
         form_urlencoded::parse(&body).into_owned().collect()
@@ -835,29 +836,15 @@ enum Dialect {
 }
 
 impl Dialect {
-    fn of(headers: &http::HeaderMap, body: &Bytes) -> Dialect {
-        if form_action(headers, body).is_some() {
+    fn of(headers: &http::HeaderMap, body: &[u8]) -> Dialect {
+        if operation::form_action(headers, body).is_some() {
             Dialect::Query
-        } else if signed_for(headers) == Some("lambda") {
+        } else if operation::signed_for(headers) == Some("lambda") {
             Dialect::Json
         } else {
             Dialect::Xml
         }
     }
-}
-
-fn form_action(headers: &http::HeaderMap, body: &Bytes) -> Option<String> {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form {
-        return None;
-    }
-    let text = std::str::from_utf8(body).ok()?;
-    text.split('&')
-        .find_map(|p| p.strip_prefix("Action="))
-        .map(str::to_owned)
 }
 
 /// `InternalError` / `SlowDown` in the dialect of the API (S3 REST-XML, the query APIs, or
@@ -916,93 +903,6 @@ fn error_response(kind: FaultKind, dialect: Dialect, is_head: bool) -> Response<
     resp.headers_mut()
         .insert("x-amz-request-id", HeaderValue::from_static("fault-proxy"));
     resp
-}
-
-/// The operation a request performs: the query APIs' `Action` (`CreateChangeSet`,
-/// `GetCallerIdentity`, ...), the Lambda operation of a request signed for `lambda`
-/// (`UpdateFunctionCode`, `GetFunctionConfiguration`, ...), else the S3 operation of a
-/// path-style request (`PutObject`, `UploadPart`, `HeadObject`, ...; `Unknown` when unsure).
-pub fn operation(
-    method: &Method,
-    uri: &http::Uri,
-    headers: &http::HeaderMap,
-    body: &[u8],
-) -> String {
-    if let Some(action) = form_action(headers, &Bytes::copy_from_slice(body)) {
-        return action;
-    }
-    if signed_for(headers) == Some("lambda") {
-        return lambda_operation(method, uri.path()).to_owned();
-    }
-    s3_operation(method, uri.path(), uri.query().unwrap_or(""), headers).to_owned()
-}
-
-/// The service of a SigV4 signature's credential scope
-/// (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
-fn signed_for(headers: &http::HeaderMap) -> Option<&str> {
-    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let scope = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
-    scope.split('/').nth(3)
-}
-
-/// Lambda's REST operations on functions (`/2015-03-31/functions/<name>[/<what>]`).
-fn lambda_operation(method: &Method, path: &str) -> &'static str {
-    let Some(rest) = path.strip_prefix("/2015-03-31/functions/") else {
-        return "LambdaOther";
-    };
-    let (name, what) = match rest.split_once('/') {
-        Some((name, what)) => (name, Some(what.trim_end_matches('/'))),
-        None => (rest, None),
-    };
-    if name.is_empty() {
-        return "LambdaOther";
-    }
-    match (method.as_str(), what) {
-        ("GET", None) => "GetFunction",
-        ("PUT", Some("code")) => "UpdateFunctionCode",
-        ("GET", Some("configuration")) => "GetFunctionConfiguration",
-        ("PUT", Some("configuration")) => "UpdateFunctionConfiguration",
-        _ => "LambdaOther",
-    }
-}
-
-fn has_param(query: &str, name: &str) -> bool {
-    query.split('&').any(|p| p.split('=').next() == Some(name))
-}
-
-fn s3_operation(
-    method: &Method,
-    path: &str,
-    query: &str,
-    headers: &http::HeaderMap,
-) -> &'static str {
-    let trimmed = path.trim_start_matches('/');
-    let (bucket, key) = trimmed.split_once('/').unwrap_or((trimmed, ""));
-    let has_key = !key.is_empty();
-    let q = |n| has_param(query, n);
-    let copy = headers.contains_key("x-amz-copy-source");
-    match *method {
-        Method::HEAD if has_key => "HeadObject",
-        Method::HEAD => "HeadBucket",
-        Method::GET if bucket.is_empty() => "ListBuckets",
-        Method::GET if has_key && q("uploadId") => "ListParts",
-        Method::GET if has_key => "GetObject",
-        Method::GET if q("uploads") => "ListMultipartUploads",
-        Method::GET if q("list-type") => "ListObjectsV2",
-        Method::GET => "ListObjects",
-        Method::PUT if has_key && q("partNumber") && copy => "UploadPartCopy",
-        Method::PUT if has_key && q("partNumber") => "UploadPart",
-        Method::PUT if has_key && copy => "CopyObject",
-        Method::PUT if has_key => "PutObject",
-        Method::PUT => "CreateBucket",
-        Method::POST if has_key && q("uploads") => "CreateMultipartUpload",
-        Method::POST if has_key && q("uploadId") => "CompleteMultipartUpload",
-        Method::POST if q("delete") => "DeleteObjects",
-        Method::DELETE if has_key && q("uploadId") => "AbortMultipartUpload",
-        Method::DELETE if has_key => "DeleteObject",
-        Method::DELETE => "DeleteBucket",
-        _ => "Unknown",
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
-//! An in-process S3 server for tests.
+//! An in-process S3 server.
 //!
-//! Owns: serving `s3s-fs` (objects stored as files in a temporary directory) over HTTP on
-//! `127.0.0.1:<random port>` with SigV4 auth (access key `test`, secret `test`), a log of every
-//! request that reached it (method, path, query, S3 operation, status), fault injection (make
-//! chosen operations fail with a given S3 error), and helpers to inspect what was stored.
-//! Must not know about the project's own crates: it is a plain S3 endpoint.
+//! Serves `s3s-fs` (objects stored as files in a temporary directory) over HTTP on
+//! `127.0.0.1:<random port>` with SigV4 auth (access key `test`, secret `test`), with a log of
+//! every request that reached it (method, path, query, S3 operation as named by
+//! [`crate::operation::s3`], status), fault injection (make chosen operations fail with a given
+//! S3 error), and helpers to inspect what was stored. It is a plain S3 endpoint.
 //!
 //! The server runs on its own thread with its own Tokio runtime, so it keeps serving while the
 //! test blocks (e.g. on `std::process::Command` running the built binary with
@@ -43,8 +43,9 @@ pub struct RecordedRequest {
     pub path: String,
     /// Raw query string (empty when none).
     pub query: String,
-    /// S3 operation name derived from method, path and query (`PutObject`, `UploadPart`,
-    /// `CreateMultipartUpload`, `HeadObject`, ...; `Unknown` otherwise).
+    /// S3 operation name derived from method, path, query and headers by
+    /// [`crate::operation::s3`] (`PutObject`, `UploadPart`, `CreateMultipartUpload`,
+    /// `HeadObject`, ...; `Unknown` otherwise).
     pub operation: &'static str,
     /// Request headers, names lower-case (repeated headers joined with `,`).
     pub headers: BTreeMap<String, String>,
@@ -481,7 +482,7 @@ async fn handle(
         method: req.method().as_str().to_owned(),
         path: req.uri().path().to_owned(),
         query: req.uri().query().unwrap_or("").to_owned(),
-        operation: classify(
+        operation: crate::operation::s3(
             req.method(),
             req.uri().path(),
             req.uri().query().unwrap_or(""),
@@ -581,83 +582,9 @@ fn bucket_of(path: &str) -> Option<&str> {
     (!first.is_empty() && !first.starts_with('.')).then_some(first)
 }
 
-fn has_param(query: &str, name: &str) -> bool {
-    query.split('&').any(|p| p.split('=').next() == Some(name))
-}
-
-/// Names the S3 operation of a path-style request.
-fn classify(method: &Method, path: &str, query: &str, headers: &http::HeaderMap) -> &'static str {
-    let trimmed = path.trim_start_matches('/');
-    let (bucket, key) = match trimmed.split_once('/') {
-        Some((b, k)) => (b, k),
-        None => (trimmed, ""),
-    };
-    let has_key = !key.is_empty();
-    let q = |n| has_param(query, n);
-    match *method {
-        Method::HEAD if has_key => "HeadObject",
-        Method::HEAD => "HeadBucket",
-        Method::GET if bucket.is_empty() => "ListBuckets",
-        Method::GET if has_key && q("uploadId") => "ListParts",
-        Method::GET if has_key => "GetObject",
-        Method::GET if q("uploads") => "ListMultipartUploads",
-        Method::GET if q("location") => "GetBucketLocation",
-        Method::GET if q("list-type") => "ListObjectsV2",
-        Method::GET => "ListObjects",
-        Method::PUT if has_key && q("partNumber") && headers.contains_key("x-amz-copy-source") => {
-            "UploadPartCopy"
-        }
-        Method::PUT if has_key && q("partNumber") => "UploadPart",
-        Method::PUT if has_key && headers.contains_key("x-amz-copy-source") => "CopyObject",
-        Method::PUT if has_key => "PutObject",
-        Method::PUT => "CreateBucket",
-        Method::POST if has_key && q("uploads") => "CreateMultipartUpload",
-        Method::POST if has_key && q("uploadId") => "CompleteMultipartUpload",
-        Method::POST if q("delete") => "DeleteObjects",
-        Method::DELETE if has_key && q("uploadId") => "AbortMultipartUpload",
-        Method::DELETE if has_key => "DeleteObject",
-        Method::DELETE => "DeleteBucket",
-        _ => "Unknown",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classifies_operations() {
-        let h = http::HeaderMap::new();
-        assert_eq!(classify(&Method::PUT, "/b/k/x.zip", "", &h), "PutObject");
-        assert_eq!(classify(&Method::PUT, "/b", "", &h), "CreateBucket");
-        assert_eq!(
-            classify(&Method::PUT, "/b/k", "partNumber=2&uploadId=u", &h),
-            "UploadPart"
-        );
-        assert_eq!(
-            classify(&Method::POST, "/b/k", "uploads", &h),
-            "CreateMultipartUpload"
-        );
-        assert_eq!(
-            classify(&Method::POST, "/b/k", "uploads=", &h),
-            "CreateMultipartUpload"
-        );
-        assert_eq!(
-            classify(&Method::POST, "/b/k", "uploadId=u", &h),
-            "CompleteMultipartUpload"
-        );
-        assert_eq!(
-            classify(&Method::DELETE, "/b/k", "uploadId=u", &h),
-            "AbortMultipartUpload"
-        );
-        assert_eq!(classify(&Method::HEAD, "/b/k", "", &h), "HeadObject");
-        assert_eq!(classify(&Method::HEAD, "/b", "", &h), "HeadBucket");
-        assert_eq!(classify(&Method::GET, "/", "", &h), "ListBuckets");
-        assert_eq!(
-            classify(&Method::GET, "/b", "list-type=2", &h),
-            "ListObjectsV2"
-        );
-    }
 
     #[test]
     fn bucket_segment() {

@@ -1,5 +1,7 @@
+//! The in-process S3 server (`test_support::s3`) through the AWS SDK.
+
 use aws_sdk_s3::primitives::ByteStream;
-use s3_test_server::{Fault, TestS3};
+use test_support::s3::{Fault, TestS3};
 
 #[tokio::test]
 async fn put_get_and_log() {
