@@ -4,7 +4,7 @@
 //! little-endian; `str(x)` means `u64 byte length of x` followed by the bytes of `x`.
 //!
 //! ```text
-//! u32  KEY_FORMAT_VERSION                      (currently 2)
+//! u32  KEY_FORMAT_VERSION                      (currently 3)
 //! str  packing kind                            ("zip" or "raw")
 //!
 //! kind "zip", then for every entry in archive order (byte order of the entry name):
@@ -72,6 +72,8 @@ mod tests {
             mode,
             size: content.len() as u64,
             digest: *blake3::hash(content).as_bytes(),
+            crc32: 0,
+            incompressible: false,
         }
     }
 

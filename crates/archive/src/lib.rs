@@ -40,7 +40,9 @@ mod write;
 /// for the same inputs change, so that a key always names the same bytes.
 ///
 /// 2: DEFLATE level 3 (was 6); small incompressible zip entries are stored, not deflated.
-pub const KEY_FORMAT_VERSION: u32 = 2;
+/// 3: big (streamed) incompressible entries are stored too, with CRC and sizes in the local
+/// header; streamed deflated entries end with a ZIP64 data descriptor (8-byte sizes).
+pub const KEY_FORMAT_VERSION: u32 = 3;
 
 /// The pinned DEFLATE level of every zip entry (SPEC A6; zlib-rs through flate2). 3 rather
 /// than zlib's default 6: zlib-rs uses the same "medium" strategy for levels 3 to 6, with
@@ -89,6 +91,13 @@ pub struct Entry {
     pub size: u64,
     /// BLAKE3 of the content as scanned (part of the key; `build` checks it again).
     pub digest: [u8; 32],
+    /// CRC-32 (ISO-HDLC, the zip checksum) of the content as scanned: a stored entry is
+    /// written with it in its local header, before its bytes are read again.
+    pub crc32: u32,
+    /// Whether the scan found a file too big to compress whole (more than 4 MiB) not worth
+    /// deflating (a rule on its bytes: see `write`); such a file is stored. Always `false` for
+    /// smaller files, which `build` judges on their whole content.
+    pub incompressible: bool,
 }
 
 /// A scanned artifact: its entries, its key, how it will be packed.

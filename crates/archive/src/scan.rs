@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::rules::Rules;
+use crate::write::LargeRule;
 use crate::{ArchiveError, Entry, Packing, Policy, Source, detect, key};
 
 const S_IFREG: u32 = 0o100_000;
@@ -78,6 +79,8 @@ fn scan_file(
         mode: normalize_mode(meta.permissions().mode()),
         size: meta.len(),
         digest: [0; 32],
+        crc32: 0,
+        incompressible: false,
     };
     if raw {
         let key = raw_key(&entry)?;
@@ -91,10 +94,9 @@ fn scan_file(
             excluded: Vec::new(),
         });
     }
-    let (digest, size) =
-        hash_file(&entry.path, &mut vec![0; READ_BUF]).map_err(io_err(&entry.path))?;
-    entry.digest = digest;
-    entry.size = size;
+    hash_file(&entry.path, &mut vec![0; READ_BUF])
+        .map_err(io_err(&entry.path))?
+        .apply(&mut entry);
     Ok(zip_source(root, vec![entry]))
 }
 
@@ -225,6 +227,8 @@ fn scan_folder(root: &Path, boundary: &Path, policy: &Policy) -> Result<Source, 
             mode: normalize_mode(meta.permissions().mode()),
             size: meta.len(),
             digest: [0; 32],
+            crc32: 0,
+            incompressible: false,
         });
     }
     if entries.is_empty() {
@@ -386,11 +390,54 @@ fn special(path: &Path, file_type: FileType) -> ArchiveError {
     }
 }
 
-/// BLAKE3 of a file's content and the number of bytes read.
-pub(crate) fn hash_file(path: &Path, buf: &mut [u8]) -> io::Result<([u8; 32], u64)> {
+/// What one read of a file found out: everything the key and the zip need to know up front.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hashed {
+    pub digest: [u8; 32],
+    pub size: u64,
+    pub crc32: u32,
+    pub incompressible: bool,
+}
+
+impl Hashed {
+    /// Sizes, digests and the store decision become those of the bytes actually read.
+    fn apply(self, entry: &mut Entry) {
+        entry.digest = self.digest;
+        entry.size = self.size;
+        entry.crc32 = self.crc32;
+        entry.incompressible = self.incompressible;
+    }
+}
+
+/// BLAKE3, CRC-32 and size of a file's content, and whether it is too big to compress whole
+/// and not worth deflating ([`LargeRule`]), all in one read.
+pub(crate) fn hash_file(path: &Path, buf: &mut [u8]) -> io::Result<Hashed> {
     let mut hasher = blake3::Hasher::new();
-    let total = hash_reader(File::open(path)?, &mut hasher, buf)?;
-    Ok((*hasher.finalize().as_bytes(), total))
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
+    let mut rule = LargeRule::new();
+    let mut reader = File::open(path)?;
+    let mut total = 0u64;
+    loop {
+        match reader.read(buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let data = &buf[..n];
+                hasher.update(data);
+                crc.update(data);
+                rule.update(data);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Hashed {
+        digest: *hasher.finalize().as_bytes(),
+        size: total,
+        // The ISO-HDLC CRC is 32 bits wide: the digest returns it in a u64.
+        crc32: crc.finalize() as u32,
+        incompressible: rule.finish(total),
+    })
 }
 
 /// Feeds everything `reader` yields into `hasher` in `buf`-sized reads; returns the byte count.
@@ -413,8 +460,8 @@ fn hash_reader(
     }
 }
 
-/// Digest and byte count of one file.
-type HashResult = io::Result<([u8; 32], u64)>;
+/// What hashing one file found.
+type HashResult = io::Result<Hashed>;
 
 /// Hashes every entry, spreading files over a few threads. Sizes become the bytes actually
 /// read, so key, sizes and digests describe the same content. On failure, reports the error
@@ -456,10 +503,7 @@ fn hash_all(entries: &mut [Entry]) -> Result<(), ArchiveError> {
             .into_inner()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         match result {
-            Some(Ok((digest, size))) => {
-                entry.digest = digest;
-                entry.size = size;
-            }
+            Some(Ok(hashed)) => hashed.apply(entry),
             Some(Err(source)) => {
                 return Err(ArchiveError::Io {
                     path: entry.path.clone(),

@@ -1,52 +1,60 @@
 //! The deterministic zip (SPEC A6), streamed into a temporary file.
 //!
-//! Runs on a blocking thread: async_zip is driven by a trivial executor over synchronous file
-//! I/O (`AllowStdIo`), so compression never occupies the async runtime and no per-chunk task
-//! hops are paid.
+//! Written by this module itself (local headers, data, central directory, end records), on a
+//! blocking thread over synchronous file I/O: every header is a function of the entry alone,
+//! so the layout is pinned here rather than by a zip library's version.
 //!
 //! Format: entries in [`Source::entries`] order; names UTF-8 (general-purpose flag bit 11);
-//! DOS time 1980-01-01 00:00:00; version made by Unix; external attributes `mode << 16`;
-//! DEFLATE through async-compression → flate2 with the zlib-rs backend (pinned by this crate's
-//! `flate2` dependency; only a C zlib feature enabled elsewhere in the build could override it,
-//! which the zip test vector would catch) at [`DEFLATE_LEVEL`]. zlib-rs picks its hash
-//! by level, not by CPU, and its SIMD paths compute the same matches, so the bytes do not
-//! depend on the machine.
+//! DOS time 1980-01-01 00:00:00; version made by Unix (3.0 / 63); external attributes
+//! `mode << 16`; no extra fields unless a value needs ZIP64 (below). DEFLATE through flate2
+//! with the zlib-rs backend (pinned by this crate's `flate2` dependency; only a C zlib feature
+//! enabled elsewhere in the build could override it, which the zip test vector would catch)
+//! at [`DEFLATE_LEVEL`]. zlib-rs picks its hash by level, not by CPU, and its SIMD paths
+//! compute the same matches, so the bytes do not depend on the machine.
 //!
-//! Files up to [`WHOLE_LIMIT`] are compressed in memory by a few worker threads (ahead of the
-//! writer, in order, within [`IN_FLIGHT`] bytes) and written with sizes and CRC in the local
-//! header and no extra field. Each worker keeps one DEFLATE stream and resets it between files
-//! (same bytes as a fresh stream; setting up a fresh one costs about a third of the time spent
-//! on small files). A small file whose bytes look incompressible ([`incompressible`]: near-
-//! uniform byte frequencies) is stored instead of deflated: DEFLATE would spend as much CPU on
-//! it as on text and save nothing. Bigger files are streamed in [`CHUNK`] pieces by the writer,
-//! which async_zip (0.0.18) writes with a data descriptor and a ZIP64 extended-information
-//! extra field, plus ZIP64 end records for the archive; deterministic too. (Its non-ZIP64
-//! streaming mode swaps the compressed and uncompressed sizes in the central directory, so it
-//! is not used.) Streamed entries are always deflated: a stored entry with a data descriptor is
-//! refused by some readers (Java's `ZipInputStream`).
+//! Every entry is stored or deflated by a rule on its bytes alone:
+//! - Files up to [`WHOLE_LIMIT`] are compressed in memory by a few worker threads (ahead of
+//!   the writer, in order, within [`IN_FLIGHT`] bytes) and written with sizes and CRC in the
+//!   local header. Each worker keeps one DEFLATE stream and resets it between files (same
+//!   bytes as a fresh stream; setting up a fresh one costs about a third of the time spent on
+//!   small files). A file whose bytes look incompressible ([`incompressible`]: near-uniform
+//!   byte frequencies, no repeats) is stored: DEFLATE would spend as much CPU on it as on text
+//!   and save nothing.
+//! - Bigger files are judged during the scan, which reads every byte anyway (to BLAKE3-hash
+//!   it) and computes the CRC-32 in the same pass: a file is stored when every sample of it
+//!   ([`LargeRule`]: the first 64 KiB of each MiB) is incompressible. A stored big file is
+//!   copied with its CRC and sizes in the local header and no data descriptor (general-purpose
+//!   bit 3 clear), which every reader accepts, including Java's `ZipInputStream` (it refuses a
+//!   stored entry with a data descriptor). Its bytes are BLAKE3-hashed again while copied: a
+//!   file that changed since the scan fails the build ([`ArchiveError::Changed`]), so the CRC
+//!   in the header is always that of the bytes written.
+//! - Other big files are deflated as a stream, in [`CHUNK`] pieces: their compressed size is
+//!   not known before, so bit 3 is set and a data descriptor (signature, CRC, sizes) follows
+//!   the data. Its sizes are 4 bytes unless the entry needs ZIP64 (then the local header has a
+//!   ZIP64 extra field and the descriptor 8-byte sizes), as Java's `ZipInputStream` expects
+//!   in both its older (sizes above 4 GiB) and newer (ZIP64 extra in the local header) rules.
+//!
+//! ZIP64: an entry whose size (or, streamed, possible compressed size) or header offset does
+//! not fit 32 bits gets a ZIP64 extended-information extra field with exactly the values that
+//! do not fit (a stored entry: both sizes in its local header, as the format requires) and
+//! version needed 4.5; the archive gets ZIP64 end records only when its entry count,
+//! directory size or directory offset does not fit the classic end record.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, mpsc};
 
-use async_zip::base::write::ZipFileWriter;
-use async_zip::{
-    AttributeCompatibility, Compression, DeflateOption, ZipDateTime, ZipDateTimeBuilder,
-    ZipEntryBuilder,
-};
 use flate2::{Compress, FlushCompress, Status};
-use futures::AsyncWriteExt;
-use futures::io::AllowStdIo;
 use sha2::{Digest, Sha256};
 
 use crate::scan::io_err;
 use crate::{ArchiveError, Built, DEFLATE_LEVEL, Entry, Source};
 
 /// Files up to this size are read whole, compressed in memory and written with a complete
-/// local header; larger ones are streamed.
+/// local header; larger ones are judged by the scan ([`LargeRule`]) and streamed.
 pub(crate) const WHOLE_LIMIT: u64 = 4 * 1024 * 1024;
 /// Read size when streaming a large file.
 const CHUNK: usize = 256 * 1024;
@@ -57,10 +65,16 @@ const MAX_THREADS: usize = 4;
 /// not yet written (their compressed copies come on top): keeps memory bounded.
 const IN_FLIGHT: u64 = 16 * 1024 * 1024;
 
-type Writer = ZipFileWriter<AllowStdIo<BufWriter<Sha256Writer>>>;
 /// A small file ready to be written: its data as stored in the zip (deflated or as it is),
 /// the method, and the CRC-32 of the content; or why it could not be prepared.
-type Prepared = Result<(Vec<u8>, Compression, u32), ArchiveError>;
+type Prepared = Result<(Vec<u8>, Method, u32), ArchiveError>;
+
+/// Compression method numbers of the zip format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Stored = 0,
+    Deflated = 8,
+}
 
 pub(crate) fn write_zip(source: &Source, temp_dir: &Path) -> Result<Built, ArchiveError> {
     let temp = tempfile::Builder::new()
@@ -73,7 +87,7 @@ pub(crate) fn write_zip(source: &Source, temp_dir: &Path) -> Result<Built, Archi
         file,
         hasher: Sha256::new(),
     };
-    let mut writer = ZipFileWriter::new(AllowStdIo::new(BufWriter::with_capacity(CHUNK, file)));
+    let mut zip = ZipOut::new(BufWriter::with_capacity(CHUNK, file));
 
     // Small files are read, checked and compressed by worker threads, ahead of the writer but
     // in archive order and within IN_FLIGHT bytes; the writer appends them in order and
@@ -94,27 +108,16 @@ pub(crate) fn write_zip(source: &Source, temp_dir: &Path) -> Result<Built, Archi
             scope.spawn(move || prepare_small_files(source, queue, sender));
         }
         drop(sender);
-        let result = futures::executor::block_on(write_entries(
-            &mut writer,
-            source,
-            &temp_path,
-            &queue,
-            receiver,
-        ));
+        let result = write_entries(&mut zip, source, &temp_path, &queue, receiver);
         queue.stop.store(true, Ordering::Relaxed);
         queue.room.notify_all();
         result
     });
     written?;
 
-    let out = futures::executor::block_on(writer.close()).map_err(zip_err(source))?;
-    let hashed = out
-        .into_inner()
-        .into_inner()
-        .map_err(|e| ArchiveError::Io {
-            path: temp_path.to_path_buf(),
-            source: e.into_error(),
-        })?;
+    let hashed = zip
+        .finish()
+        .map_err(|e| zip_failed(source, &temp_path, e))?;
     let sha256: [u8; 32] = hashed.hasher.finalize().into();
     let size = hashed.file.metadata().map_err(io_err(&temp_path))?.len();
     tracing::debug!(root = %source.root.display(), zip = %temp_path.display(), size, workers, "zip written");
@@ -142,13 +145,6 @@ impl io::Write for Sha256Writer {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
-    }
-}
-
-fn zip_err(source: &Source) -> impl Fn(async_zip::error::ZipError) -> ArchiveError + '_ {
-    |e| ArchiveError::Zip {
-        root: source.root.clone(),
-        message: e.to_string(),
     }
 }
 
@@ -211,7 +207,7 @@ fn prepare_small_files(source: &Source, queue: &Queue, sender: mpsc::Sender<(usi
 }
 
 /// The DEFLATE stream small entries are compressed with: raw DEFLATE (no zlib header) at
-/// [`DEFLATE_LEVEL`], as async_zip compresses streamed entries.
+/// [`DEFLATE_LEVEL`], as streamed entries are compressed.
 fn new_deflate() -> Compress {
     Compress::new(flate2::Compression::new(DEFLATE_LEVEL), false)
 }
@@ -225,15 +221,16 @@ fn prepare(entry: &Entry, buf: &mut Vec<u8>, deflate: &mut Compress) -> Prepared
         .read_to_end(buf)
         .map_err(io_err(&entry.path))?;
     verify(entry, buf.len() as u64, blake3::hash(buf))?;
-    let crc = async_zip::base::write::crc32(buf);
+    // The content is the scanned one: so is its CRC.
+    let crc = entry.crc32;
     if incompressible(buf) {
-        return Ok((std::mem::take(buf), Compression::Stored, crc));
+        return Ok((std::mem::take(buf), Method::Stored, crc));
     }
     let compressed = deflate_whole(deflate, buf).map_err(|message| ArchiveError::Zip {
         root: entry.path.clone(),
         message,
     })?;
-    Ok((compressed, Compression::Deflate, crc))
+    Ok((compressed, Method::Deflated, crc))
 }
 
 /// DEFLATEs `data` in one go with a reset (hence fresh) stream.
@@ -328,35 +325,354 @@ fn has_repeats(data: &[u8]) -> bool {
     false
 }
 
-fn fixed_time() -> ZipDateTime {
-    ZipDateTimeBuilder::new()
-        .year(1980)
-        .month(1)
-        .day(1)
-        .hour(0)
-        .minute(0)
-        .second(0)
-        .build()
+/// Bytes judged per sample of a big file.
+const SAMPLE: u64 = 64 * 1024;
+/// One sample at the start of every this many bytes.
+const SAMPLE_STRIDE: u64 = 1024 * 1024;
+
+/// The store-or-deflate rule for a file bigger than [`WHOLE_LIMIT`], fed the file's bytes in
+/// order (any split) during the scan: the file is stored when each sample (the first
+/// [`SAMPLE`] bytes of every [`SAMPLE_STRIDE`], the last one possibly shorter but judged only
+/// from [`STORE_MIN`] bytes on) is [`incompressible`]. A rule on the bytes alone, so the same
+/// content gives the same zip everywhere; one sixteenth of the file is judged, so it costs
+/// little next to the hashing. A big file that is mostly compressed data (media, archives,
+/// encrypted or random blobs) is stored; compressible parts between samples are not seen,
+/// which costs bytes, never correctness.
+pub(crate) struct LargeRule {
+    offset: u64,
+    sample: Vec<u8>,
+    store: bool,
 }
 
-fn options(entry: &Entry, compression: Compression) -> Result<ZipEntryBuilder, ArchiveError> {
-    Ok(ZipEntryBuilder::new(entry.name.clone().into(), compression)
-        .deflate_option(DeflateOption::Other(DEFLATE_LEVEL as i32))
-        .attribute_compatibility(AttributeCompatibility::Unix)
-        .last_modification_date(fixed_time())
-        .unix_permissions(mode_bits(entry)?))
+impl LargeRule {
+    pub(crate) fn new() -> LargeRule {
+        LargeRule {
+            offset: 0,
+            sample: Vec::new(),
+            store: true,
+        }
+    }
+
+    pub(crate) fn update(&mut self, mut data: &[u8]) {
+        while self.store && !data.is_empty() {
+            let within = self.offset % SAMPLE_STRIDE;
+            let (wanted, sampled) = if within < SAMPLE {
+                (SAMPLE - within, true)
+            } else {
+                (SAMPLE_STRIDE - within, false)
+            };
+            let take = data
+                .len()
+                .min(usize::try_from(wanted).unwrap_or(usize::MAX));
+            if sampled {
+                self.sample.extend_from_slice(&data[..take]);
+                if self.sample.len() as u64 == SAMPLE {
+                    self.judge();
+                }
+            }
+            self.offset += take as u64;
+            data = &data[take..];
+        }
+    }
+
+    fn judge(&mut self) {
+        self.store &= incompressible(&self.sample);
+        self.sample.clear();
+    }
+
+    /// The decision, for a file of `size` bytes (all of them fed).
+    pub(crate) fn finish(mut self, size: u64) -> bool {
+        if size <= WHOLE_LIMIT {
+            return false;
+        }
+        if self.sample.len() >= STORE_MIN {
+            self.judge();
+        }
+        self.store
+    }
 }
 
-async fn write_entries(
-    writer: &mut Writer,
+/// A value does not fit a 32-bit zip field from this on: it is written as 0xFFFFFFFF and
+/// carried in a ZIP64 extra field.
+const MAX32: u64 = 0xFFFF_FFFF;
+const LOCAL_SIGNATURE: u32 = 0x0403_4b50;
+const CENTRAL_SIGNATURE: u32 = 0x0201_4b50;
+const DESCRIPTOR_SIGNATURE: u32 = 0x0807_4b50;
+const END_SIGNATURE: u32 = 0x0605_4b50;
+const ZIP64_END_SIGNATURE: u32 = 0x0606_4b50;
+const ZIP64_LOCATOR_SIGNATURE: u32 = 0x0706_4b50;
+/// Unix (3) in the high byte, format version 6.3 in the low one.
+const MADE_BY: u16 = (3 << 8) | 63;
+/// Bit 11: names are UTF-8.
+const FLAG_UTF8: u16 = 0x0800;
+/// Bit 3: CRC and sizes follow the data, in a data descriptor.
+const FLAG_DESCRIPTOR: u16 = 0x0008;
+/// DOS date of 1980-01-01 (time 00:00:00 is 0).
+const DOS_DATE: u16 = (1 << 5) | 1;
+
+/// The highest compressed size DEFLATE can reach for `size` bytes at any level (stored blocks
+/// cost 5 bytes per 64 KiB; this bound is looser): a streamed entry whose bound does not fit
+/// 32 bits is written as ZIP64 from its local header on.
+fn deflate_bound(size: u64) -> u64 {
+    size + size / 1000 + 1024
+}
+
+/// The archive being written: bytes go to `out`, central directory records accumulate.
+struct ZipOut {
+    out: Counted,
+    central: Vec<u8>,
+    entries: u64,
+}
+
+/// The output with the number of bytes written so far (the offset of the next header).
+struct Counted {
+    out: BufWriter<Sha256Writer>,
+    offset: u64,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// What the local header and central record of one entry say.
+struct Header<'a> {
+    name: &'a [u8],
+    mode: u32,
+    method: Method,
+    crc: u32,
+    /// Sizes as known when the local header is written (`None`: in the data descriptor).
+    sizes: Option<(u64, u64)>,
+}
+
+/// ZIP64 extended-information extra field holding `values` (in the format's order:
+/// uncompressed size, compressed size, header offset), or nothing when there are none.
+fn zip64_extra(values: &[u64]) -> Vec<u8> {
+    if values.is_empty() {
+        return Vec::new();
+    }
+    let mut extra = Vec::with_capacity(4 + 8 * values.len());
+    extra.extend_from_slice(&1u16.to_le_bytes());
+    extra.extend_from_slice(&(8 * values.len() as u16).to_le_bytes());
+    for value in values {
+        extra.extend_from_slice(&value.to_le_bytes());
+    }
+    extra
+}
+
+/// A 32-bit field: the value, or 0xFFFFFFFF when it goes to the ZIP64 field.
+fn field32(value: u64) -> u32 {
+    u32::try_from(value)
+        .ok()
+        .filter(|&v| u64::from(v) < MAX32)
+        .unwrap_or(u32::MAX)
+}
+
+fn too_long(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what} too long for a zip entry"),
+    )
+}
+
+impl ZipOut {
+    fn new(out: BufWriter<Sha256Writer>) -> ZipOut {
+        ZipOut {
+            out: Counted { out, offset: 0 },
+            central: Vec::new(),
+            entries: 0,
+        }
+    }
+
+    /// Writes a local header; returns its offset and whether the entry is ZIP64 from here on.
+    /// `big`: the entry's sizes may not fit 32 bits.
+    fn local_header(&mut self, header: &Header<'_>, big: bool) -> io::Result<(u64, bool)> {
+        let offset = self.out.offset;
+        let zip64 = big || offset >= MAX32;
+        let name_len = u16::try_from(header.name.len()).map_err(|_| too_long("name"))?;
+        let (flags, crc, compressed, uncompressed, extra) = match header.sizes {
+            // Known sizes: in the header, both in the ZIP64 field when they do not fit.
+            Some((compressed, uncompressed)) if big => (
+                FLAG_UTF8,
+                header.crc,
+                u32::MAX,
+                u32::MAX,
+                zip64_extra(&[uncompressed, compressed]),
+            ),
+            Some((compressed, uncompressed)) => (
+                FLAG_UTF8,
+                header.crc,
+                field32(compressed),
+                field32(uncompressed),
+                Vec::new(),
+            ),
+            // Sizes in the descriptor; a ZIP64 one announced by the ZIP64 field (zeros).
+            None if big => (
+                FLAG_UTF8 | FLAG_DESCRIPTOR,
+                0,
+                u32::MAX,
+                u32::MAX,
+                zip64_extra(&[0, 0]),
+            ),
+            None => (FLAG_UTF8 | FLAG_DESCRIPTOR, 0, 0, 0, Vec::new()),
+        };
+        let mut bytes = Vec::with_capacity(30 + header.name.len() + extra.len());
+        bytes.extend_from_slice(&LOCAL_SIGNATURE.to_le_bytes());
+        bytes.extend_from_slice(&version_needed(header.method, zip64).to_le_bytes());
+        bytes.extend_from_slice(&flags.to_le_bytes());
+        bytes.extend_from_slice(&(header.method as u16).to_le_bytes());
+        bytes.extend_from_slice(&0u16.to_le_bytes());
+        bytes.extend_from_slice(&DOS_DATE.to_le_bytes());
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes.extend_from_slice(&compressed.to_le_bytes());
+        bytes.extend_from_slice(&uncompressed.to_le_bytes());
+        bytes.extend_from_slice(&name_len.to_le_bytes());
+        bytes.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.name);
+        bytes.extend_from_slice(&extra);
+        self.out.write_all(&bytes)?;
+        Ok((offset, zip64))
+    }
+
+    /// Records the entry's central directory record, once its sizes are known.
+    fn central_record(
+        &mut self,
+        header: &Header<'_>,
+        offset: u64,
+        zip64: bool,
+        compressed: u64,
+        uncompressed: u64,
+    ) -> io::Result<()> {
+        let mut values = Vec::new();
+        for value in [uncompressed, compressed, offset] {
+            if value >= MAX32 {
+                values.push(value);
+            }
+        }
+        let extra = zip64_extra(&values);
+        let flags = if header.sizes.is_some() {
+            FLAG_UTF8
+        } else {
+            FLAG_UTF8 | FLAG_DESCRIPTOR
+        };
+        let name_len = u16::try_from(header.name.len()).map_err(|_| too_long("name"))?;
+        let record = &mut self.central;
+        record.extend_from_slice(&CENTRAL_SIGNATURE.to_le_bytes());
+        record.extend_from_slice(&MADE_BY.to_le_bytes());
+        record.extend_from_slice(
+            &version_needed(header.method, zip64 || !extra.is_empty()).to_le_bytes(),
+        );
+        record.extend_from_slice(&flags.to_le_bytes());
+        record.extend_from_slice(&(header.method as u16).to_le_bytes());
+        record.extend_from_slice(&0u16.to_le_bytes());
+        record.extend_from_slice(&DOS_DATE.to_le_bytes());
+        record.extend_from_slice(&header.crc.to_le_bytes());
+        record.extend_from_slice(&field32(compressed).to_le_bytes());
+        record.extend_from_slice(&field32(uncompressed).to_le_bytes());
+        record.extend_from_slice(&name_len.to_le_bytes());
+        record.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        record.extend_from_slice(&0u16.to_le_bytes()); // comment length
+        record.extend_from_slice(&0u16.to_le_bytes()); // disk number
+        record.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+        record.extend_from_slice(&(header.mode << 16).to_le_bytes());
+        record.extend_from_slice(&field32(offset).to_le_bytes());
+        record.extend_from_slice(header.name);
+        record.extend_from_slice(&extra);
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// An entry whose data is in memory (stored or already deflated).
+    fn whole(&mut self, header: &Header<'_>, data: &[u8]) -> io::Result<()> {
+        let sizes = header.sizes.unwrap_or_default();
+        let (offset, zip64) = self.local_header(header, sizes.1 >= MAX32 || sizes.0 >= MAX32)?;
+        self.out.write_all(data)?;
+        self.central_record(header, offset, zip64, sizes.0, sizes.1)
+    }
+
+    /// Ends the archive: central directory, ZIP64 end records if needed, end record.
+    fn finish(mut self) -> io::Result<Sha256Writer> {
+        let start = self.out.offset;
+        let central = std::mem::take(&mut self.central);
+        self.out.write_all(&central)?;
+        let size = central.len() as u64;
+        let count = self.entries;
+        let mut end = Vec::new();
+        if count >= 0xFFFF || size >= MAX32 || start >= MAX32 {
+            let record = self.out.offset;
+            end.extend_from_slice(&ZIP64_END_SIGNATURE.to_le_bytes());
+            end.extend_from_slice(&44u64.to_le_bytes());
+            end.extend_from_slice(&MADE_BY.to_le_bytes());
+            end.extend_from_slice(&45u16.to_le_bytes());
+            end.extend_from_slice(&0u32.to_le_bytes());
+            end.extend_from_slice(&0u32.to_le_bytes());
+            end.extend_from_slice(&count.to_le_bytes());
+            end.extend_from_slice(&count.to_le_bytes());
+            end.extend_from_slice(&size.to_le_bytes());
+            end.extend_from_slice(&start.to_le_bytes());
+            end.extend_from_slice(&ZIP64_LOCATOR_SIGNATURE.to_le_bytes());
+            end.extend_from_slice(&0u32.to_le_bytes());
+            end.extend_from_slice(&record.to_le_bytes());
+            end.extend_from_slice(&1u32.to_le_bytes());
+        }
+        let count16 = u16::try_from(count).unwrap_or(u16::MAX);
+        end.extend_from_slice(&END_SIGNATURE.to_le_bytes());
+        end.extend_from_slice(&0u16.to_le_bytes());
+        end.extend_from_slice(&0u16.to_le_bytes());
+        end.extend_from_slice(&count16.to_le_bytes());
+        end.extend_from_slice(&count16.to_le_bytes());
+        end.extend_from_slice(&field32(size).to_le_bytes());
+        end.extend_from_slice(&field32(start).to_le_bytes());
+        end.extend_from_slice(&0u16.to_le_bytes()); // comment length
+        self.out.write_all(&end)?;
+        self.out
+            .out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
+    }
+}
+
+/// 1.0 stored, 2.0 deflated, 4.5 with ZIP64 fields.
+fn version_needed(method: Method, zip64: bool) -> u16 {
+    match (zip64, method) {
+        (true, _) => 45,
+        (false, Method::Deflated) => 20,
+        (false, Method::Stored) => 10,
+    }
+}
+
+fn zip_failed(source: &Source, temp: &Path, error: io::Error) -> ArchiveError {
+    if error.kind() == io::ErrorKind::InvalidInput {
+        ArchiveError::Zip {
+            root: source.root.clone(),
+            message: error.to_string(),
+        }
+    } else {
+        ArchiveError::Io {
+            path: temp.to_path_buf(),
+            source: error,
+        }
+    }
+}
+
+fn write_entries(
+    zip: &mut ZipOut,
     source: &Source,
     temp: &Path,
     queue: &Queue,
     receiver: mpsc::Receiver<(usize, Prepared)>,
 ) -> Result<(), ArchiveError> {
-    let zip_err = zip_err(source);
+    let failed = |e| zip_failed(source, temp, e);
     let mut ready: HashMap<usize, Prepared> = HashMap::new();
     for (index, entry) in source.entries.iter().enumerate() {
+        let mode = mode_bits(entry)?;
         if entry.size <= WHOLE_LIMIT {
             let prepared = loop {
                 if let Some(prepared) = ready.remove(&index) {
@@ -368,45 +684,121 @@ async fn write_entries(
                 })?;
                 ready.insert(done, prepared);
             };
-            let (data, compression, crc) = prepared?;
-            let options = options(entry, compression)?
-                .crc32(crc)
-                .uncompressed_size(entry.size);
-            writer
-                .write_entry_whole_precompressed(options, &data)
-                .await
-                .map_err(&zip_err)?;
-            queue.release(entry.size);
-            continue;
-        }
-        let file = File::open(&entry.path).map_err(io_err(&entry.path))?;
-        let mut stream = writer
-            .write_entry_stream(options(entry, Compression::Deflate)?)
-            .await
-            .map_err(&zip_err)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut total = 0u64;
-        let mut file = file.take(entry.size + 1);
-        let mut chunk = vec![0u8; CHUNK];
-        loop {
-            let n = match file.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(ArchiveError::Io {
-                        path: entry.path.clone(),
-                        source: e,
-                    });
-                }
+            let (data, method, crc) = prepared?;
+            let header = Header {
+                name: entry.name.as_bytes(),
+                mode: u32::from(mode),
+                method,
+                crc,
+                sizes: Some((data.len() as u64, entry.size)),
             };
-            hasher.update(&chunk[..n]);
-            total += n as u64;
-            stream.write_all(&chunk[..n]).await.map_err(io_err(temp))?;
+            zip.whole(&header, &data).map_err(failed)?;
+            queue.release(entry.size);
+        } else {
+            stream_entry(zip, entry, mode).map_err(|e| match e {
+                Streamed::Entry(e) => e,
+                Streamed::Zip(e) => failed(e),
+            })?;
         }
-        verify(entry, total, hasher.finalize())?;
-        stream.close().await.map_err(&zip_err)?;
     }
+    Ok(())
+}
+
+/// Copies what `file` yields into `out` in [`CHUNK`] reads, hashing it; stops at one byte
+/// more than the scanned size (a file that grew). Returns the byte count.
+fn copy(
+    file: &mut impl Read,
+    out: &mut impl Write,
+    hasher: &mut blake3::Hasher,
+    entry: &Entry,
+) -> Result<u64, Streamed> {
+    let mut chunk = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Streamed::Entry(io_err(&entry.path)(e))),
+        };
+        hasher.update(&chunk[..n]);
+        total += n as u64;
+        if total > entry.size {
+            return Ok(total); // grew: the caller reports it
+        }
+        out.write_all(&chunk[..n])?;
+    }
+}
+
+/// Why streaming an entry failed: the file (read error, changed) or the zip.
+enum Streamed {
+    Entry(ArchiveError),
+    Zip(io::Error),
+}
+
+impl From<io::Error> for Streamed {
+    fn from(error: io::Error) -> Streamed {
+        Streamed::Zip(error)
+    }
+}
+
+/// A big file: copied as it is (stored, CRC and sizes from the scan in the local header) or
+/// deflated as a stream (data descriptor). Its bytes are hashed again on the way and must be
+/// the scanned ones.
+fn stream_entry(zip: &mut ZipOut, entry: &Entry, mode: u16) -> Result<(), Streamed> {
+    let file = File::open(&entry.path).map_err(|e| Streamed::Entry(io_err(&entry.path)(e)))?;
+    let mut file = file.take(entry.size + 1);
+    let method = if entry.incompressible {
+        Method::Stored
+    } else {
+        Method::Deflated
+    };
+    let mut header = Header {
+        name: entry.name.as_bytes(),
+        mode: u32::from(mode),
+        method,
+        crc: entry.crc32,
+        sizes: None,
+    };
+    if method == Method::Stored {
+        header.sizes = Some((entry.size, entry.size));
+    }
+    let big = match method {
+        Method::Stored => entry.size >= MAX32,
+        Method::Deflated => deflate_bound(entry.size) >= MAX32,
+    };
+    let (offset, zip64) = zip.local_header(&header, big)?;
+    let data_start = zip.out.offset;
+    let mut hasher = blake3::Hasher::new();
+    let total = if method == Method::Deflated {
+        let level = flate2::Compression::new(DEFLATE_LEVEL);
+        let mut encoder = flate2::write::DeflateEncoder::new(&mut zip.out, level);
+        let total = copy(&mut file, &mut encoder, &mut hasher, entry)?;
+        // Nothing more is written for a changed file: the build fails below.
+        if total == entry.size {
+            encoder.finish()?;
+        }
+        total
+    } else {
+        copy(&mut file, &mut zip.out, &mut hasher, entry)?
+    };
+    verify(entry, total, hasher.finalize()).map_err(Streamed::Entry)?;
+    let compressed = zip.out.offset - data_start;
+    if method == Method::Deflated {
+        let mut descriptor = Vec::with_capacity(24);
+        descriptor.extend_from_slice(&DESCRIPTOR_SIGNATURE.to_le_bytes());
+        descriptor.extend_from_slice(&entry.crc32.to_le_bytes());
+        if big {
+            descriptor.extend_from_slice(&compressed.to_le_bytes());
+            descriptor.extend_from_slice(&entry.size.to_le_bytes());
+        } else {
+            // Not big: both fit (the bound said so).
+            descriptor.extend_from_slice(&field32(compressed).to_le_bytes());
+            descriptor.extend_from_slice(&field32(entry.size).to_le_bytes());
+        }
+        zip.out.write_all(&descriptor)?;
+    }
+    zip.central_record(&header, offset, zip64, compressed, entry.size)?;
     Ok(())
 }
 
@@ -497,5 +889,43 @@ mod tests {
         far.extend_from_slice(&random("gap", 40_000));
         far.extend_from_slice(&noise[..10_000]);
         assert!(incompressible(&far));
+    }
+
+    fn judge_large(data: &[u8], split: usize) -> bool {
+        let mut rule = LargeRule::new();
+        for piece in data.chunks(split) {
+            rule.update(piece);
+        }
+        rule.finish(data.len() as u64)
+    }
+
+    #[test]
+    fn big_files_are_judged_on_samples_whatever_the_reads() {
+        let noise = random("big noise", 6 * 1024 * 1024 + 5000);
+        for split in [1 << 18, 4096, 70_001] {
+            assert!(judge_large(&noise, split), "split {split}");
+        }
+        // Up to the whole-file limit, never: those are judged whole by the writer.
+        assert!(!judge_large(&noise[..WHOLE_LIMIT as usize], 1 << 18));
+        // Text inside one sample (here the third MiB's): deflated.
+        let mut mixed = noise.clone();
+        let text = include_bytes!("write.rs");
+        let at = 2 * SAMPLE_STRIDE as usize + 1000;
+        mixed[at..at + text.len().min(30_000)].copy_from_slice(&text[..text.len().min(30_000)]);
+        for split in [1 << 18, 4096, 70_001] {
+            assert!(!judge_large(&mixed, split), "split {split}");
+        }
+        // Text in the last, short sample counts too; a last piece under 1 KiB is not judged.
+        let mut tail = noise[..6 * SAMPLE_STRIDE as usize].to_vec();
+        tail.extend_from_slice(&text[..4096]);
+        assert!(!judge_large(&tail, 1 << 18));
+        let mut short = noise[..6 * SAMPLE_STRIDE as usize].to_vec();
+        short.extend_from_slice(&text[..500]);
+        assert!(judge_large(&short, 1 << 18));
+        // Between samples it is not seen (costs bytes, not correctness).
+        let mut between = noise.clone();
+        let at = SAMPLE_STRIDE as usize + 2 * SAMPLE as usize;
+        between[at..at + 30_000].copy_from_slice(&text[..30_000]);
+        assert!(judge_large(&between, 1 << 18));
     }
 }

@@ -346,7 +346,7 @@ async fn incompressible_small_files_are_stored_the_rest_deflated() {
     let text: Vec<u8> = (0..2_000)
         .flat_map(|i| format!("exports.f{i} = function(x) {{ return x + {i}; }};\n").into_bytes())
         .collect();
-    // Above the whole-file limit: streamed, hence deflated even though random.
+    // Above the whole-file limit: judged by the scan's samples, stored too.
     let big = random_bytes("big", 5 * 1024 * 1024);
     let fx = Fixture::new(&[
         ("a-random.bin", &random, 0o644),
@@ -367,7 +367,7 @@ async fn incompressible_small_files_are_stored_the_rest_deflated() {
             ("d-text.js", Deflated),
             // Below 1 KiB: always deflated.
             ("e-tiny-random.bin", Deflated),
-            ("f-big-random.bin", Deflated),
+            ("f-big-random.bin", Stored),
         ]
         .map(|(name, method)| (name.to_owned(), method))
     );
@@ -395,8 +395,214 @@ async fn incompressible_small_files_are_stored_the_rest_deflated() {
     assert!(again == bytes);
     assert_eq!(
         blake3::hash(&bytes).to_hex().as_str(),
-        "6415e39d42ee2d107131692fd99891a379cc608c1336c55e5bbff938b116065e"
+        "7b8e1dcc45fcb3431ddff47de967591719e0e7e87b2f38c4a3133603eb029a8f"
     );
+}
+
+/// Local headers, walked from the start: (name, flags, method, crc, compressed, uncompressed)
+/// as the local header says them (sizes from a ZIP64 extra field when it holds them).
+fn local_headers(bytes: &[u8]) -> Vec<(String, u16, u16, u32, u64, u64)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while bytes[at..].starts_with(b"PK\x03\x04") {
+        let flags = u16_at(bytes, at + 6);
+        let method = u16_at(bytes, at + 8);
+        let crc = u32_at(bytes, at + 14);
+        let mut compressed = u64::from(u32_at(bytes, at + 18));
+        let mut uncompressed = u64::from(u32_at(bytes, at + 22));
+        let name_len = u16_at(bytes, at + 26) as usize;
+        let extra_len = u16_at(bytes, at + 28) as usize;
+        let name = String::from_utf8(bytes[at + 30..at + 30 + name_len].to_vec()).unwrap();
+        let extra = &bytes[at + 30 + name_len..at + 30 + name_len + extra_len];
+        if extra.len() >= 20 && u16_at(extra, 0) == 1 {
+            uncompressed = u64::from_le_bytes(extra[4..12].try_into().unwrap());
+            compressed = u64::from_le_bytes(extra[12..20].try_into().unwrap());
+        }
+        at += 30 + name_len + extra_len;
+        if flags & 8 == 0 {
+            at += compressed as usize;
+        } else {
+            // Find the data descriptor through the central directory's size instead.
+            let cd = central_sizes(bytes);
+            let (_, csize) = cd.iter().find(|(n, _)| *n == name).unwrap();
+            at += *csize as usize;
+            assert_eq!(
+                &bytes[at..at + 4],
+                b"PK\x07\x08",
+                "data descriptor of {name}"
+            );
+            at += 16;
+        }
+        out.push((name, flags, method, crc, compressed, uncompressed));
+    }
+    out
+}
+
+/// (name, compressed size) of every central directory record (no ZIP64 values).
+fn central_sizes(bytes: &[u8]) -> Vec<(String, u64)> {
+    let eocd = bytes.len() - 22;
+    let count = u16_at(bytes, eocd + 10) as usize;
+    let mut at = u32_at(bytes, eocd + 16) as usize;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let name_len = u16_at(bytes, at + 28) as usize;
+        let extra_len = u16_at(bytes, at + 30) as usize;
+        let comment_len = u16_at(bytes, at + 32) as usize;
+        let name = String::from_utf8(bytes[at + 46..at + 46 + name_len].to_vec()).unwrap();
+        out.push((name, u64::from(u32_at(bytes, at + 20))));
+        at += 46 + name_len + extra_len + comment_len;
+    }
+    out
+}
+
+/// Runs a reader of another implementation over `zip`; it prints `name size sha256` per entry
+/// (twice for Java: through `ZipInputStream`, then `ZipFile`). A missing tool is a failure
+/// (CI installs them: `.ci/run`), not a skip.
+fn other_reader(program: &str, args: &[&str], zip: &Path) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .arg(zip)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} (needed by this test; see .ci/run): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const PYTHON_READER: &str = r#"
+import hashlib, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    assert z.testzip() is None
+    for info in z.infolist():
+        data = z.read(info)
+        print(info.filename, len(data), hashlib.sha256(data).hexdigest())
+"#;
+
+const JAVA_READER: &str = r#"
+import java.io.*;
+import java.security.MessageDigest;
+import java.util.Enumeration;
+import java.util.zip.*;
+
+public class Read {
+    static String line(String name, InputStream in) throws Exception {
+        MessageDigest md = MessageDigest.getInstance("SHA-256");
+        byte[] buf = new byte[65536];
+        long n = 0;
+        int r;
+        while ((r = in.read(buf)) > 0) { md.update(buf, 0, r); n += r; }
+        StringBuilder hex = new StringBuilder();
+        for (byte b : md.digest()) hex.append(String.format("%02x", b));
+        return name + " " + n + " " + hex;
+    }
+    public static void main(String[] args) throws Exception {
+        try (ZipInputStream z = new ZipInputStream(new FileInputStream(args[0]))) {
+            ZipEntry e;
+            while ((e = z.getNextEntry()) != null) System.out.println(line(e.getName(), z));
+        }
+        try (ZipFile f = new ZipFile(args[0])) {
+            for (Enumeration<? extends ZipEntry> en = f.entries(); en.hasMoreElements();) {
+                ZipEntry e = en.nextElement();
+                try (InputStream in = f.getInputStream(e)) { System.out.println(line(e.getName(), in)); }
+            }
+        }
+    }
+}
+"#;
+
+#[tokio::test]
+async fn big_incompressible_file_is_stored_with_its_crc_up_front() {
+    use sha2::Digest;
+    // Above the whole-file limit (4 MiB): one random (stored), one text (deflated, streamed).
+    let random = random_bytes("big random", 6_000_000);
+    let text: Vec<u8> = (0..120_000)
+        .flat_map(|i| format!("exports.f{i} = function(x) {{ return x * {i}; }};\n").into_bytes())
+        .collect();
+    assert!(text.len() > 5 * 1024 * 1024);
+    let files: [(&str, &[u8], u32); 3] = [
+        ("a-random.bin", &random, 0o644),
+        ("b-text.js", &text, 0o644),
+        ("bootstrap", b"#!/bin/sh\nexec ./a-random.bin\n", 0o755),
+    ];
+    let fx = Fixture::new(&files);
+    let (_, built, bytes) = scan_build(&fx.art(), &fx.policy()).await;
+    let headers = local_headers(&bytes);
+    let summary: Vec<(&str, u16, u16)> = headers
+        .iter()
+        .map(|(name, flags, method, ..)| (name.as_str(), flags & 8, *method))
+        .collect();
+    // Stored with no data descriptor (bit 3 clear); the text deflated with one.
+    assert_eq!(
+        summary,
+        [
+            ("a-random.bin", 0, 0),
+            ("b-text.js", 8, 8),
+            ("bootstrap", 0, 8)
+        ]
+    );
+    let (_, _, _, crc, compressed, uncompressed) = &headers[0];
+    assert_eq!((*compressed, *uncompressed), (6_000_000, 6_000_000));
+    // The CRC in the local header is the content's (the zip crate checks it against the data).
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).unwrap();
+    assert_eq!(zip.by_index(0).unwrap().crc32(), *crc);
+    assert!(bytes.len() < random.len() + text.len() / 4);
+    assert!(
+        read_zip(&bytes)
+            .iter()
+            .map(|e| &e.content[..])
+            .eq(files.iter().map(|f| f.1))
+    );
+
+    // Other readers: Python's zipfile, Info-ZIP unzip, Java's ZipInputStream and ZipFile.
+    let expected: String = files
+        .iter()
+        .map(|(name, content, _)| {
+            let digest = sha2::Sha256::digest(content);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{name} {} {hex}\n", content.len())
+        })
+        .collect();
+    assert_eq!(
+        other_reader("python3", &["-c", PYTHON_READER], &built.path),
+        expected
+    );
+    let unzip = other_reader("unzip", &["-t"], &built.path);
+    assert!(unzip.contains("No errors detected"), "{unzip}");
+    let java_dir = tempfile::tempdir().unwrap();
+    let java = java_dir.path().join("Read.java");
+    fs::write(&java, JAVA_READER).unwrap();
+    assert_eq!(
+        other_reader("java", &[java.to_str().unwrap()], &built.path),
+        format!("{expected}{expected}")
+    );
+
+    // Deterministic.
+    let (_, _, again) = scan_build(&fx.art(), &fx.policy()).await;
+    assert!(again == bytes);
+
+    // Changed between scan and build (same size): an error, not a zip with a wrong CRC.
+    let source = fx.scan(&fx.art(), true).await.unwrap();
+    let mut changed = random.clone();
+    changed[5_000_000] ^= 1;
+    fs::write(fx.art().join("a-random.bin"), &changed).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    match source.build(temp.path()).await {
+        Err(ArchiveError::Changed { path }) => assert!(path.ends_with("a-random.bin"), "{path:?}"),
+        other => panic!("expected Changed, got {other:?}"),
+    }
+    assert_eq!(fs::read_dir(temp.path()).unwrap().count(), 0);
+    // Grown.
+    let source = fx.scan(&fx.art(), true).await.unwrap();
+    changed.push(0);
+    fs::write(fx.art().join("a-random.bin"), &changed).unwrap();
+    assert!(matches!(
+        source.build(temp.path()).await,
+        Err(ArchiveError::Changed { .. })
+    ));
 }
 
 // ---------------------------------------------------------------- determinism and key
@@ -488,7 +694,7 @@ async fn moving_bytes_between_files_changes_the_key() {
 /// Bump KEY_FORMAT_VERSION when the key inputs change on purpose.
 #[tokio::test]
 async fn key_and_zip_test_vectors() {
-    assert_eq!(KEY_FORMAT_VERSION, 2);
+    assert_eq!(KEY_FORMAT_VERSION, 3);
     let fx = Fixture::new(&[
         (
             "index.js",
@@ -501,7 +707,7 @@ async fn key_and_zip_test_vectors() {
     // The documented layout, spelled out: u32 version, str kind, then per entry in byte order
     // of names: str name, u32 mode, u64 length, BLAKE3(content). (str = u64 length + bytes.)
     let mut stream = Vec::new();
-    stream.extend_from_slice(&2u32.to_le_bytes());
+    stream.extend_from_slice(&3u32.to_le_bytes());
     stream.extend_from_slice(&3u64.to_le_bytes());
     stream.extend_from_slice(b"zip");
     let files: [(&str, u32, &[u8]); 2] = [
@@ -522,7 +728,7 @@ async fn key_and_zip_test_vectors() {
     assert_eq!(source.key, blake3::hash(&stream).to_hex().as_str());
     assert_eq!(
         source.key,
-        "5db417f0672b65c6780f7885ff9a6efa4578d30df78b1a6cac975ce127f11b51"
+        "2c53ada57944435d3fed0d4558598f4dbefa653e210508885afd38a8ec21bf38"
     );
     // The zip bytes themselves are pinned too: catches a change of DEFLATE backend (e.g.
     // flate2 switched to a C zlib by feature unification) or of the header layout. (These
@@ -539,7 +745,7 @@ async fn key_and_zip_test_vectors() {
     assert_eq!(raw.packing, Packing::Raw);
     let content = b"exports.handler = function(event, context) {}";
     let mut stream = Vec::new();
-    stream.extend_from_slice(&2u32.to_le_bytes());
+    stream.extend_from_slice(&3u32.to_le_bytes());
     stream.extend_from_slice(&3u64.to_le_bytes());
     stream.extend_from_slice(b"raw");
     stream.extend_from_slice(&(content.len() as u64).to_le_bytes());
@@ -547,7 +753,7 @@ async fn key_and_zip_test_vectors() {
     assert_eq!(raw.key, blake3::hash(&stream).to_hex().as_str());
     assert_eq!(
         raw.key,
-        "0af894cec80e044b3c101ea9adc812df0a8062d7e32ddb08bd525205a04ec10d"
+        "c1e7e14cba153c49f279fb93d9dd76f59668beb8cf8b0e310f8e63babee3c6ea"
     );
 }
 

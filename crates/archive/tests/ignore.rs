@@ -189,7 +189,7 @@ async fn without_ignore_files_keys_are_unchanged() {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    const PINNED: &str = "5db417f0672b65c6780f7885ff9a6efa4578d30df78b1a6cac975ce127f11b51";
+    const PINNED: &str = "2c53ada57944435d3fed0d4558598f4dbefa653e210508885afd38a8ec21bf38";
     let source = fx.scan().await.unwrap();
     assert_eq!(source.key, PINNED);
     assert!(source.excluded.is_empty());
