@@ -23,11 +23,7 @@ struct P<'a> {
 
 impl<'a> P<'a> {
     fn err(&self, at: usize, msg: impl Into<String>) -> ParseError {
-        ParseError {
-            origin: self.origin.to_path_buf(),
-            pos: self.idx.pos(at),
-            message: msg.into(),
-        }
+        ParseError::new(self.origin, self.idx.pos(at), msg)
     }
     fn syntax(&self, at: usize, msg: impl Into<String>) -> JsonError {
         JsonError::Syntax(self.err(at, msg))

@@ -19,15 +19,18 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 mod json;
 mod lines;
+mod located;
 mod quote;
 mod render;
 mod resolve;
 mod to_json;
 mod yaml;
 
+pub use located::{Located, Place};
 pub use resolve::Via;
 
 /// Deepest collection nesting accepted when parsing (keeps recursion bounded).
@@ -49,6 +52,16 @@ pub struct Pos {
 pub struct Span {
     pub start: Pos,
     pub end: Pos,
+}
+
+/// The empty span at a position.
+impl From<Pos> for Span {
+    fn from(pos: Pos) -> Span {
+        Span {
+            start: pos,
+            end: pos,
+        }
+    }
 }
 
 /// How a scalar was written.
@@ -139,7 +152,7 @@ impl Node {
 #[derive(Debug, Clone)]
 pub struct Template {
     origin: PathBuf,
-    source: String,
+    source: Arc<str>,
     format: Format,
     /// The tree as written (aliases and merge keys as such).
     root: Node,
@@ -149,21 +162,28 @@ pub struct Template {
     unroll: bool,
 }
 
-/// A parse error, located in the source.
+/// A parse error, located in the source (whose text it carries).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{}:{}:{}: {message}", origin.display(), pos.line, pos.col)]
+#[error("{at}: {message}")]
 pub struct ParseError {
-    pub origin: PathBuf,
-    pub pos: Pos,
+    pub at: Located,
     pub message: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(origin: &Path, pos: Pos, message: impl Into<String>) -> Self {
+        ParseError {
+            at: Located::at(origin, None, pos),
+            message: message.into(),
+        }
+    }
 }
 
 /// A render error (e.g. a tag with no long form in JSON output).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{}:{}:{}: {message}", origin.display(), pos.line, pos.col)]
+#[error("{at}: {message}")]
 pub struct RenderError {
-    pub origin: PathBuf,
-    pub pos: Pos,
+    pub at: Located,
     pub message: String,
 }
 
@@ -173,6 +193,14 @@ impl Template {
     /// empty document, is an error (a template is one mapping). Duplicate mapping keys are an
     /// error naming both lines.
     pub fn parse(origin: &Path, source: String) -> Result<Template, ParseError> {
+        let source: Arc<str> = source.into();
+        Self::parse_text(origin, &source).map_err(|e| ParseError {
+            at: e.at.with_text(source.clone()),
+            ..e
+        })
+    }
+
+    fn parse_text(origin: &Path, source: &Arc<str>) -> Result<Template, ParseError> {
         let bom = if source.starts_with('\u{feff}') { 3 } else { 0 };
         // yaml-rust2 takes a NUL for the end of the input and would silently drop what follows;
         // YAML and JSON allow no C0 control character but tab and line breaks anyway.
@@ -180,35 +208,31 @@ impl Template {
             .bytes()
             .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
         {
-            return Err(ParseError {
-                origin: origin.to_path_buf(),
-                pos: lines::LineIndex::new(&source, bom).pos(byte),
-                message: format!(
+            return Err(ParseError::new(
+                origin,
+                lines::LineIndex::new(source, bom).pos(byte),
+                format!(
                     "control character U+{:04X} is not allowed in a template",
                     source.as_bytes()[byte]
                 ),
-            });
+            ));
         }
         let body = source.get(bom..).unwrap_or("");
         let looks_json = body.trim_start().starts_with('{');
         let (root, format) = if looks_json {
-            match json::parse(origin, &source, bom) {
+            match json::parse(origin, source, bom) {
                 Ok(root) => (root, Format::Json),
                 Err(json::JsonError::Semantic(e)) => return Err(e),
                 // Not JSON: maybe a YAML flow mapping.
-                Err(json::JsonError::Syntax(e)) => match yaml::parse(origin, &source, bom) {
+                Err(json::JsonError::Syntax(e)) => match yaml::parse(origin, source, bom) {
                     Ok(root) => (root, Format::Yaml),
                     Err(_) => return Err(e),
                 },
             }
         } else {
-            (yaml::parse(origin, &source, bom)?, Format::Yaml)
+            (yaml::parse(origin, source, bom)?, Format::Yaml)
         };
-        let fail = |f: resolve::Fail| ParseError {
-            origin: origin.to_path_buf(),
-            pos: f.pos,
-            message: f.message,
-        };
+        let fail = |f: resolve::Fail| ParseError::new(origin, f.pos, f.message);
         let (resolved, unroll) = if format == Format::Yaml {
             let anchors = resolve::Anchors::index(&root).map_err(fail)?;
             let resolved = if anchors.targets_any() || anchors.merges {
@@ -226,7 +250,7 @@ impl Template {
         };
         Ok(Template {
             origin: origin.to_path_buf(),
-            source,
+            source: source.clone(),
             format,
             root,
             resolved,
@@ -257,6 +281,18 @@ impl Template {
     }
     pub fn source(&self) -> &str {
         &self.source
+    }
+    /// `span` of this template, with its text: what an error about that place carries.
+    pub fn locate(&self, span: Span) -> Located {
+        Located::new(&self.origin, Some(self.source.clone()), span)
+    }
+    /// [`Template::locate`] for the empty span at `pos`.
+    pub fn locate_at(&self, pos: Pos) -> Located {
+        Located::at(&self.origin, Some(self.source.clone()), pos)
+    }
+    /// The text, shared.
+    pub fn shared_source(&self) -> Arc<str> {
+        self.source.clone()
     }
     pub fn format(&self) -> Format {
         self.format

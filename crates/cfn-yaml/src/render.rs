@@ -930,7 +930,7 @@ pub(crate) fn line_ending(src: &str) -> &'static str {
 }
 
 pub(crate) fn render(t: &Template, edits: &Edits) -> String {
-    let src = t.source.as_str();
+    let src = &*t.source;
     if edits.is_empty() && !t.unroll {
         return src.to_owned();
     }

@@ -266,8 +266,10 @@ struct W<'a> {
 impl<'a> W<'a> {
     fn err(&self, pos: Pos, message: impl Into<String>) -> RenderError {
         RenderError {
-            origin: self.t.origin.clone(),
-            pos,
+            at: self.t.locate(crate::Span {
+                start: pos,
+                end: pos,
+            }),
             message: message.into(),
         }
     }

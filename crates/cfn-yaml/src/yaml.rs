@@ -264,11 +264,7 @@ impl<'s> Builder<'s> {
     }
 
     fn err_at(&self, byte: usize, message: impl Into<String>) -> ParseError {
-        ParseError {
-            origin: self.origin.to_path_buf(),
-            pos: self.pos(byte),
-            message: message.into(),
-        }
+        ParseError::new(self.origin, self.pos(byte), message)
     }
 
     fn mark_byte(&mut self, m: &Marker) -> usize {
@@ -682,7 +678,7 @@ pub(crate) fn parse(origin: &Path, src: &str, bom: usize) -> Result<Node, ParseE
     let mut text = src.to_owned();
     // (where the bracket is in `text`, where it is written in `src`)
     let mut moved: Vec<(usize, usize)> = Vec::new();
-    let mut at = first.pos.byte;
+    let mut at = first.at.span.start.byte;
     while moved.len() < MAX_CLOSERS_MOVED {
         let Some(to) = move_closer(&mut text, at, bom) else {
             return Err(first);
@@ -699,7 +695,7 @@ pub(crate) fn parse(origin: &Path, src: &str, bom: usize) -> Result<Node, ParseE
                 put_back(&mut root, &moved, &idx);
                 return Ok(root);
             }
-            Err(e) if e.message == "invalid indentation" => at = e.pos.byte,
+            Err(e) if e.message == "invalid indentation" => at = e.at.span.start.byte,
             Err(_) => return Err(first),
         }
     }

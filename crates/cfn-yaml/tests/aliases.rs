@@ -423,15 +423,15 @@ fn alias_problems_are_located_errors() {
             .expect_err("must fail")
     };
     let e = err("a: 1\nb: *nope\n");
-    assert_eq!((e.pos.line, e.pos.col), (2, 4), "{e}");
+    assert_eq!((e.at.line(), e.at.col()), (2, 4), "{e}");
     assert!(e.message.contains("unknown"), "{e}");
 
     let e = err("a: &s text\nm:\n  <<: *s\n");
-    assert_eq!((e.pos.line, e.pos.col), (3, 7), "{e}");
+    assert_eq!((e.at.line(), e.at.col()), (3, 7), "{e}");
     assert!(e.message.contains("merge key"), "{e}");
 
     let e = err("m:\n  <<: [{a: 1}, x]\n");
-    assert_eq!((e.pos.line, e.pos.col), (2, 16), "{e}");
+    assert_eq!((e.at.line(), e.at.col()), (2, 16), "{e}");
 }
 
 #[test]
@@ -453,7 +453,7 @@ fn alias_bombs_are_refused_by_size_not_by_allocation() {
     src.push_str("l2: [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]\n");
     let e = Template::parse(Path::new("t.yaml"), src).expect_err("bytes");
     assert!(e.message.contains("MiB"), "{e}");
-    assert_eq!(e.pos.line, 3, "{e}");
+    assert_eq!(e.at.line(), 3, "{e}");
 
     // Within the limits, expansion works.
     let t = parse("s: &s abc\nl: [*s, *s]\n");

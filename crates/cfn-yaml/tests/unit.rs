@@ -985,7 +985,7 @@ fn mapping_replacement_changes_one_occurrence_and_unrolls_the_others() {
 fn control_characters_are_located_errors() {
     let text = "A: |\n  exis\0ts\nB: x\n".to_string();
     let e = cfn_yaml::Template::parse(std::path::Path::new("t.yml"), text).unwrap_err();
-    assert_eq!((e.pos.line, e.pos.col), (2, 7), "{e}");
+    assert_eq!((e.at.line(), e.at.col()), (2, 7), "{e}");
     assert!(e.message.contains("U+0000"), "{e}");
     let e = cfn_yaml::Template::parse(std::path::Path::new("t.json"), "{\"a\": \"\x07\"}".into())
         .unwrap_err();
@@ -1089,7 +1089,7 @@ fn closing_brackets_below_the_indentation_are_accepted_with_exact_spans() {
     let commented = "A:\n  - B: [\n      \"x\" # c\n    ]\n";
     let e = Template::parse(Path::new("t.yml"), commented.to_owned()).unwrap_err();
     assert_eq!(e.message, "invalid indentation");
-    assert_eq!((e.pos.line, e.pos.col), (4, 5));
+    assert_eq!((e.at.line(), e.at.col()), (4, 5));
 }
 
 fn items(n: &Node) -> &[Node] {

@@ -209,7 +209,7 @@ fn artifact(r: &packager::Reference, bucket: &str, addons: Option<&Addons>) -> A
     let (template, line) = match addons {
         Some(addons) if addons.files().len() > 1 && r.template == addons.template().origin() => {
             let at = addons.locate(r.position);
-            (at.file, at.line)
+            (at.file.clone(), at.line())
         }
         _ => (r.template.clone(), r.position.line),
     };

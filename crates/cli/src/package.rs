@@ -114,8 +114,7 @@ pub fn read_template(path: &Path) -> Result<cfn_yaml::Template, Failure> {
     }
     let text = std::fs::read_to_string(&absolute)
         .map_err(|e| Failure::io(format!("reading template {}", path.display()), e))?;
-    cfn_yaml::Template::parse(&absolute, text.clone())
-        .map_err(|error| Failure::Parse { error, text })
+    cfn_yaml::Template::parse(&absolute, text).map_err(Failure::Parse)
 }
 
 /// Builds the S3 client for `bucket` from the shared flags.

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use cfn_yaml::Located;
+
 use miette::{
     LabeledSpan, MietteError, MietteSpanContents, Report, SourceCode, SourceSpan, SpanContents,
     miette,
@@ -15,11 +17,8 @@ pub enum Failure {
     Package(#[from] packager::Error),
     #[error(transparent)]
     Upload(#[from] upload::UploadError),
-    #[error("{error}")]
-    Parse {
-        error: cfn_yaml::ParseError,
-        text: String,
-    },
+    #[error(transparent)]
+    Parse(cfn_yaml::ParseError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -83,104 +82,77 @@ impl Failure {
 pub fn print(failure: &Failure) {
     match failure {
         Failure::DiffFound => {}
-        Failure::Addons(error) if error.location().is_some() => {
-            let loc = error.location().unwrap_or_else(unreachable_location);
-            let text = std::fs::read_to_string(&loc.file).unwrap_or_default();
-            let byte = byte_offset(&text, loc.line, loc.col);
-            let headline = format!("{}:{}:{}: {error}", loc.file.display(), loc.line, loc.col);
-            let report = located(
-                &loc.file.display().to_string(),
-                &text,
-                byte,
-                byte,
-                loc.line,
-                headline,
-                "here",
-                None,
-            );
-            eprintln!("{report:?}");
-        }
         Failure::Package(packager::Error::Invalid(diagnostics)) => {
             for d in diagnostics {
-                eprintln!("{:?}", diagnostic_report(d));
+                let help = d
+                    .resolved
+                    .as_ref()
+                    .map(|p| format!("resolved to {}", p.display()));
+                eprintln!("{:?}", report(&d.at, d.headline(), &d.message, help));
             }
-            eprintln!(
-                "error: {} problem{} found; nothing was uploaded",
-                diagnostics.len(),
-                if diagnostics.len() == 1 { "" } else { "s" }
-            );
+            eprintln!("error: {}", failure);
         }
-        Failure::Parse { error, text } => {
-            let report = located(
-                &error.origin.display().to_string(),
-                text,
-                error.pos.byte,
-                error.pos.byte,
-                error.pos.line,
-                format!(
-                    "{}:{}:{}: {}",
-                    error.origin.display(),
-                    error.pos.line,
-                    error.pos.col,
-                    error.message
-                ),
-                "here",
-                None,
-            );
-            eprintln!("{report:?}");
-        }
-        other => {
-            let mut message = format!("error: {}", escape_lines(&other.to_string()));
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                let text = escape_lines(&cause.to_string());
-                if !message.contains(&text) {
-                    message.push_str(&format!("\n  caused by: {text}"));
+        other => match other.location() {
+            Some(at) => {
+                // Every located headline starts with `file:line:col: `, once (Copilot's own
+                // messages, kept word for word, do not name the place).
+                let message = other.to_string();
+                let prefix = format!("{at}: ");
+                let headline = if message.starts_with(&prefix) {
+                    message
+                } else {
+                    prefix + &message
+                };
+                eprintln!("{:?}", report(at, headline, "here", None));
+            }
+            None => {
+                let mut message = format!("error: {}", escape_lines(&other.to_string()));
+                let mut source = std::error::Error::source(other);
+                while let Some(cause) = source {
+                    let text = escape_lines(&cause.to_string());
+                    if !message.contains(&text) {
+                        message.push_str(&format!("\n  caused by: {text}"));
+                    }
+                    source = cause.source();
                 }
-                source = cause.source();
+                eprintln!("{message}");
             }
-            eprintln!("{message}");
+        },
+    }
+}
+
+impl Failure {
+    /// The place in a file a failure is about, when there is one.
+    fn location(&self) -> Option<&Located> {
+        match self {
+            Failure::Parse(e) => Some(&e.at),
+            Failure::Addons(e) => e.location(),
+            Failure::Workspace(e) => e.location(),
+            _ => None,
         }
     }
 }
 
-fn diagnostic_report(d: &packager::Diagnostic) -> Report {
-    let mut headline = format!(
-        "{}:{}:{}: ",
-        d.file.display(),
-        d.span.start.line,
-        d.span.start.col
-    );
-    match (&d.logical_id, &d.property) {
-        (Some(id), Some(p)) => headline.push_str(&format!("resource {id}, property {p}: ")),
-        (Some(id), None) => headline.push_str(&format!("resource {id}: ")),
-        (None, Some(p)) => headline.push_str(&format!("property {p}: ")),
-        (None, None) => {}
-    }
-    headline.push_str(&d.message);
-    let help = d
-        .resolved
-        .as_ref()
-        .map(|p| format!("resolved to {}", p.display()));
-    match &d.source {
-        Some(source) => located(
-            &d.file.display().to_string(),
-            source,
-            d.span.start.byte,
-            d.span.end.byte,
-            d.span.start.line,
-            headline,
-            &d.message,
-            help,
-        ),
-        None => {
-            let headline = escape(&headline).into_owned();
-            match help {
-                Some(help) => miette!(help = escape(&help).into_owned(), "{headline}"),
-                None => miette!("{headline}"),
-            }
-        }
-    }
+/// The report of a problem at `at`: `headline` (which starts with `file:line:col`), then the
+/// offending line with `label` under the span, when the file's text may be shown.
+fn report(at: &Located, headline: String, label: &str, help: Option<String>) -> Report {
+    let headline = escape(&headline).into_owned();
+    let Some(text) = at.text.as_deref() else {
+        return match help {
+            Some(help) => miette!(help = escape(&help).into_owned(), "{headline}"),
+            None => miette!("{headline}"),
+        };
+    };
+    located(
+        &at.file.display().to_string(),
+        text,
+        at.span.start.byte,
+        at.span.end.byte,
+        at.line(),
+        headline,
+        label,
+        help,
+    )
 }
 
 /// Characters of the offending line shown before and after the offending column: a long
@@ -323,96 +295,4 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 /// [`escape`], keeping line breaks (for messages of several lines).
 pub fn escape_lines(s: &str) -> String {
     s.split('\n').map(escape).collect::<Vec<_>>().join("\n")
-}
-
-fn unreachable_location() -> copilot_workspace::Location {
-    copilot_workspace::Location {
-        file: std::path::PathBuf::new(),
-        line: 1,
-        col: 1,
-    }
-}
-
-/// Byte offset of 1-based (line, column in characters) in `text`; clamped to the text.
-fn byte_offset(text: &str, line: usize, col: usize) -> usize {
-    let mut offset = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return offset
-                + l.char_indices()
-                    .nth(col.saturating_sub(1))
-                    .map_or(l.len(), |(b, _)| b);
-        }
-        offset += l.len();
-    }
-    text.len()
-}
-
-/// Problems found in a merged addons template point at the merged text; point them at the
-/// original addon files instead.
-pub fn locate_in_addons(error: packager::Error, addons: &copilot_workspace::Addons) -> Failure {
-    let packager::Error::Invalid(diagnostics) = error else {
-        return Failure::Package(error);
-    };
-    let merged_origin = addons.template().origin().to_path_buf();
-    // Each original file is read and indexed once, however many problems it has.
-    let mut files: std::collections::HashMap<
-        std::path::PathBuf,
-        (std::sync::Arc<str>, Vec<usize>),
-    > = std::collections::HashMap::new();
-    let diagnostics = diagnostics
-        .into_iter()
-        .map(|mut d| {
-            if d.file != merged_origin || addons.files().len() < 2 {
-                return d;
-            }
-            let start = addons.locate(d.span.start);
-            let (text, lines) = files.entry(start.file.clone()).or_insert_with(|| {
-                let text: std::sync::Arc<str> = std::fs::read_to_string(&start.file)
-                    .unwrap_or_default()
-                    .into();
-                let lines = std::iter::once(0)
-                    .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-                    .collect();
-                (text, lines)
-            });
-            let line_start = lines
-                .get(start.line.saturating_sub(1))
-                .copied()
-                .unwrap_or(text.len());
-            let byte = text[line_start..]
-                .char_indices()
-                .nth(start.col.saturating_sub(1))
-                .map_or(text.len(), |(b, _)| line_start + b);
-            let len = d.span.end.byte.saturating_sub(d.span.start.byte);
-            d.span = cfn_yaml::Span {
-                start: cfn_yaml::Pos {
-                    byte,
-                    line: start.line,
-                    col: start.col,
-                },
-                end: cfn_yaml::Pos {
-                    byte: (byte + len).min(text.len()),
-                    line: start.line,
-                    col: start.col + len,
-                },
-            };
-            d.file = start.file;
-            d.source = Some(text.clone());
-            d
-        })
-        .collect();
-    Failure::Package(packager::Error::Invalid(diagnostics))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn byte_offsets_count_characters() {
-        let text = "a: b\nñé: x\n";
-        assert_eq!(super::byte_offset(text, 1, 1), 0);
-        assert_eq!(super::byte_offset(text, 2, 1), 5);
-        assert_eq!(super::byte_offset(text, 2, 3), 9);
-        assert_eq!(super::byte_offset(text, 9, 1), text.len());
-    }
 }

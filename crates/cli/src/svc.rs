@@ -805,7 +805,7 @@ pub(crate) async fn prepare(
     };
     packager::prepare(addons.template().clone(), options)
         .await
-        .map_err(|e| crate::report::locate_in_addons(e, addons))
+        .map_err(|e| Failure::Package(e.relocate(|at| addons.relocate(at))))
 }
 
 /// The packaged addons template and the URL [`upload_addons`] will give it, without uploading

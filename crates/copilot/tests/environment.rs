@@ -65,11 +65,7 @@ fn param(key: &str, entry: &str) -> AddonParameter {
     AddonParameter {
         key: key.into(),
         entry: entry.into(),
-        location: copilot_workspace::Location {
-            file: "p.yml".into(),
-            line: 1,
-            col: 1,
-        },
+        location: cfn_yaml::Located::at_line_col("p.yml", "Retention: 7\n".into(), 1, 1, 9),
     }
 }
 

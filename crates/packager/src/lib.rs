@@ -35,12 +35,14 @@ pub use store::Store;
 
 use std::path::PathBuf;
 
+use cfn_yaml::Located;
+
 /// Why packaging stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The input is invalid: nothing was zipped or uploaded. Diagnostics are in document
     /// order.
-    #[error("{} problem{} found in the templates; nothing was uploaded", .0.len(), if .0.len() == 1 { "" } else { "s" })]
+    #[error("{} problem{} found; nothing was uploaded", .0.len(), if .0.len() == 1 { "" } else { "s" })]
     Invalid(Vec<Diagnostic>),
     /// Building an artifact failed after validation (e.g. a file changed during the run).
     #[error("building the artifact for {path}: {source}")]
@@ -59,4 +61,23 @@ pub enum Error {
         #[source]
         source: cfn_yaml::RenderError,
     },
+}
+
+impl Error {
+    /// The same error with each diagnostic's place passed through `f` (for a merged
+    /// template: back to the file each line came from).
+    pub fn relocate(self, f: impl Fn(Located) -> Located) -> Self {
+        match self {
+            Error::Invalid(diagnostics) => Error::Invalid(
+                diagnostics
+                    .into_iter()
+                    .map(|mut d| {
+                        d.at = f(d.at);
+                        d
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
 }

@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use cfn_yaml::{Node, Span, Template};
+use cfn_yaml::{Node, Template};
 use futures::StreamExt;
 use registry::{Candidate, Rule, Value};
 
@@ -225,7 +224,6 @@ struct Discovery<'o> {
 impl Discovery<'_> {
     /// Visits a template and everything it references; returns its index in `templates`.
     fn visit(&mut self, template: Template) -> usize {
-        let source: Arc<str> = Arc::from(template.source());
         let file = template.origin().to_path_buf();
         let base_dir = match &self.options.base {
             Base::Root(root) => root.clone(),
@@ -236,12 +234,7 @@ impl Discovery<'_> {
         let mut loops = registry::malformed_loops(&template).into_iter().peekable();
         let loop_problem = |this: &mut Self, problem: registry::MalformedLoop<'_>| {
             this.seq += 1;
-            let mut d = Diagnostic::new(
-                file.clone(),
-                Some(source.clone()),
-                problem.node.span,
-                problem.message,
-            );
+            let mut d = Diagnostic::new(template.locate(problem.node.span), problem.message);
             d.logical_id = Some(problem.name.to_string());
             this.diagnostics.push((this.seq, d));
         };
@@ -254,12 +247,7 @@ impl Discovery<'_> {
             self.seq += 1;
             let seq = self.seq;
             let diag = |message: String, resolved: Option<PathBuf>| {
-                let mut d = Diagnostic::new(
-                    file.clone(),
-                    Some(source.clone()),
-                    candidate.node.span,
-                    message,
-                );
+                let mut d = Diagnostic::new(template.locate(candidate.node.span), message);
                 d.logical_id = Some(candidate.site.name().to_string());
                 d.property = Some(candidate.property.clone());
                 d.resolved = resolved;
@@ -457,13 +445,6 @@ impl Discovery<'_> {
         let template = match Template::parse(resolved, text) {
             Ok(t) => t,
             Err(e) => {
-                let source: Arc<str> = std::fs::read_to_string(resolved)
-                    .map(Arc::from)
-                    .unwrap_or_else(|_| "".into());
-                let span = Span {
-                    start: e.pos,
-                    end: e.pos,
-                };
                 let referrer = diag(String::new(), None);
                 let message = format!(
                     "{} (in the nested template of resource {}, property {})",
@@ -471,7 +452,7 @@ impl Discovery<'_> {
                     referrer.logical_id.as_deref().unwrap_or("?"),
                     referrer.property.as_deref().unwrap_or("?"),
                 );
-                let d = Diagnostic::new(resolved.to_path_buf(), Some(source), span, message);
+                let d = Diagnostic::new(e.at, message);
                 self.diagnostics.push((seq, d));
                 return None;
             }
@@ -489,14 +470,12 @@ impl Discovery<'_> {
 /// quote it) and the names read from it are dropped, so that a template pointing at
 /// `/proc/self/environ` or a credentials file cannot make the report print their content.
 fn only_position_if_foreign(d: Diagnostic, root: &Path) -> Diagnostic {
-    let inside = std::fs::canonicalize(&d.file).is_ok_and(|f| f.starts_with(root));
+    let inside = std::fs::canonicalize(&d.at.file).is_ok_and(|f| f.starts_with(root));
     if inside {
         return d;
     }
     Diagnostic::new(
-        d.file,
-        None,
-        d.span,
+        d.at.without_text(),
         format!(
             "problem in a file outside {}; only its position is shown, not its content",
             root.display()

@@ -206,8 +206,8 @@ fn malformed_loops_are_problems() {
         .iter()
         .map(|d| {
             (
-                d.span.start.line,
-                d.span.start.col,
+                d.at.line(),
+                d.at.col(),
                 d.logical_id.as_deref(),
                 d.message.as_str(),
             )

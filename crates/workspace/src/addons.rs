@@ -2,10 +2,11 @@
 //! B §3.1–§3.3).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use cfn_yaml::{NodeKind, Pos, Template};
+use cfn_yaml::{Located, NodeKind, Pos, Span, Template};
 
-use crate::error::{AddonsError, Location, file_name};
+use crate::error::{AddonsError, file_name};
 use crate::merge::{Input, is_null, merge};
 use crate::text::{Out, OutLine, Src, emit, is_blank, is_comment, mapping_regions};
 
@@ -48,7 +49,7 @@ pub struct AddonParameter {
     /// the key is at column 1; several lines when the value is.
     pub entry: String,
     /// Where the key is in the parameters file.
-    pub location: Location,
+    pub location: Located,
 }
 
 /// The merged addons of a service, ready for packaging.
@@ -57,6 +58,8 @@ pub struct Addons {
     kind: AddonsKind,
     dir: PathBuf,
     files: Vec<PathBuf>,
+    /// Their texts, in the same order (positions mapped back to a file carry its text).
+    texts: Vec<Arc<str>>,
     template: Template,
     /// Per merged line (index = line - 1): origin file index, line, column shift.
     lines: Vec<OutLine>,
@@ -183,6 +186,7 @@ impl Addons {
         kind: AddonsKind,
     ) -> Result<Addons, AddonsError> {
         let files: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
+        let texts: Vec<Arc<str>> = inputs.iter().map(|i| i.tpl.shared_source()).collect();
         let (template, lines) = if inputs.len() == 1 {
             // One file: the merged template is that file, unchanged.
             let only = inputs.remove(0);
@@ -201,7 +205,7 @@ impl Addons {
             let merged = merge(&inputs)?;
             let lines = merged.lines;
             let template = Template::parse(dir, merged.text).map_err(|e| {
-                let at = locate_in(&files, &lines, e.pos);
+                let at = locate_in(&files, &texts, &lines, e.at.span);
                 AddonsError::MergedParse {
                     at,
                     message: e.message,
@@ -213,6 +217,7 @@ impl Addons {
             kind,
             dir: dir.to_path_buf(),
             files,
+            texts,
             template,
             lines,
             parameters_file: parameters.as_ref().map(|(p, _)| p.clone()),
@@ -278,9 +283,23 @@ impl Addons {
     pub fn outputs(&self) -> &[String] {
         &self.outputs
     }
-    /// Maps a position in the merged text to the original file, line and column.
-    pub fn locate(&self, merged: Pos) -> Location {
-        locate_in(&self.files, &self.lines, merged)
+    /// Maps a span of the merged text to the original file (with its text), line and column.
+    pub fn locate(&self, merged: impl Into<Span>) -> Located {
+        locate_in(&self.files, &self.texts, &self.lines, merged.into())
+    }
+
+    /// `at` in an original file: mapped back when it is in the merged text of several files,
+    /// as it is otherwise.
+    pub fn relocate(&self, at: Located) -> Located {
+        if at.file != self.template.origin() || self.files.len() < 2 {
+            return at;
+        }
+        let mapped = self.locate(at.span);
+        if at.text.is_none() {
+            mapped.without_text()
+        } else {
+            mapped
+        }
     }
 
     /// What Copilot reads of the merged template (its `Outputs` parsing) must be well formed:
@@ -298,9 +317,7 @@ impl Addons {
             let l = at(pos);
             AddonsError::SectionNotAMap {
                 section: name,
-                path: l.file,
-                line: l.line,
-                col: l.col,
+                at: l,
             }
         };
         let entries = |name: &'static str, value: &'_ cfn_yaml::Node| match &value.kind {
@@ -317,11 +334,7 @@ impl Addons {
         let key_name = |k: &cfn_yaml::Node| {
             k.as_scalar().map(str::to_string).ok_or_else(|| {
                 let l = at(k.span.start);
-                AddonsError::InvalidKey {
-                    path: l.file,
-                    line: l.line,
-                    col: l.col,
-                }
+                AddonsError::InvalidKey { at: l }
             })
         };
         let resources = section("Resources")
@@ -337,9 +350,7 @@ impl Addons {
                 AddonsError::ResourceType {
                     logical_id: logical_id.clone(),
                     reason,
-                    path: l.file,
-                    line: l.line,
-                    col: l.col,
+                    at: l,
                 }
             };
             if !matches!(resource.kind, NodeKind::Mapping(_)) {
@@ -373,9 +384,7 @@ impl Addons {
             return Err(AddonsError::OutputNotAMap {
                 reason: format!("the output is {}, not a mapping", describe(output)),
                 name,
-                path: l.file,
-                line: l.line,
-                col: l.col,
+                at: l,
             });
         }
         Ok(())
@@ -411,18 +420,14 @@ impl Addons {
                 return Err(AddonsError::ReservedParameter {
                     reserved: word_series(reserved),
                     key: p.key.clone(),
-                    path: p.location.file.clone(),
-                    line: p.location.line,
-                    col: p.location.col,
+                    at: p.location.clone(),
                 });
             }
         }
         if let Some(p) = custom.iter().find(|p| !in_template(&p.key)) {
             return Err(AddonsError::UnknownParameter {
                 key: p.key.clone(),
-                path: p.location.file.clone(),
-                line: p.location.line,
-                col: p.location.col,
+                at: p.location.clone(),
             });
         }
         for (k, v) in tpl_entries {
@@ -436,9 +441,7 @@ impl Addons {
             let at = self.locate(k.span.start);
             return Err(AddonsError::ParameterWithoutValue {
                 key: name.to_string(),
-                path: at.file,
-                line: at.line,
-                col: at.col,
+                at,
             });
         }
         Ok(custom)
@@ -455,24 +458,33 @@ fn word_series(names: &[&str]) -> String {
     }
 }
 
-fn locate_in(files: &[PathBuf], lines: &[OutLine], merged: Pos) -> Location {
-    let fallback = files.first().cloned().unwrap_or_default();
-    match merged.line.checked_sub(1).and_then(|i| lines.get(i)) {
-        Some(l) => {
-            let col = (merged.col as isize - l.shift).max(1) as usize;
-            let file = files.get(l.file).cloned().unwrap_or(fallback);
-            Location {
-                file,
-                line: l.line,
-                col,
-            }
-        }
-        None => Location {
-            file: fallback,
-            line: merged.line,
-            col: merged.col,
-        },
-    }
+fn locate_in(files: &[PathBuf], texts: &[Arc<str>], lines: &[OutLine], merged: Span) -> Located {
+    let (file, line, col) = match merged.start.line.checked_sub(1).and_then(|i| lines.get(i)) {
+        Some(l) => (
+            l.file,
+            l.line,
+            (merged.start.col as isize - l.shift).max(1) as usize,
+        ),
+        None => (0, merged.start.line, merged.start.col),
+    };
+    // The same number of characters as in the merged text, within the line (to its end for
+    // a span of several lines).
+    let len = if merged.end.line == merged.start.line {
+        merged.end.col.saturating_sub(merged.start.col)
+    } else {
+        usize::MAX
+    };
+    let path = files
+        .get(file)
+        .or(files.first())
+        .cloned()
+        .unwrap_or_default();
+    let text = texts
+        .get(file)
+        .or(texts.first())
+        .cloned()
+        .unwrap_or_else(|| "".into());
+    Located::at_line_col(path, text, line, col, len)
 }
 
 /// A non-empty string scalar: untagged (or `!!str`), quoted or a plain scalar that is not
@@ -520,9 +532,7 @@ fn check_root(input: &Input) -> Result<(), AddonsError> {
         Ok(())
     } else {
         Err(AddonsError::NotAMapping {
-            path: input.path.clone(),
-            line: root.span.start.line,
-            col: root.span.start.col,
+            at: input.tpl.locate_at(root.span.start),
             what: "a template".into(),
         })
     }
@@ -571,7 +581,7 @@ fn parse_parameters_file(
     }
     let tpl = Template::parse(path, text)?;
     let root = tpl.root();
-    let excluded = excluded_environments(path, root, kind)?;
+    let excluded = excluded_environments(&tpl, kind)?;
     let Some((key, params)) = root
         .entries()
         .iter()
@@ -584,9 +594,7 @@ fn parse_parameters_file(
     }
     if !matches!(params.kind, NodeKind::Mapping(_)) {
         return Err(AddonsError::NotAMapping {
-            path: path.to_path_buf(),
-            line: params.span.start.line,
-            col: params.span.start.col,
+            at: tpl.locate_at(params.span.start),
             what: "field 'Parameters'".into(),
         });
     }
@@ -596,9 +604,7 @@ fn parse_parameters_file(
     for ((k, _), r) in params.entries().iter().zip(&regions) {
         let Some(name) = k.as_scalar() else {
             return Err(AddonsError::InvalidKey {
-                path: path.to_path_buf(),
-                line: k.span.start.line,
-                col: k.span.start.col,
+                at: tpl.locate_at(k.span.start),
             });
         };
         let mut lines = Out::default();
@@ -606,7 +612,7 @@ fn parse_parameters_file(
         out.push(AddonParameter {
             key: name.to_string(),
             entry: lines.text().trim_end_matches('\n').to_string(),
-            location: Location::new(path, k.span.start.line, k.span.start.col),
+            location: tpl.locate_at(k.span.start),
         });
     }
     Ok((out, excluded))
@@ -614,11 +620,8 @@ fn parse_parameters_file(
 
 /// The [`EXCLUDED_ENVIRONMENTS`] list of a parameters file: environment names, for environment
 /// addons only.
-fn excluded_environments(
-    path: &Path,
-    root: &cfn_yaml::Node,
-    kind: AddonsKind,
-) -> Result<Vec<String>, AddonsError> {
+fn excluded_environments(tpl: &Template, kind: AddonsKind) -> Result<Vec<String>, AddonsError> {
+    let root = tpl.root();
     let Some((key, list)) = root
         .entries()
         .iter()
@@ -628,9 +631,7 @@ fn excluded_environments(
     };
     let bad = |reason: &str, at: &cfn_yaml::Node| AddonsError::ExcludedEnvironments {
         reason: reason.to_owned(),
-        path: path.to_path_buf(),
-        line: at.span.start.line,
-        col: at.span.start.col,
+        at: tpl.locate_at(at.span.start),
     };
     if kind != AddonsKind::Environment {
         return Err(bad(

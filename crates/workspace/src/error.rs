@@ -4,33 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A place in an original (on-disk) file: 1-based line and column (column in characters).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Location {
-    pub file: PathBuf,
-    pub line: usize,
-    pub col: usize,
-}
-
-impl Location {
-    pub(crate) fn new(file: &Path, line: usize, col: usize) -> Self {
-        Location {
-            file: file.to_path_buf(),
-            line,
-            col,
-        }
-    }
-    /// The file's name (last path component), as Copilot prints it in merge conflicts.
-    pub fn file_name(&self) -> String {
-        file_name(&self.file)
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
-    }
-}
+use cfn_yaml::Located;
 
 pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()
@@ -70,42 +44,20 @@ pub enum WorkspaceError {
     #[error("{}: missing field \"{key}\"", path.display())]
     MissingField { path: PathBuf, key: String },
     /// A field has a value of the wrong shape (not a non-empty string).
-    #[error("{}:{line}:{col}: field \"{key}\" must be a non-empty string", path.display())]
-    InvalidField {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-        key: String,
-    },
+    #[error("{at}: field \"{key}\" must be a non-empty string")]
+    InvalidField { at: Located, key: String },
     #[error(
-        "{}:{line}:{col}: \"{name}\" is a Scheduled Job, not a service: copilot-lite only handles services",
-        path.display()
+        "{at}: \"{name}\" is a Scheduled Job, not a service: copilot-lite only handles services"
     )]
-    IsAJob {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-        name: String,
-    },
+    IsAJob { at: Located, name: String },
     #[error(
-        "{}:{line}:{col}: unknown service type \"{service_type}\" (expected one of: {})",
-        path.display(),
+        "{at}: unknown service type \"{service_type}\" (expected one of: {})",
         crate::ServiceType::ALL.map(|t| format!("\"{}\"", t.as_str())).join(", ")
     )]
-    UnknownServiceType {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-        service_type: String,
-    },
-    #[error(
-        "{}:{line}:{col}: manifest name \"{name}\" does not match its folder \"{folder}\"",
-        path.display()
-    )]
+    UnknownServiceType { at: Located, service_type: String },
+    #[error("{at}: manifest name \"{name}\" does not match its folder \"{folder}\"")]
     NameMismatch {
-        path: PathBuf,
-        line: usize,
-        col: usize,
+        at: Located,
         name: String,
         folder: String,
     },
@@ -121,6 +73,26 @@ pub enum WorkspaceError {
     },
 }
 
+impl WorkspaceError {
+    /// The place in a file the error is about, when there is one.
+    pub fn location(&self) -> Option<&Located> {
+        use WorkspaceError::*;
+        match self {
+            Parse(e) => Some(&e.at),
+            InvalidField { at, .. }
+            | IsAJob { at, .. }
+            | UnknownServiceType { at, .. }
+            | NameMismatch { at, .. } => Some(at),
+            NotInWorkspace { .. }
+            | Io { .. }
+            | NoWorkspaceFile { .. }
+            | EmptyWorkspaceFile { .. }
+            | MissingField { .. }
+            | ServiceNotFound { .. } => None,
+        }
+    }
+}
+
 /// Two addon templates define the same key with different values (SPEC B §3.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
@@ -131,9 +103,9 @@ pub struct Conflict {
     /// The key; `Map.Key` for a second-level conflict in `Mappings`.
     pub key: String,
     /// Where the key is first defined: its value, as Copilot reports it.
-    pub first: Location,
+    pub first: Located,
     /// Where the different definition is: its value.
-    pub second: Location,
+    pub second: Located,
 }
 
 impl fmt::Display for Conflict {
@@ -144,11 +116,11 @@ impl fmt::Display for Conflict {
             self.what,
             self.key,
             self.first.file_name(),
-            self.first.line,
-            self.first.col,
+            self.first.line(),
+            self.first.col(),
             self.second.file_name(),
-            self.second.line,
-            self.second.col
+            self.second.line(),
+            self.second.col()
         )
     }
 }
@@ -180,126 +152,75 @@ pub enum AddonsError {
     )]
     BothParameterFiles { dir: PathBuf },
     /// The document, or a section that must be a mapping, is something else.
-    #[error("{}:{line}:{col}: {what} must be a mapping", path.display())]
-    NotAMapping {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-        what: String,
-    },
+    #[error("{at}: {what} must be a mapping")]
+    NotAMapping { at: Located, what: String },
     /// A mapping key that is not a scalar (`? [a, b]: ...`).
-    #[error("{}:{line}:{col}: keys must be strings", path.display())]
-    InvalidKey {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-    },
+    #[error("{at}: keys must be strings")]
+    InvalidKey { at: Located },
     #[error(transparent)]
     Conflict(Box<Conflict>),
     /// `Resources` (required) or `Outputs` of the (merged) template is not a mapping
     /// (Copilot's message).
     #[error("\"{section}\" field in cloudformation template is not a map")]
-    SectionNotAMap {
-        section: &'static str,
-        path: PathBuf,
-        line: usize,
-        col: usize,
-    },
+    SectionNotAMap { section: &'static str, at: Located },
     /// A resource that is not a mapping, or whose `Type` is missing or not a string
     /// (Copilot's message, with the reason).
     #[error("decode the \"Type\" field of resource \"{logical_id}\": {reason}")]
     ResourceType {
         logical_id: String,
         reason: String,
-        path: PathBuf,
-        line: usize,
-        col: usize,
+        at: Located,
     },
     /// An output that is not a mapping (Copilot's message, with the reason).
     #[error("decode the \"Value\" field of output \"{name}\": {reason}")]
     OutputNotAMap {
         name: String,
         reason: String,
-        path: PathBuf,
-        line: usize,
-        col: usize,
+        at: Located,
     },
     /// The merged text did not parse back: a defect of the merge, reported with the original
     /// position it maps to.
     #[error("merging the addon templates produced an invalid template at {at}: {message}")]
-    MergedParse { at: Location, message: String },
+    MergedParse { at: Located, message: String },
     #[error("required parameter \"{name}\" is missing from the template")]
     MissingRequiredParameter { name: String, dir: PathBuf },
     #[error("must define field 'Parameters' in file {file_name} under path {}", path.display())]
     MissingParametersField { file_name: String, path: PathBuf },
     #[error("{EXCLUDED}: {reason}", EXCLUDED = crate::addons::EXCLUDED_ENVIRONMENTS)]
-    ExcludedEnvironments {
-        reason: String,
-        path: PathBuf,
-        line: usize,
-        col: usize,
-    },
+    ExcludedEnvironments { reason: String, at: Located },
     #[error("reserved parameters {reserved} cannot be declared")]
     ReservedParameter {
         /// The reserved names, as Copilot lists them (`"App", "Env" and "Name"`).
         reserved: String,
         key: String,
-        path: PathBuf,
-        line: usize,
-        col: usize,
+        at: Located,
     },
     #[error("template does not require the parameter \"{key}\" in parameters file")]
-    UnknownParameter {
-        key: String,
-        path: PathBuf,
-        line: usize,
-        col: usize,
-    },
+    UnknownParameter { key: String, at: Located },
     #[error(
         "parameter \"{key}\" in template must have a default value or is included in parameters file"
     )]
-    ParameterWithoutValue {
-        key: String,
-        path: PathBuf,
-        line: usize,
-        col: usize,
-    },
+    ParameterWithoutValue { key: String, at: Located },
 }
 
 impl AddonsError {
     /// The place in an original file the error is about, when there is one (for a conflict:
     /// the second definition).
-    pub fn location(&self) -> Option<Location> {
+    pub fn location(&self) -> Option<&Located> {
         use AddonsError::*;
         match self {
-            Parse(e) => Some(Location::new(&e.origin, e.pos.line, e.pos.col)),
-            NotAMapping {
-                path, line, col, ..
-            }
-            | InvalidKey { path, line, col }
-            | SectionNotAMap {
-                path, line, col, ..
-            }
-            | ResourceType {
-                path, line, col, ..
-            }
-            | OutputNotAMap {
-                path, line, col, ..
-            }
-            | ReservedParameter {
-                path, line, col, ..
-            }
-            | ExcludedEnvironments {
-                path, line, col, ..
-            }
-            | UnknownParameter {
-                path, line, col, ..
-            }
-            | ParameterWithoutValue {
-                path, line, col, ..
-            } => Some(Location::new(path, *line, *col)),
-            Conflict(c) => Some(c.second.clone()),
-            MergedParse { at, .. } => Some(at.clone()),
+            Parse(e) => Some(&e.at),
+            NotAMapping { at, .. }
+            | InvalidKey { at }
+            | SectionNotAMap { at, .. }
+            | ResourceType { at, .. }
+            | OutputNotAMap { at, .. }
+            | ReservedParameter { at, .. }
+            | ExcludedEnvironments { at, .. }
+            | UnknownParameter { at, .. }
+            | ParameterWithoutValue { at, .. }
+            | MergedParse { at, .. } => Some(at),
+            Conflict(c) => Some(&c.second),
             Io { .. }
             | NotUtf8 { .. }
             | NotAFile { .. }

@@ -21,5 +21,5 @@ pub use addons::{
     AddonParameter, Addons, AddonsKind, ENV_RESERVED_PARAMETERS, EXCLUDED_ENVIRONMENTS,
     RESERVED_PARAMETERS,
 };
-pub use error::{AddonsError, Conflict, Location, WorkspaceError};
+pub use error::{AddonsError, Conflict, WorkspaceError};
 pub use workspace::{Service, ServiceType, Workspace};

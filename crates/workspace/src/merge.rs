@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use cfn_yaml::{Node, NodeKind, ScalarStyle, Template};
 
-use crate::error::{AddonsError, Conflict, Location};
+use cfn_yaml::Located;
+
+use crate::error::{AddonsError, Conflict};
 use crate::text::{
     Out, Region, Src, emit, emit_leading, flow_region, mapping_regions, sequence_regions,
 };
@@ -155,20 +157,14 @@ fn section_word(section: &str) -> String {
 
 fn key_str<'n>(inputs: &[Input], file: usize, key: &'n Node) -> Result<&'n str, AddonsError> {
     key.as_scalar().ok_or_else(|| AddonsError::InvalidKey {
-        path: inputs[file].path.clone(),
-        line: key.span.start.line,
-        col: key.span.start.col,
+        at: inputs[file].tpl.locate_at(key.span.start),
     })
 }
 
 /// Where a conflicting definition is: its value node, as Copilot points at it (a tag or
 /// anchor of the value included; a block mapping or sequence at its first entry).
-fn loc(inputs: &[Input], file: usize, value: &Node) -> Location {
-    Location::new(
-        &inputs[file].path,
-        value.span.start.line,
-        value.span.start.col,
-    )
+fn loc(inputs: &[Input], file: usize, value: &Node) -> Located {
+    inputs[file].tpl.locate_at(value.span.start)
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -233,9 +229,7 @@ pub(crate) fn merge(inputs: &[Input]) -> Result<Merged, AddonsError> {
         let root = input.tpl.written_root();
         if !matches!(root.kind, NodeKind::Mapping(_)) {
             return Err(AddonsError::NotAMapping {
-                path: input.path.clone(),
-                line: root.span.start.line,
-                col: root.span.start.col,
+                at: input.tpl.locate_at(root.span.start),
                 what: "a template".into(),
             });
         }

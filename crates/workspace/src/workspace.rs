@@ -227,23 +227,20 @@ fn read_yaml(path: &Path) -> Result<Template, WorkspaceError> {
 }
 
 /// A non-empty string field of a mapping document.
-fn string_field<'a>(
-    path: &Path,
-    root: &'a Node,
-    key: &str,
-) -> Result<(&'a str, &'a Node), WorkspaceError> {
-    let node = root.get(key).ok_or_else(|| WorkspaceError::MissingField {
-        path: path.to_path_buf(),
-        key: key.to_string(),
-    })?;
+fn string_field<'a>(tpl: &'a Template, key: &str) -> Result<(&'a str, &'a Node), WorkspaceError> {
+    let node = tpl
+        .root()
+        .get(key)
+        .ok_or_else(|| WorkspaceError::MissingField {
+            path: tpl.origin().to_path_buf(),
+            key: key.to_string(),
+        })?;
     match (&node.kind, node.tag.as_deref()) {
         (NodeKind::Scalar { value, .. }, None | Some("!!str")) if !value.trim().is_empty() => {
             Ok((value.as_str(), node))
         }
         _ => Err(WorkspaceError::InvalidField {
-            path: path.to_path_buf(),
-            line: node.span.start.line,
-            col: node.span.start.col,
+            at: tpl.locate(node.span),
             key: key.to_string(),
         }),
     }
@@ -269,43 +266,33 @@ fn read_app(path: &Path) -> Result<String, WorkspaceError> {
         });
     }
     let tpl = Template::parse(path, text)?;
-    Ok(string_field(path, tpl.root(), "application")?.0.to_string())
+    Ok(string_field(&tpl, "application")?.0.to_string())
 }
 
 fn load_service(dir: &Path, folder: &str) -> Result<Service, WorkspaceError> {
     let path = dir.join("manifest.yml");
     let tpl = read_yaml(&path)?;
-    let root = tpl.root();
-    let (name, name_node) = string_field(&path, root, "name")?;
-    let (ty, ty_node) = string_field(&path, root, "type")?;
-    let at = |n: &Node| (n.span.start.line, n.span.start.col);
+    let (name, name_node) = string_field(&tpl, "name")?;
+    let (ty, ty_node) = string_field(&tpl, "type")?;
+    let at = |n: &Node| tpl.locate(n.span);
     let service_type = match ServiceType::parse(ty) {
         Some(t) => t,
         None if ty == "Scheduled Job" => {
-            let (line, col) = at(ty_node);
             return Err(WorkspaceError::IsAJob {
-                path,
-                line,
-                col,
+                at: at(ty_node),
                 name: name.to_string(),
             });
         }
         None => {
-            let (line, col) = at(ty_node);
             return Err(WorkspaceError::UnknownServiceType {
-                path,
-                line,
-                col,
+                at: at(ty_node),
                 service_type: ty.to_string(),
             });
         }
     };
     if name != folder {
-        let (line, col) = at(name_node);
         return Err(WorkspaceError::NameMismatch {
-            path,
-            line,
-            col,
+            at: at(name_node),
             name: name.to_string(),
             folder: folder.to_string(),
         });

@@ -74,7 +74,7 @@ fn environment_reserved_parameters_are_app_and_env() {
             at.file
                 .ends_with("copilot/environments/addons/addons.parameters.yml")
         );
-        assert_eq!((at.line, at.col), (2, 3));
+        assert_eq!((at.line(), at.col()), (2, 3));
     }
     // `Name` is an ordinary parameter of an environment addon: it needs a value.
     let template = format!("{ENV_PARAMS}  Name:\n    Type: String\n{TABLE}");

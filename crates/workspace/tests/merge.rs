@@ -79,7 +79,7 @@ fn single_file_is_unchanged() {
         line: 4,
         col: 3,
     });
-    assert_eq!((loc.line, loc.col), (4, 3));
+    assert_eq!((loc.line(), loc.col()), (4, 3));
     assert!(loc.file.ends_with("only.yaml"));
 }
 
@@ -304,7 +304,7 @@ fn json_and_yaml_files_merge() {
     let q = root.get_path(&["Resources", "Q", "Type"]).unwrap();
     let at = m.locate(q.span.start);
     assert!(at.file.ends_with("b.yml"));
-    assert_eq!(at.line, 4);
+    assert_eq!(at.line(), 4);
 }
 
 #[test]
@@ -314,16 +314,19 @@ fn locate_maps_merged_positions_to_original_files() {
     let code = root
         .get_path(&["Resources", "Fn", "Properties", "Code"])
         .unwrap();
-    let at = m.locate(code.span.start);
+    let at = m.locate(code.span);
     assert!(at.file.ends_with("b.yml"), "{at}");
     // `            Code: lambdas/fn/ # local folder` is line 6 of B; the value at column 19.
-    assert_eq!((at.line, at.col), (6, 19));
+    assert_eq!((at.line(), at.col()), (6, 19));
+    // The place carries B's text, and the span is the value's, in B.
+    assert_eq!(at.text.as_deref(), Some(B));
+    assert_eq!(at.snippet(), Some("lambdas/fn/"));
     let table = root
         .get_path(&["Resources", "Table", "Properties", "TableName"])
         .unwrap();
     let at = m.locate(table.span.start);
     assert!(at.file.ends_with("a.yml"), "{at}");
-    assert_eq!((at.line, at.col), (15, 18));
+    assert_eq!((at.line(), at.col()), (15, 18));
     // Every merged line maps to a line whose trimmed text is the same.
     for (i, line) in m.text().lines().enumerate() {
         if line.trim().is_empty() {
@@ -335,7 +338,7 @@ fn locate_maps_merged_positions_to_original_files() {
             col: 1,
         });
         let original = std::fs::read_to_string(&at.file).unwrap();
-        let orig_line = original.lines().nth(at.line - 1).unwrap();
+        let orig_line = original.lines().nth(at.line() - 1).unwrap();
         assert_eq!(orig_line.trim(), line.trim(), "merged line {}", i + 1);
         let col = line.len() - line.trim_start().len() + 1;
         let at = m.locate(Pos {
@@ -343,7 +346,7 @@ fn locate_maps_merged_positions_to_original_files() {
             line: i + 1,
             col,
         });
-        assert_eq!(at.col, orig_line.len() - orig_line.trim_start().len() + 1);
+        assert_eq!(at.col(), orig_line.len() - orig_line.trim_start().len() + 1);
     }
 }
 
@@ -420,7 +423,7 @@ fn alias_before_its_anchor_after_merge_is_a_located_error() {
     match res {
         Err(AddonsError::MergedParse { at, message }) => {
             assert!(at.file.ends_with("b.yml"), "{at}");
-            assert_eq!(at.line, 7, "{message}");
+            assert_eq!(at.line(), 7, "{message}");
         }
         other => panic!("{other:?}"),
     }
@@ -441,12 +444,13 @@ fn conflicts_point_at_the_values_as_copilot_does() {
         c.to_string(),
         "metadata key \"Services\" defined in \"first.yaml\" at Ln 4, Col 7 is different than in \"second.yaml\" at Ln 3, Col 5"
     );
-    assert_eq!((c.first.line, c.first.col), (4, 7));
-    assert_eq!((c.second.line, c.second.col), (3, 5));
+    assert_eq!((c.first.line(), c.first.col()), (4, 7));
+    assert_eq!((c.second.line(), c.second.col()), (3, 5));
     // The error's own location (for the caret) is the second value.
-    let at = AddonsError::Conflict(c).location().unwrap();
+    let err = AddonsError::Conflict(c);
+    let at = err.location().unwrap();
     assert!(at.file.ends_with("second.yaml"));
-    assert_eq!((at.line, at.col), (3, 5));
+    assert_eq!((at.line(), at.col()), (3, 5));
 }
 
 /// Second-level `Mappings` conflicts and whole-section conflicts point at values too.

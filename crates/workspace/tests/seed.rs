@@ -39,7 +39,7 @@ fn seed_workspace() {
         .unwrap();
     assert_eq!(code.as_scalar(), Some("lambdas/record-processor/"));
     let at = addons.locate(code.span.start);
-    assert_eq!((at.file, at.line, at.col), (file, 32, 13));
+    assert_eq!((at.file.clone(), at.line(), at.col()), (file, 32, 13));
 
     assert!(
         addons.outputs().iter().any(|o| o == "recordsTableName"),

@@ -15,7 +15,7 @@ fn refused(files: &[(&str, &str)]) -> (String, String, usize, usize) {
         Ok(_) => panic!("{files:?}: expected an error"),
     };
     let at = err.location().expect("the error has a location");
-    (err.to_string(), at.file_name(), at.line, at.col)
+    (err.to_string(), at.file_name(), at.line(), at.col())
 }
 
 fn with_params(rest: &str) -> String {

@@ -95,7 +95,7 @@ fn app_override_and_missing_workspace_file() {
     )]);
     let err = Workspace::discover(dir.path(), None).unwrap_err();
     assert!(
-        matches!(err, WorkspaceError::NoWorkspaceFile { .. }),
+        matches!(&err, WorkspaceError::NoWorkspaceFile { .. }),
         "{err}"
     );
     assert!(err.to_string().contains(".workspace"), "{err}");
@@ -118,19 +118,12 @@ fn invalid_workspace_file() {
     let dir = tree(&[("copilot/.workspace", "application: [a, b]\n")]);
     let err = Workspace::discover(dir.path(), None).unwrap_err();
     assert!(
-        matches!(
-            &err,
-            WorkspaceError::InvalidField {
-                line: 1,
-                col: 14,
-                ..
-            }
-        ),
+        matches!(&err, WorkspaceError::InvalidField { at, .. } if (at.line(), at.col()) == (1, 14)),
         "{err:?}"
     );
     let dir = tree(&[("copilot/.workspace", "application: [a\n")]);
     let err = Workspace::discover(dir.path(), None).unwrap_err();
-    assert!(matches!(err, WorkspaceError::Parse(_)), "{err:?}");
+    assert!(matches!(&err, WorkspaceError::Parse(_)), "{err:?}");
 }
 
 #[test]
@@ -228,14 +221,7 @@ fn a_job_is_not_a_service() {
     let ws = Workspace::discover(dir.path(), None).unwrap();
     let err = ws.service("nightly").unwrap_err();
     assert!(
-        matches!(
-            err,
-            WorkspaceError::IsAJob {
-                line: 3,
-                col: 7,
-                ..
-            }
-        ),
+        matches!(&err, WorkspaceError::IsAJob { at, .. } if (at.line(), at.col()) == (3, 7)),
         "{err:?}"
     );
     let msg = err.to_string();
@@ -292,14 +278,7 @@ fn bad_manifests() {
     let ws = Workspace::discover(dir.path(), None).unwrap();
     let err = ws.service("svc").unwrap_err();
     assert!(
-        matches!(
-            err,
-            WorkspaceError::NameMismatch {
-                line: 2,
-                col: 9,
-                ..
-            }
-        ),
+        matches!(&err, WorkspaceError::NameMismatch { at, .. } if (at.line(), at.col()) == (2, 9)),
         "{err:?}"
     );
 }
