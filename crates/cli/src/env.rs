@@ -228,6 +228,7 @@ pub async fn deploy(args: EnvDeployArgs) -> Result<(), Failure> {
         &keys.stack_templates(&stack_name),
         &stack_text,
         Format::Yaml,
+        args.upload.force_upload,
     )
     .await?;
     let outcome = run_deploy(&deployer, &request, &view).await;
@@ -280,6 +281,7 @@ pub async fn delete(args: EnvDeleteArgs) -> Result<(), Failure> {
                 &keys.stack_templates(&stack_name),
                 &template,
                 Format::Yaml,
+                false,
             )
             .await?;
             let request = copilot_request(&stack_name, &stack, &template, &uploader, &keys);

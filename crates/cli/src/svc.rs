@@ -357,6 +357,7 @@ pub(crate) async fn deploy_round(
         &keys.stack_templates(&stack_name),
         &stack_text,
         Format::Yaml,
+        args.upload.force_upload,
     )
     .await?;
     if let (Some(doc), Template::Url(url)) = (doc.as_deref_mut(), &request.template) {
@@ -608,6 +609,7 @@ pub(crate) async fn request_with_template(
         &keys.stack_templates(stack_name),
         template,
         Format::Yaml,
+        false,
     )
     .await?;
     Ok(stack_request(uploader, keys, stack_name, template))
@@ -828,13 +830,20 @@ pub(crate) async fn upload_addons(
     uploader: &upload::Uploader,
     templates_folder: &str,
 ) -> Result<(String, packager::Packaged), Failure> {
+    let force = prepared.force();
     let progress = Progress::new("Uploading assets", uploader);
     let packaged = prepared.upload(uploader, &progress).await;
     progress.finish();
     let packaged = packaged?;
     crate::progress::summary(&packaged.uploads);
-    let (key, _) =
-        packager::upload_template(uploader, templates_folder, &packaged.text, Format::Yaml).await?;
+    let (key, _) = packager::upload_template(
+        uploader,
+        templates_folder,
+        &packaged.text,
+        Format::Yaml,
+        force,
+    )
+    .await?;
     tracing::info!(key, "addons template uploaded");
     let url = uploader.https_url(&key);
     Ok((url, packaged))

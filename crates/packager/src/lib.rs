@@ -21,16 +21,16 @@
 //! only ever read.
 
 mod diagnostic;
+mod key;
 mod plan;
 mod run;
 mod store;
 
 pub use archive::IGNORE_FILE;
 pub use diagnostic::Diagnostic;
+pub use key::{template_key, upload_template};
 pub use plan::{Base, Options, Prepared, prepare};
-pub use run::{
-    Observer, Packaged, Reference, ReferenceKind, UploadReport, template_key, upload_template,
-};
+pub use run::{Observer, Packaged, Reference, ReferenceKind, UploadReport};
 pub use store::Store;
 
 use std::path::PathBuf;

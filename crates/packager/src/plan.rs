@@ -121,6 +121,11 @@ impl Prepared {
             .flat_map(|a| a.source.excluded.iter().map(|e| e.ignore_file.as_path()))
     }
     /// The root template as given.
+    /// Whether every object is uploaded even when present (`--force-upload`).
+    pub fn force(&self) -> bool {
+        self.options.force
+    }
+
     pub fn root(&self) -> &Template {
         // Post-order: the root is always pushed last, and prepare always pushes it.
         &self.templates[self.templates.len() - 1].template

@@ -9,6 +9,7 @@ use registry::Form;
 use upload::Uploaded;
 
 use crate::Error;
+use crate::key::{object_key, template_key, template_kind};
 use crate::plan::{Prepared, Target};
 use crate::store::Store;
 
@@ -272,8 +273,9 @@ impl Prepared {
                 template_keys.push(String::new());
             } else {
                 let text = planned.template.render(&edits);
-                let (extension, content_type) = template_kind(planned.template.format());
-                let key = key_for(blake3::hash(text.as_bytes()).to_hex().as_str(), extension);
+                let format = planned.template.format();
+                let (_, content_type) = template_kind(format);
+                let key = template_key(&self.options.key_prefix, &text, format);
                 template_keys.push(key.clone());
                 jobs.push(Job::Template {
                     key,
@@ -394,58 +396,5 @@ async fn run_job(
                 zip_sha256,
             })
         }
-    }
-}
-
-/// `[prefix/]<hex><extension>`, with exactly one `/` after a non-empty prefix.
-fn object_key(prefix: &str, hex: &str, extension: &str) -> String {
-    let prefix = prefix.trim_matches('/');
-    if prefix.is_empty() {
-        format!("{hex}{extension}")
-    } else {
-        format!("{prefix}/{hex}{extension}")
-    }
-}
-
-fn template_kind(format: Format) -> (&'static str, &'static str) {
-    match format {
-        Format::Json => (".json", "application/json"),
-        Format::Yaml => (".yml", "application/x-yaml"),
-    }
-}
-
-/// The content-addressed key of a template: `[prefix/]<hex>.yml` (`.json`). Known without
-/// uploading (e.g. to show what a deploy would change).
-pub fn template_key(prefix: &str, text: &str, format: Format) -> String {
-    object_key(
-        prefix,
-        blake3::hash(text.as_bytes()).to_hex().as_str(),
-        template_kind(format).0,
-    )
-}
-
-/// Uploads a generated or packaged template under [`template_key`] (skipped when present).
-/// Returns the key.
-pub async fn upload_template(
-    uploader: &upload::Uploader,
-    prefix: &str,
-    text: &str,
-    format: Format,
-) -> Result<(String, Uploaded), Error> {
-    let (_, content_type) = template_kind(format);
-    let key = template_key(prefix, text, format);
-    let outcome = uploader
-        .upload_bytes(&key, text.as_bytes().to_vec(), content_type)
-        .await?;
-    Ok((key, outcome))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn object_keys_have_one_separator() {
-        assert_eq!(super::object_key("", "ab", ""), "ab");
-        assert_eq!(super::object_key("a/b/", "ab", ".json"), "a/b/ab.json");
-        assert_eq!(super::object_key("/a", "ab", ".yml"), "a/ab.yml");
     }
 }

@@ -267,3 +267,40 @@ async fn force_uploads_everything_without_asking() {
             .all(|u| matches!(u.outcome, Uploaded::Sent { .. }))
     );
 }
+
+#[tokio::test]
+async fn a_template_already_there_is_skipped_unless_forced() {
+    let text = "Resources: {}\n";
+    let key = packager::template_key("t", text, cfn_yaml::Format::Yaml);
+    let store = Memory::with(&key, b"stale bytes under the content key");
+
+    let (got, outcome) =
+        packager::upload_template(&store, "t", text, cfn_yaml::Format::Yaml, false)
+            .await
+            .unwrap();
+    assert_eq!(got, key);
+    assert_eq!(outcome, Uploaded::Skipped);
+    assert!(
+        store.puts().is_empty(),
+        "nothing is put when the key exists"
+    );
+
+    let (_, outcome) = packager::upload_template(&store, "t", text, cfn_yaml::Format::Yaml, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Uploaded::Sent {
+            bytes: text.len() as u64
+        }
+    );
+    assert_eq!(store.puts(), vec![key.clone()]);
+    assert_eq!(store.object(&key).unwrap(), text.as_bytes());
+
+    let fresh = Memory::default();
+    let (_, outcome) = packager::upload_template(&fresh, "t", text, cfn_yaml::Format::Yaml, false)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Uploaded::Sent { .. }), "{outcome:?}");
+    assert_eq!(fresh.puts(), vec![key]);
+}
