@@ -120,12 +120,11 @@ impl Prepared {
             .iter()
             .flat_map(|a| a.source.excluded.iter().map(|e| e.ignore_file.as_path()))
     }
-    /// The root template as given.
     /// Whether every object is uploaded even when present (`--force-upload`).
     pub fn force(&self) -> bool {
         self.options.force
     }
-
+    /// The root template as given.
     pub fn root(&self) -> &Template {
         // Post-order: the root is always pushed last, and prepare always pushes it.
         &self.templates[self.templates.len() - 1].template
