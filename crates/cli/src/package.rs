@@ -136,7 +136,6 @@ pub async fn connect(
         (None, None) => None,
     };
     let options = upload::Options {
-        force: up.force_upload,
         sse,
         metadata: up.metadata.clone().unwrap_or_default(),
         expected_owner: up.expected_bucket_owner.clone(),

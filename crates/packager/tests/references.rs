@@ -64,7 +64,13 @@ async fn package(dir: &Path, uploader: &Uploader) -> packager::Packaged {
 async fn one_reference_per_property_with_key_size_and_outcome() {
     let s3 = TestS3::start().await;
     s3.create_bucket(BUCKET).await;
-    let uploader = Uploader::from_sdk_config(&s3.sdk_config(), BUCKET, Default::default());
+    let conn = upload::Connection {
+        sdk: Some(s3.sdk_config()),
+        ..Default::default()
+    };
+    let uploader = Uploader::connect(&conn, BUCKET, Default::default())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dir = std::fs::canonicalize(dir.path()).unwrap();
     write(&dir, "template.yml", ROOT);

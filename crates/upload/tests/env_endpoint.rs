@@ -57,7 +57,7 @@ async fn connect_reads_region_credentials_and_endpoints_from_env() {
     assert_eq!(up.endpoint(), Some(s3.endpoint.as_str()));
     assert_eq!(up.https_url("t.yml"), format!("{}/envb/t.yml", s3.endpoint));
     let res = up
-        .upload_bytes("t.yml", b"a: 1\n".to_vec(), "application/x-yaml")
+        .put_bytes("t.yml", b"a: 1\n".to_vec(), "application/x-yaml")
         .await
         .unwrap();
     assert_eq!(res, Uploaded::Sent { bytes: 5 });
@@ -75,7 +75,7 @@ async fn connect_reads_region_credentials_and_endpoints_from_env() {
         .await
         .unwrap();
     assert_eq!(up.endpoint(), Some(s3.endpoint.as_str()));
-    assert!(up.exists("t.yml").await.unwrap());
+    assert_eq!(up.size("t.yml").await.unwrap(), Some(5));
 
     // --region overrides the environment.
     let conn = Connection {

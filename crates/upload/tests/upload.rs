@@ -23,8 +23,18 @@ async fn server() -> TestS3 {
     s3
 }
 
-fn uploader(s3: &TestS3, options: Options) -> Uploader {
-    Uploader::from_sdk_config(&s3.sdk_config(), BUCKET, options)
+/// An uploader for `bucket` on the test server, built as the cli builds one: from the
+/// command's SDK config.
+async fn uploader_for(s3: &TestS3, bucket: &str, options: Options) -> Uploader {
+    let conn = Connection {
+        sdk: Some(s3.sdk_config()),
+        ..Connection::default()
+    };
+    Uploader::connect(&conn, bucket, options).await.unwrap()
+}
+
+async fn uploader(s3: &TestS3, options: Options) -> Uploader {
+    uploader_for(s3, BUCKET, options).await
 }
 
 /// Deterministic, non-repeating-ish content.
@@ -66,17 +76,21 @@ async fn small_file_is_uploaded_with_one_put() {
     let dir = tempfile::tempdir().unwrap();
     let data = pattern(100_000);
     let path = write_file(dir.path(), "a.zip", &data);
-    let up = uploader(&s3, Options::default());
+    let up = uploader(&s3, Options::default()).await;
 
     let res = up
-        .upload_file("assets/abc.zip", &path, "application/zip")
+        .put_file("assets/abc.zip", &path, "application/zip")
         .await
         .unwrap();
 
     assert_eq!(res, Uploaded::Sent { bytes: 100_000 });
     assert_eq!(up.bytes_sent(), 100_000);
     assert_eq!(s3.object(BUCKET, "assets/abc.zip").unwrap(), data);
-    assert_eq!(s3.count_operation("HeadObject"), 1);
+    assert_eq!(
+        s3.count_operation("HeadObject"),
+        0,
+        "a put never checks first"
+    );
     assert_eq!(s3.count_operation("PutObject"), 1);
     assert_eq!(s3.write_requests(), 1);
     let put = s3
@@ -104,59 +118,31 @@ async fn small_file_is_uploaded_with_one_put() {
         put.headers
     );
     assert_eq!(put.header("content-length"), Some("100000"));
-    assert!(up.exists("assets/abc.zip").await.unwrap());
-}
-
-#[tokio::test]
-async fn second_upload_is_skipped_without_any_put() {
-    let s3 = server().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_file(dir.path(), "a.zip", b"same bytes");
-    let up = uploader(&s3, Options::default());
-    assert_eq!(
-        up.upload_file("k/a.zip", &path, "application/zip")
-            .await
-            .unwrap(),
-        Uploaded::Sent { bytes: 10 }
-    );
-    s3.clear_requests();
-
-    let res = up
-        .upload_file("k/a.zip", &path, "application/zip")
-        .await
-        .unwrap();
-
-    assert_eq!(res, Uploaded::Skipped);
-    assert_eq!(s3.write_requests(), 0, "{:?}", s3.requests());
-    assert_eq!(s3.count_operation("HeadObject"), 1);
+    assert_eq!(up.size("assets/abc.zip").await.unwrap(), Some(100_000));
 }
 
 #[tokio::test]
 async fn size_is_the_stored_object_size_or_none() {
     let s3 = server().await;
     s3.put_object_blocking(BUCKET, "k/present.zip", &[7u8; 1234]);
-    let up = uploader(&s3, Options::default());
+    let up = uploader(&s3, Options::default()).await;
     assert_eq!(up.size("k/present.zip").await.unwrap(), Some(1234));
     assert_eq!(up.size("k/absent.zip").await.unwrap(), None);
     assert_eq!(s3.count_operation("HeadObject"), 2);
 }
 
 #[tokio::test]
-async fn force_uploads_again_without_head() {
+async fn put_replaces_an_existing_object_without_asking() {
+    // Whether to skip a present key is the caller's decision (packager's existence check):
+    // a put always sends, and never checks first.
     let s3 = server().await;
     let dir = tempfile::tempdir().unwrap();
     s3.put_object_blocking(BUCKET, "k/a.zip", b"old");
     let path = write_file(dir.path(), "a.zip", b"new bytes");
-    let up = uploader(
-        &s3,
-        Options {
-            force: true,
-            ..Options::default()
-        },
-    );
+    let up = uploader(&s3, Options::default()).await;
 
     let res = up
-        .upload_file("k/a.zip", &path, "application/zip")
+        .put_file("k/a.zip", &path, "application/zip")
         .await
         .unwrap();
 
@@ -180,10 +166,11 @@ async fn large_file_uses_multipart() {
             metadata: meta,
             ..multipart_options()
         },
-    );
+    )
+    .await;
 
     let res = up
-        .upload_file("big/x.zip", &path, "application/zip")
+        .put_file("big/x.zip", &path, "application/zip")
         .await
         .unwrap();
     assert_eq!(
@@ -275,8 +262,8 @@ async fn file_at_threshold_is_single_put() {
     let dir = tempfile::tempdir().unwrap();
     let data = pattern(5 * MIB);
     let path = write_file(dir.path(), "edge.zip", &data);
-    let up = uploader(&s3, multipart_options());
-    up.upload_file("edge.zip", &path, "application/zip")
+    let up = uploader(&s3, multipart_options()).await;
+    up.put_file("edge.zip", &path, "application/zip")
         .await
         .unwrap();
     assert_eq!(s3.count_operation("PutObject"), 1);
@@ -298,10 +285,11 @@ async fn metadata_content_type_and_options_are_sent() {
             owner_full_control_acl: false,
             ..Options::default()
         },
-    );
+    )
+    .await;
 
     let res = up
-        .upload_bytes(
+        .put_bytes(
             "manual/addons/api/t.yml",
             b"Resources: {}\n".to_vec(),
             "application/x-yaml",
@@ -334,17 +322,6 @@ async fn metadata_content_type_and_options_are_sent() {
     let m = head.metadata().unwrap();
     assert_eq!(m.get("source").map(String::as_str), Some("copilot-lite"));
     assert_eq!(m.get("svc").map(String::as_str), Some("api"));
-
-    // Same bytes again: skipped.
-    let again = up
-        .upload_bytes(
-            "manual/addons/api/t.yml",
-            b"Resources: {}\n".to_vec(),
-            "application/x-yaml",
-        )
-        .await
-        .unwrap();
-    assert_eq!(again, Uploaded::Skipped);
 }
 
 #[tokio::test]
@@ -357,11 +334,11 @@ async fn kms_and_expected_owner_headers() {
                 key_id: Some("alias/app".to_owned()),
             }),
             expected_owner: Some("123456789012".to_owned()),
-            force: true,
             ..Options::default()
         },
-    );
-    up.upload_bytes("t.yml", b"x".to_vec(), "application/x-yaml")
+    )
+    .await;
+    up.put_bytes("t.yml", b"x".to_vec(), "application/x-yaml")
         .await
         .unwrap();
     let put = s3
@@ -385,10 +362,10 @@ async fn missing_bucket_is_a_friendly_error() {
     let s3 = server().await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_file(dir.path(), "a.zip", b"data");
-    let up = Uploader::from_sdk_config(&s3.sdk_config(), "no-such-bucket", Options::default());
+    let up = uploader_for(&s3, "no-such-bucket", Options::default()).await;
 
     let err = up
-        .upload_file("a.zip", &path, "application/zip")
+        .put_file("a.zip", &path, "application/zip")
         .await
         .unwrap_err();
 
@@ -411,10 +388,10 @@ async fn head_forbidden_counts_as_absent_and_uploads() {
     let s3 = server().await;
     s3.put_object_blocking(BUCKET, "k.zip", b"old");
     s3.inject_fault(Fault::always("HeadObject", 403, "AccessDenied"));
-    let up = uploader(&s3, Options::default());
-    assert!(!up.exists("k.zip").await.unwrap());
+    let up = uploader(&s3, Options::default()).await;
+    assert_eq!(up.size("k.zip").await.unwrap(), None);
     let res = up
-        .upload_bytes("k.zip", b"new".to_vec(), "application/zip")
+        .put_bytes("k.zip", b"new".to_vec(), "application/zip")
         .await
         .unwrap();
     assert_eq!(res, Uploaded::Sent { bytes: 3 });
@@ -425,9 +402,9 @@ async fn head_forbidden_counts_as_absent_and_uploads() {
 async fn put_denied_is_access_denied() {
     let s3 = server().await;
     s3.inject_fault(Fault::always("PutObject", 403, "AccessDenied"));
-    let up = uploader(&s3, Options::default());
+    let up = uploader(&s3, Options::default()).await;
     let err = up
-        .upload_bytes("k.zip", b"x".to_vec(), "application/zip")
+        .put_bytes("k.zip", b"x".to_vec(), "application/zip")
         .await
         .unwrap_err();
     assert!(
@@ -440,8 +417,8 @@ async fn put_denied_is_access_denied() {
 async fn other_errors_name_operation_bucket_and_key() {
     let s3 = server().await;
     s3.inject_fault(Fault::always("HeadObject", 400, "InvalidArgument"));
-    let up = uploader(&s3, Options::default());
-    let err = up.exists("some/key").await.unwrap_err();
+    let up = uploader(&s3, Options::default()).await;
+    let err = up.size("some/key").await.unwrap_err();
     match &err {
         UploadError::S3 {
             op, bucket, key, ..
@@ -463,9 +440,9 @@ async fn other_errors_name_operation_bucket_and_key() {
 async fn transient_errors_are_retried() {
     let s3 = server().await;
     s3.inject_fault(Fault::nth("PutObject", 0, 503, "SlowDown"));
-    let up = uploader(&s3, Options::default());
+    let up = uploader(&s3, Options::default()).await;
     let res = up
-        .upload_bytes("r.yml", b"retry me".to_vec(), "application/x-yaml")
+        .put_bytes("r.yml", b"retry me".to_vec(), "application/x-yaml")
         .await
         .unwrap();
     assert_eq!(res, Uploaded::Sent { bytes: 8 });
@@ -481,10 +458,10 @@ async fn failed_part_aborts_the_multipart_upload() {
     let path = write_file(dir.path(), "big.zip", &data);
     // The third part to arrive is refused (non-retryable).
     s3.inject_fault(Fault::nth("UploadPart", 2, 403, "AccessDenied"));
-    let up = uploader(&s3, multipart_options());
+    let up = uploader(&s3, multipart_options()).await;
 
     let err = up
-        .upload_file("big/fail.zip", &path, "application/zip")
+        .put_file("big/fail.zip", &path, "application/zip")
         .await
         .unwrap_err();
 
@@ -520,10 +497,10 @@ async fn file_shrinking_during_upload_aborts() {
                 .unwrap();
         }
     });
-    let up = uploader(&s3, multipart_options());
+    let up = uploader(&s3, multipart_options()).await;
 
     let err = up
-        .upload_file("big/shrunk.zip", &path, "application/zip")
+        .put_file("big/shrunk.zip", &path, "application/zip")
         .await
         .unwrap_err();
 
@@ -541,9 +518,9 @@ async fn file_shrinking_during_upload_aborts() {
 async fn upload_bytes_above_threshold_uses_multipart() {
     let s3 = server().await;
     let data = pattern(11 * MIB);
-    let up = uploader(&s3, multipart_options());
+    let up = uploader(&s3, multipart_options()).await;
     let res = up
-        .upload_bytes("mem.bin", data.clone(), "application/octet-stream")
+        .put_bytes("mem.bin", data.clone(), "application/octet-stream")
         .await
         .unwrap();
     assert_eq!(
@@ -561,9 +538,9 @@ async fn missing_file_is_io_error_naming_the_path() {
     let s3 = server().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("absent.zip");
-    let up = uploader(&s3, Options::default());
+    let up = uploader(&s3, Options::default()).await;
     let err = up
-        .upload_file("a.zip", &path, "application/zip")
+        .put_file("a.zip", &path, "application/zip")
         .await
         .unwrap_err();
     assert!(
@@ -642,7 +619,8 @@ async fn existing_lists_each_folder_once() {
             expected_owner: Some("123456789012".to_owned()),
             ..Options::default()
         },
-    );
+    )
+    .await;
 
     let found = up.existing(&refs(&keys)).await.unwrap().expect("listed");
 
@@ -678,7 +656,7 @@ async fn existing_lists_each_folder_once() {
 async fn existing_leaves_few_keys_to_head_object() {
     let s3 = server().await;
     let keys = keys_in("assets/", upload::LIST_MIN_KEYS - 1);
-    let up = uploader(&s3, Options::default());
+    let up = uploader(&s3, Options::default()).await;
     assert_eq!(up.existing(&refs(&keys)).await.unwrap(), None);
     assert!(s3.requests().is_empty());
 }
@@ -688,7 +666,7 @@ async fn existing_gives_up_when_listing_is_refused() {
     let s3 = server().await;
     s3.inject_fault(Fault::always("ListObjectsV2", 403, "AccessDenied"));
     let keys = keys_in("assets/", 30);
-    let up = uploader(&s3, Options::default());
+    let up = uploader(&s3, Options::default()).await;
     assert_eq!(up.existing(&refs(&keys)).await.unwrap(), None);
     // A refusal is not retried.
     assert_eq!(s3.count_operation("ListObjectsV2"), 1);
@@ -703,7 +681,7 @@ async fn existing_gives_up_on_a_crowded_folder() {
         s3.put_object_blocking(BUCKET, &format!("assets/old-{i:05}.zip"), b"");
     }
     s3.put_object_blocking(BUCKET, &keys[0], b"x");
-    let up = uploader(&s3, Options::default());
+    let up = uploader(&s3, Options::default()).await;
     assert_eq!(up.existing(&refs(&keys)).await.unwrap(), None);
     assert_eq!(s3.count_operation("ListObjectsV2"), 3);
     // Within budget, the same folder is listed to the end.
@@ -718,7 +696,7 @@ async fn existing_gives_up_on_a_crowded_folder() {
 #[tokio::test]
 async fn existing_in_a_missing_bucket_is_no_such_bucket() {
     let s3 = server().await;
-    let up = Uploader::from_sdk_config(&s3.sdk_config(), "no-such-bucket", Options::default());
+    let up = uploader_for(&s3, "no-such-bucket", Options::default()).await;
     let keys = keys_in("assets/", 20);
     let err = up.existing(&refs(&keys)).await.unwrap_err();
     assert!(matches!(err, UploadError::NoSuchBucket { .. }), "{err:?}");
@@ -729,7 +707,7 @@ async fn existing_does_not_list_many_small_folders() {
     let s3 = server().await;
     // 20 keys in 20 folders: listing would cost as much as checking each key.
     let keys: Vec<String> = (0..20).map(|i| format!("f{i}/a.zip")).collect();
-    let up = uploader(&s3, Options::default());
+    let up = uploader(&s3, Options::default()).await;
     assert_eq!(up.existing(&refs(&keys)).await.unwrap(), None);
     assert!(s3.requests().is_empty());
 }
