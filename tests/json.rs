@@ -118,9 +118,15 @@ fn package_without_output_file_puts_the_template_in_the_document() {
     assert!(text_out.status.success());
     assert_eq!(string(&templates[0], "text"), stdout(&text_out));
     let code_key = &seen[0].3;
+    // Quoted or not, as the key's first character decides: the renderer quotes a scalar that
+    // starts with a digit, which some YAML loader could read as a number.
+    let printed = stdout(&text_out);
     assert!(
-        stdout(&text_out).contains(&format!("S3Key: \"{code_key}\"")),
-        "{code_key} is the key the template names"
+        printed.lines().any(|line| line
+            .trim()
+            .strip_prefix("S3Key:")
+            .is_some_and(|v| v.trim().trim_matches('"') == code_key.as_str())),
+        "{code_key} is the key the template names: {printed}"
     );
 
     // Second run: every object is present, same keys and sizes, nothing sent.

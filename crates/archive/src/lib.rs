@@ -35,6 +35,7 @@ pub mod key;
 mod rules;
 mod scan;
 mod write;
+pub use write::WHOLE_LIMIT;
 
 /// Hash format version, part of every key: bump it when the key inputs or the bytes built
 /// for the same inputs change, so that a key always names the same bytes.
@@ -42,15 +43,23 @@ mod write;
 /// 2: DEFLATE level 3 (was 6); small incompressible zip entries are stored, not deflated.
 /// 3: big (streamed) incompressible entries are stored too, with CRC and sizes in the local
 /// header; streamed deflated entries end with a ZIP64 data descriptor (8-byte sizes).
-pub const KEY_FORMAT_VERSION: u32 = 3;
+/// 4: whole (small) entries are deflated by libdeflate at [`DEFLATE_LEVEL_WHOLE`].
+pub const KEY_FORMAT_VERSION: u32 = 4;
 
-/// The pinned DEFLATE level of every zip entry (SPEC A6; zlib-rs through flate2). 3 rather
-/// than zlib's default 6: zlib-rs uses the same "medium" strategy for levels 3 to 6, with
-/// shorter match searches below 6; on code and text level 3 takes less than half the CPU of
-/// level 6 for ~4% more bytes (the W2 workload, see BENCHMARKS.md), and DEFLATE is most of the
-/// time of a cold run. Part of the bytes a key names: changing it means bumping
+/// The DEFLATE level of entries up to 4 MiB, compressed whole in memory by libdeflate (the
+/// version pinned exactly by the workspace). On real `node_modules` text libdeflate's level 1
+/// takes about half the CPU of zlib-rs's level 3 for ~2.6% more bytes (BENCHMARKS.md), and
+/// such files are most of what a cold run deflates. Part of the bytes a key names: changing
+/// it means bumping [`KEY_FORMAT_VERSION`].
+pub const DEFLATE_LEVEL_WHOLE: i32 = 1;
+
+/// The DEFLATE level of bigger compressible entries, deflated as a stream by zlib-rs through
+/// flate2 (libdeflate compresses whole buffers only). 3 rather than zlib's default 6: zlib-rs
+/// uses the same "medium" strategy for levels 3 to 6, with shorter match searches below 6; on
+/// code and text level 3 takes less than half the CPU of level 6 for ~4% more bytes (the W2
+/// workload, see BENCHMARKS.md). Part of the bytes a key names: changing it means bumping
 /// [`KEY_FORMAT_VERSION`].
-pub const DEFLATE_LEVEL: u32 = 3;
+pub const DEFLATE_LEVEL_STREAMED: u32 = 3;
 
 /// The name of an ignore file (gitignore syntax) in an artifact folder.
 pub const IGNORE_FILE: &str = ".copilotignore";

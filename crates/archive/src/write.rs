@@ -6,18 +6,20 @@
 //!
 //! Format: entries in [`Source::entries`] order; names UTF-8 (general-purpose flag bit 11);
 //! DOS time 1980-01-01 00:00:00; version made by Unix (3.0 / 63); external attributes
-//! `mode << 16`; no extra fields unless a value needs ZIP64 (below). DEFLATE through flate2
-//! with the zlib-rs backend (pinned by this crate's `flate2` dependency; only a C zlib feature
-//! enabled elsewhere in the build could override it, which the zip test vector would catch)
-//! at [`DEFLATE_LEVEL`]. zlib-rs picks its hash by level, not by CPU, and its SIMD paths
-//! compute the same matches, so the bytes do not depend on the machine.
+//! `mode << 16`; no extra fields unless a value needs ZIP64 (below). Two DEFLATE backends,
+//! one per entry class, each at one pinned level: whole entries (up to [`WHOLE_LIMIT`]) by
+//! libdeflate at [`DEFLATE_LEVEL_WHOLE`] (the version pinned exactly by the workspace; its
+//! output is deterministic for one version), streamed entries by zlib-rs through flate2 at
+//! [`DEFLATE_LEVEL_STREAMED`] (pinned by this crate's `flate2` dependency; only a C zlib
+//! feature enabled elsewhere in the build could override it, which the zip test vectors would
+//! catch). Neither picks its match finder by CPU, so the bytes do not depend on the machine.
 //!
 //! Every entry is stored or deflated by a rule on its bytes alone:
 //! - Files up to [`WHOLE_LIMIT`] are compressed in memory by a few worker threads (ahead of
 //!   the writer, in order, within [`IN_FLIGHT`] bytes) and written with sizes and CRC in the
-//!   local header. Each worker keeps one DEFLATE stream and resets it between files (same
-//!   bytes as a fresh stream; setting up a fresh one costs about a third of the time spent on
-//!   small files). A file whose bytes look incompressible ([`incompressible`]: near-uniform
+//!   local header. Each worker keeps one libdeflate compressor (it carries no state from one
+//!   buffer to the next, and setting one up per file would cost more than compressing a small
+//!   file). A file whose bytes look incompressible ([`incompressible`]: near-uniform
 //!   byte frequencies, no repeats) is stored: DEFLATE would spend as much CPU on it as on text
 //!   and save nothing.
 //! - Bigger files are judged during the scan, which reads every byte anyway (to BLAKE3-hash
@@ -47,15 +49,15 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, mpsc};
 
-use flate2::{Compress, FlushCompress, Status};
+use libdeflater::{CompressionLvl, Compressor};
 use sha2::{Digest, Sha256};
 
 use crate::scan::io_err;
-use crate::{ArchiveError, Built, DEFLATE_LEVEL, Entry, Source};
+use crate::{ArchiveError, Built, DEFLATE_LEVEL_STREAMED, DEFLATE_LEVEL_WHOLE, Entry, Source};
 
 /// Files up to this size are read whole, compressed in memory and written with a complete
 /// local header; larger ones are judged by the scan ([`LargeRule`]) and streamed.
-pub(crate) const WHOLE_LIMIT: u64 = 4 * 1024 * 1024;
+pub const WHOLE_LIMIT: u64 = 4 * 1024 * 1024;
 /// Read size when streaming a large file.
 const CHUNK: usize = 256 * 1024;
 
@@ -206,14 +208,16 @@ fn prepare_small_files(source: &Source, queue: &Queue, sender: mpsc::Sender<(usi
     }
 }
 
-/// The DEFLATE stream small entries are compressed with: raw DEFLATE (no zlib header) at
-/// [`DEFLATE_LEVEL`], as streamed entries are compressed.
-fn new_deflate() -> Compress {
-    Compress::new(flate2::Compression::new(DEFLATE_LEVEL), false)
+/// The compressor of whole entries: libdeflate at [`DEFLATE_LEVEL_WHOLE`], raw DEFLATE (no
+/// zlib header), as streamed entries are compressed.
+fn new_deflate() -> Compressor {
+    // The level is a constant within libdeflate's range (checked by a unit test).
+    let level = CompressionLvl::new(DEFLATE_LEVEL_WHOLE).unwrap_or_default();
+    Compressor::new(level)
 }
 
 /// Reads a small file, checks it against the scan, and stores or deflates it.
-fn prepare(entry: &Entry, buf: &mut Vec<u8>, deflate: &mut Compress) -> Prepared {
+fn prepare(entry: &Entry, buf: &mut Vec<u8>, deflate: &mut Compressor) -> Prepared {
     let file = File::open(&entry.path).map_err(io_err(&entry.path))?;
     buf.clear();
     // One byte more than expected, to notice growth without unbounded reads.
@@ -233,20 +237,15 @@ fn prepare(entry: &Entry, buf: &mut Vec<u8>, deflate: &mut Compress) -> Prepared
     Ok((compressed, Method::Deflated, crc))
 }
 
-/// DEFLATEs `data` in one go with a reset (hence fresh) stream.
-fn deflate_whole(deflate: &mut Compress, data: &[u8]) -> Result<Vec<u8>, String> {
-    deflate.reset();
-    let mut out = Vec::with_capacity(data.len() / 2 + 64);
-    loop {
-        let consumed = usize::try_from(deflate.total_in()).map_err(|e| e.to_string())?;
-        let input = data.get(consumed..).unwrap_or_default();
-        match deflate.compress_vec(input, &mut out, FlushCompress::Finish) {
-            Ok(Status::StreamEnd) => return Ok(out),
-            // Output full: grow it and go on.
-            Ok(Status::Ok | Status::BufError) => out.reserve(out.capacity().max(4096)),
-            Err(e) => return Err(format!("DEFLATE failed: {e}")),
-        }
-    }
+/// DEFLATEs `data` in one go, into a buffer of libdeflate's bound for its size (so the
+/// output always fits).
+fn deflate_whole(deflate: &mut Compressor, data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = vec![0; deflate.deflate_compress_bound(data.len())];
+    let len = deflate
+        .deflate_compress(data, &mut out)
+        .map_err(|e| format!("DEFLATE failed: {e}"))?;
+    out.truncate(len);
+    Ok(out)
 }
 
 /// Files below this size are always deflated: too few bytes to judge, and too small to matter.
@@ -771,7 +770,7 @@ fn stream_entry(zip: &mut ZipOut, entry: &Entry, mode: u16) -> Result<(), Stream
     let data_start = zip.out.offset;
     let mut hasher = blake3::Hasher::new();
     let total = if method == Method::Deflated {
-        let level = flate2::Compression::new(DEFLATE_LEVEL);
+        let level = flate2::Compression::new(DEFLATE_LEVEL_STREAMED);
         let mut encoder = flate2::write::DeflateEncoder::new(&mut zip.out, level);
         let total = copy(&mut file, &mut encoder, &mut hasher, entry)?;
         // Nothing more is written for a changed file: the build fails below.
@@ -844,7 +843,11 @@ mod tests {
     }
 
     #[test]
-    fn a_reused_stream_gives_the_bytes_of_a_fresh_one() {
+    fn a_reused_compressor_gives_the_bytes_of_a_fresh_one() {
+        assert!(
+            CompressionLvl::new(DEFLATE_LEVEL_WHOLE).is_ok(),
+            "a libdeflate level"
+        );
         let text = include_bytes!("write.rs");
         let noise = random("noise", 100_000);
         let mut reused = new_deflate();

@@ -1,6 +1,7 @@
 //! The floor, for context: reading every file of a workload on all cores, and reading +
-//! deflating all of it (flate2/zlib-rs at copilot-lite's pinned level, [`archive::DEFLATE_LEVEL`],
-//! all cores). No tool can package faster than it can read its input; one that deflates
+//! deflating all of it with copilot-lite's backend and level for the file's class (files up to
+//! [`archive::WHOLE_LIMIT`] whole, by libdeflate at [`archive::DEFLATE_LEVEL_WHOLE`]; bigger
+//! ones as a stream, by flate2/zlib-rs at [`archive::DEFLATE_LEVEL_STREAMED`]), all cores. No tool can package faster than it can read its input; one that deflates
 //! everything at that level cannot beat the deflate floor either (copilot-lite stores
 //! incompressible files instead, so it can).
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
+use libdeflater::{CompressionLvl, Compressor};
 
 /// How long one pass took and what it saw.
 #[derive(Debug, Clone, Copy)]
@@ -35,15 +37,37 @@ pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
                 scope.spawn(|| -> Result<(u64, u64)> {
                     let mut buf = vec![0u8; 1 << 18];
                     let (mut bytes, mut deflated) = (0u64, 0u64);
-                    // One encoder per thread, reset between files (no per-file allocation).
+                    // One compressor of each kind per thread, reused between files.
                     let mut encoder = deflate.then(|| {
-                        DeflateEncoder::new(Counter(0), Compression::new(archive::DEFLATE_LEVEL))
+                        let level = Compression::new(archive::DEFLATE_LEVEL_STREAMED);
+                        DeflateEncoder::new(Counter(0), level)
                     });
+                    let mut whole = match deflate {
+                        true => Some(Compressor::new(
+                            CompressionLvl::new(archive::DEFLATE_LEVEL_WHOLE)
+                                .map_err(|e| anyhow::anyhow!("libdeflate level: {e:?}"))?,
+                        )),
+                        false => None,
+                    };
+                    let (mut data, mut out) = (Vec::new(), Vec::new());
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = files.get(i) else { break };
                         let mut file = std::fs::File::open(path)
                             .with_context(|| format!("opening {}", path.display()))?;
+                        let size = file.metadata()?.len();
+                        if let Some(c) = whole.as_mut().filter(|_| size <= archive::WHOLE_LIMIT) {
+                            data.clear();
+                            file.read_to_end(&mut data)
+                                .with_context(|| format!("reading {}", path.display()))?;
+                            bytes += data.len() as u64;
+                            out.resize(c.deflate_compress_bound(data.len()), 0);
+                            let n = c
+                                .deflate_compress(&data, &mut out)
+                                .map_err(|e| anyhow::anyhow!("deflate: {e}"))?;
+                            deflated += n as u64;
+                            continue;
+                        }
                         loop {
                             let n = file
                                 .read(&mut buf)
