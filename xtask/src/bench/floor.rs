@@ -1,7 +1,8 @@
 //! The floor, for context: reading every file of a workload on all cores, and reading +
-//! deflating all of it with copilot-lite's backend and level for the file's class (files up to
-//! [`archive::WHOLE_LIMIT`] whole, by libdeflate at [`archive::DEFLATE_LEVEL_WHOLE`]; bigger
-//! ones as a stream, by flate2/zlib-rs at [`archive::DEFLATE_LEVEL_STREAMED`]), all cores. No tool can package faster than it can read its input; one that deflates
+//! deflating all of it with copilot-lite's backend and level for the file's class (files up
+//! to [`archive::WHOLE_LIMIT`] whole, by libdeflate at [`archive::DEFLATE_LEVEL_WHOLE`];
+//! bigger ones as a stream, by flate2/zlib-rs at [`archive::DEFLATE_LEVEL_STREAMED`]), all
+//! cores. No tool can package faster than it can read its input; one that deflates
 //! everything at that level cannot beat the deflate floor either (copilot-lite stores
 //! incompressible files instead, so it can).
 
@@ -55,7 +56,10 @@ pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
                         let Some(path) = files.get(i) else { break };
                         let mut file = std::fs::File::open(path)
                             .with_context(|| format!("opening {}", path.display()))?;
-                        let size = file.metadata()?.len();
+                        let size = file
+                            .metadata()
+                            .with_context(|| format!("reading {}", path.display()))?
+                            .len();
                         if let Some(c) = whole.as_mut().filter(|_| size <= archive::WHOLE_LIMIT) {
                             data.clear();
                             file.read_to_end(&mut data)
