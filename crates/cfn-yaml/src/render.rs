@@ -533,10 +533,25 @@ impl<'t> R<'t> {
             after += 1;
         }
         let is_key = matches!(ctx.role, Role::Key);
+        // In flow context what ends an empty node may come lines later, after comments.
+        let mut next = after;
+        if ctx.in_flow {
+            loop {
+                match b.get(next) {
+                    Some(b' ' | b'\t' | b'\n' | b'\r') => next += 1,
+                    Some(b'#') => {
+                        while !matches!(b.get(next), None | Some(b'\n')) {
+                            next += 1;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }
         if (is_key || ctx.in_flow)
             && n.content.start.byte == n.content.end.byte
             && n.tag.is_none()
-            && matches!(b.get(after), Some(b':' | b',' | b']' | b'}'))
+            && matches!(b.get(next), Some(b':' | b',' | b']' | b'}'))
         {
             // An anchored empty node (`{&a : v}`, `[x, &a]`): something must stay in its place.
             return Some(Splice {

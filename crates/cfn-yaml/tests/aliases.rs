@@ -107,6 +107,30 @@ fn a_scalar_alias_is_replaced_by_its_text() {
 }
 
 #[test]
+fn an_anchored_empty_node_keeps_its_place_when_its_terminator_is_on_a_later_line() {
+    // Found by the yaml_model fuzzer: `&name` dropped from an empty flow item left a trailing
+    // comma, so the item (a null) disappeared from the list. It is written as `null`, which
+    // CloudFormation (and the JSON rendering) reads as the empty node it was.
+    for (src, expected) in [
+        (
+            "A: [x,\n  &a\n  ]\nB: {k: &b\n  , l: 1}\n",
+            "A: [x,\n  null\n  ]\nB: {k: null\n  , l: 1}\n",
+        ),
+        ("A: [x, &a # note\n  ]\n", "A: [x, null # note\n  ]\n"),
+    ] {
+        let t = parse(src);
+        assert!(t.has_aliases());
+        let out = t.render(&Edits::new());
+        assert_eq!(out, expected);
+        assert_eq!(
+            parse(&out).render_json(&Edits::new()).expect("json"),
+            t.render_json(&Edits::new()).expect("json"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
 fn a_tagged_anchored_node_keeps_its_tag_at_each_alias() {
     assert_eq!(
         unrolled("A: &a !Sub '${X}-y'\nB: *a\nC: !Join ['', [*a]]\n"),
