@@ -617,10 +617,7 @@ impl<'t> R<'t> {
             j += 1;
         }
         if b.get(j) != Some(&b'#') {
-            // Blanks that end the line go too: after multi-line text (a block scalar's last
-            // line) they would become content.
-            let eol = matches!(b.get(j), None | Some(b'\n' | b'\r'));
-            return (if eol { j } else { i }, None);
+            return (i, None);
         }
         let mut e = j;
         while !matches!(b.get(e), None | Some(b'\n' | b'\r')) {

@@ -131,21 +131,6 @@ fn an_anchored_empty_node_keeps_its_place_when_its_terminator_is_on_a_later_line
 }
 
 #[test]
-fn blanks_after_an_alias_do_not_become_block_scalar_content() {
-    // Found by mutated_templates_never_panic: the blanks after `*p ` / `*t ` were kept after
-    // the expanded text, i.e. on the last line of its block scalar, changing the string.
-    let src = "P: &p\n  T: &t |\n    t\nQ:\n  <<: *p \n  X: *t \n";
-    let t = parse(src);
-    let out = t.render(&Edits::new());
-    assert!(!out.contains("t \n"), "{out}");
-    assert_eq!(
-        parse(&out).render_json(&Edits::new()).expect("json"),
-        t.render_json(&Edits::new()).expect("json"),
-        "{out}"
-    );
-}
-
-#[test]
 fn a_tagged_anchored_node_keeps_its_tag_at_each_alias() {
     assert_eq!(
         unrolled("A: &a !Sub '${X}-y'\nB: *a\nC: !Join ['', [*a]]\n"),
