@@ -309,7 +309,7 @@ fn shift(text: &str, delta: isize, skip_first: bool, min: Option<usize>) -> Stri
         return text.to_owned();
     }
     let mut out = String::with_capacity(text.len() + 64);
-    for (i, line) in text.split_inclusive('\n').enumerate() {
+    for (i, line) in lines_inclusive(text).enumerate() {
         if i == 0 && skip_first {
             out.push_str(line);
             continue;
@@ -325,6 +325,30 @@ fn shift(text: &str, delta: isize, skip_first: bool, min: Option<usize>) -> Stri
         out.push_str(body);
     }
     out
+}
+
+/// The lines of `text`, each with its break: `\n`, `\r\n`, or a lone `\r` (a line break
+/// in YAML too).
+fn lines_inclusive(text: &str) -> impl Iterator<Item = &str> {
+    let b = text.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= b.len() {
+            return None;
+        }
+        let mut i = start;
+        while i < b.len() {
+            match b[i] {
+                b'\n' => break,
+                b'\r' if b.get(i + 1) != Some(&b'\n') => break,
+                _ => i += 1,
+            }
+        }
+        let end = (i + 1).min(b.len());
+        let line = &text[start..end];
+        start = end;
+        Some(line)
+    })
 }
 
 fn signed(a: usize) -> isize {
@@ -560,7 +584,12 @@ impl<'t> R<'t> {
                 text: if is_key { "''" } else { "null" }.to_owned(),
             });
         }
-        if matches!(b.get(after), None | Some(b'\n' | b'\r')) {
+        // Before the end of the line or a comment, the blanks before the anchor go with it:
+        // the splice then stays inside the node's span (a merged copy of an entry is cut at
+        // its value's end, so a splice reaching the comment would be lost).
+        if matches!(b.get(after), None | Some(b'\n' | b'\r'))
+            || (after > end && b.get(after) == Some(&b'#'))
+        {
             let mut start = at;
             while matches!(self.byte_before(start), Some(b' ' | b'\t')) {
                 start -= 1;
@@ -571,6 +600,20 @@ impl<'t> R<'t> {
                 text: String::new(),
             })
         } else {
+            // yaml-rust2 refuses a tab as the only separator before a plain scalar (`k:\t0`),
+            // though it accepts one before a property (`k:\t&a 0`): one space replaces them.
+            let mut start = at;
+            while matches!(self.byte_before(start), Some(b' ' | b'\t')) {
+                start -= 1;
+            }
+            let mid_line = !matches!(self.byte_before(start), None | Some(b'\n' | b'\r'));
+            if mid_line && self.src.get(start..at).is_some_and(|s| s.contains('\t')) {
+                return Some(Splice {
+                    start,
+                    end: after,
+                    text: " ".to_owned(),
+                });
+            }
             Some(Splice {
                 start: at,
                 end: after,
@@ -609,12 +652,17 @@ impl<'t> R<'t> {
         line.len() - line.trim_start_matches(' ').len()
     }
 
-    /// A comment after byte `i` on its line: (end of the line, the comment).
+    /// What follows byte `i` on its line when only blanks and a comment do: (where the
+    /// replaced text may end, the comment). Blanks that end the line are taken too: after
+    /// multi-line text they would become part of its last line (a block scalar's content).
     fn trailing_comment(&self, i: usize) -> (usize, Option<&'t str>) {
         let b = self.src.as_bytes();
         let mut j = i;
         while matches!(b.get(j), Some(b' ' | b'\t')) {
             j += 1;
+        }
+        if matches!(b.get(j), None | Some(b'\n' | b'\r')) {
+            return (j, None);
         }
         if b.get(j) != Some(&b'#') {
             return (i, None);
@@ -658,6 +706,21 @@ impl<'t> R<'t> {
                 start: a.span.start.byte,
                 end: a.span.end.byte,
                 text: self.flow_node(t, &via, depth + 1, key),
+            });
+        }
+        if let NodeKind::Scalar {
+            value,
+            style: ScalarStyle::Literal | ScalarStyle::Folded,
+        } = &t.kind
+            && value.is_empty()
+        {
+            // An empty block scalar (`|` with no content): its header alone would read as a
+            // line break where it ends the document.
+            let tag = t.tag.as_ref().map(|t| format!("{t} ")).unwrap_or_default();
+            return Some(Splice {
+                start: a.span.start.byte,
+                end: a.span.end.byte,
+                text: format!("{tag}''"),
             });
         }
         let t_ctx = self.ctx_of(t);
@@ -796,6 +859,29 @@ impl<'t> R<'t> {
     fn entry_text(&self, e: &Entry<'t>, target_flow: bool, col_m: usize, depth: usize) -> String {
         let home_ctx = self.ctx_of(e.home);
         let home_flow = home_ctx.in_flow || e.home.flow;
+        // A key written over several lines, or an explicit one (`? k` with its `:` on a later
+        // line), cannot be copied as the text of an implicit key: the entry is written in
+        // flow style, on one line.
+        let explicit = !home_flow && {
+            let b = self.src.as_bytes();
+            let mut j = e.key.span.end.byte;
+            while matches!(b.get(j), Some(b' ' | b'\t')) {
+                j += 1;
+            }
+            b.get(j) != Some(&b':')
+                || self
+                    .src
+                    .get(e.key.span.start.byte..e.key.span.end.byte)
+                    .is_some_and(|k| k.contains(['\n', '\r']))
+        };
+        if explicit && !target_flow {
+            let text = format!(
+                "{}: {}",
+                self.flow_key(e.key, &e.via, depth + 1),
+                self.flow_text(e.value, &e.via, depth + 1)
+            );
+            return shift(&text, 0, true, Some(col_m + 1));
+        }
         if target_flow && !home_flow {
             return format!(
                 "{}: {}",
@@ -889,10 +975,14 @@ impl<'t> R<'t> {
                 if keep {
                     format!("{tag}{tok}")
                 } else if *style == ScalarStyle::Plain && value.is_empty() {
-                    if tag.is_empty() && !key {
+                    // An empty plain scalar reads as null, tagged or not (`!GetAZs`); a key
+                    // is a string.
+                    if key {
+                        format!("{tag}''")
+                    } else if tag.is_empty() {
                         "null".to_owned()
                     } else {
-                        format!("{tag}''")
+                        tag
                     }
                 } else {
                     format!("{tag}{}", double_quoted(value))

@@ -501,3 +501,86 @@ fn json_output_merges_and_expands() {
     );
     assert!(!json.contains("<<"), "{json}");
 }
+
+/// The props of the unrolled output and its JSON reading (the property tests' check).
+fn reads_the_same(src: &str) -> String {
+    let t = parse(src);
+    let out = t.render(&Edits::new());
+    assert_eq!(yaml_props(&out), Vec::<String>::new(), "{out}");
+    assert_eq!(
+        parse(&out).render_json(&Edits::new()).expect("json"),
+        t.render_json(&Edits::new()).expect("json"),
+        "{out}"
+    );
+    out
+}
+
+#[test]
+fn blanks_after_an_alias_do_not_become_part_of_the_block_scalar_it_ends_with() {
+    // Found by mutated_templates_never_panic: the blanks after `*p` (a mapping ending in a
+    // literal block) were left after the expansion, so the block's last line became "t ".
+    let src = "P: &p\n  T: |\n    t\nQ:\n  <<: *p \n  X: *p\t\nS:\n- *p  \n- 1\n";
+    assert_eq!(
+        reads_the_same(src),
+        "P:\n  T: |\n    t\nQ:\n  T: |\n    t\n  X:\n    T: |\n      t\nS:\n-\n  T: |\n    t\n- 1\n"
+    );
+    // A comment after the blanks stays.
+    assert_eq!(
+        reads_the_same("P: &p |\n  t\nQ: *p  # c\n"),
+        "P: |\n  t\nQ: | # c\n  t\n"
+    );
+}
+
+#[test]
+fn an_empty_node_with_a_property_and_a_comment_is_merged_without_the_property() {
+    // The anchor of `A: &1 # c` was dropped by a splice reaching the comment, past the end of
+    // the value, so the merged copy (cut at the value's end) kept `&1`.
+    assert_eq!(
+        reads_the_same("B: &b\n  A: &1 # c\n  L: [x]\nM:\n  <<: *b\nN: {<<: *b}\n"),
+        "B:\n  A: # c\n  L: [x]\nM:\n  A:\n  L: [x]\nN: {A: null, L: [x]}\n"
+    );
+    // A tagged empty node reads as null (CloudFormation: `!GetAZs` of nothing); in flow
+    // style it is written as the bare tag, not as an empty string.
+    assert_eq!(
+        reads_the_same("B: &b\n  A: !GetAZs # c\nM:\n  <<: *b\nN: [*b]\n"),
+        "B:\n  A: !GetAZs # c\nM:\n  A: !GetAZs\nN: [{A: !GetAZs }]\n"
+    );
+}
+
+#[test]
+fn a_merged_explicit_or_multi_line_key_is_written_in_flow_style() {
+    // Found by mutated_templates_never_panic: `? t\n  t` (an explicit key over two lines) was
+    // merged as the text `t\n t:`, which is no valid key.
+    assert_eq!(
+        reads_the_same("P: &p\n  A: 1\n  ? t\n   u\n  ? k\n  : v\nQ:\n  <<: *p\n  B: 2\n"),
+        "P:\n  A: 1\n  ? t\n   u\n  ? k\n  : v\nQ:\n  A: 1\n  \"t u\": null\n  k: v\n  B: 2\n"
+    );
+}
+
+#[test]
+fn an_alias_of_an_empty_block_scalar_is_an_empty_string() {
+    // Found by mutated_templates_never_panic: `*s` of `&s !Sub |` (no content) was written as
+    // `!Sub |`, which at the end of the document reads as a line break.
+    assert_eq!(
+        reads_the_same("A:\n- &s !Sub |\n- *s\n"),
+        "A:\n- !Sub |\n- !Sub ''\n"
+    );
+}
+
+#[test]
+fn a_lone_carriage_return_is_a_line_break_when_an_alias_is_re_indented() {
+    // Found by mutated_templates_never_panic: YAML reads a lone `\r` as a line break, but
+    // re-indenting split lines at `\n` only, so the line after it kept its old indentation
+    // and left the mapping it belongs to.
+    assert_eq!(
+        reads_the_same("B: &b\n  A: 1 # c\r  L: x\nM:\n  K: *b\n"),
+        "B:\n  A: 1 # c\r  L: x\nM:\n  K:\n    A: 1 # c\r    L: x\n"
+    );
+}
+
+#[test]
+fn an_anchor_dropped_after_a_tab_leaves_a_space() {
+    // Found by yamlish_strings_never_panic: `0:\t&a 0` became `0:\t0`, which yaml-rust2
+    // refuses (it takes a tab before a property, not before a plain scalar).
+    assert_eq!(reads_the_same("0:\t&a 0\n1: *a\n"), "0: 0\n1: 0\n");
+}
