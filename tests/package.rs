@@ -758,3 +758,50 @@ fn the_expected_bucket_owner_goes_with_every_request() {
             .all(|r| r.header("x-amz-expected-bucket-owner").is_none())
     );
 }
+
+/// The `.pack` files in a cache folder.
+fn packs(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |items| {
+        items
+            .filter(|i| {
+                i.as_ref()
+                    .is_ok_and(|i| i.path().extension().is_some_and(|e| e == "pack"))
+            })
+            .count()
+    })
+}
+
+#[test]
+fn the_compressed_entry_cache_is_on_by_default_and_can_be_turned_off() {
+    let s3 = server();
+    let dir = example();
+    let template = dir.path().join("template.yml");
+    let run_with = |cache: &Path, extra: &[&str], env: Option<(&str, &str)>| {
+        let mut cmd = copilot_lite(Some(&s3));
+        cmd.env("COPILOT_LITE_CACHE_DIR", cache)
+            .arg("package")
+            .arg("--template-file")
+            .arg(&template)
+            .args(["--s3-bucket", BUCKET, "--force-upload"])
+            .args(extra);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let on = tempfile::tempdir().unwrap();
+    let first = run_with(on.path(), &[], None);
+    assert!(packs(on.path()) > 0, "the zips' entries are kept");
+    // From the cache: the same zips (same keys).
+    assert_eq!(run_with(on.path(), &[], None), first);
+    for (extra, env) in [
+        (&["--no-cache"][..], None),
+        (&[][..], Some(("COPILOT_LITE_NO_CACHE", "1"))),
+    ] {
+        let off = tempfile::tempdir().unwrap();
+        assert_eq!(run_with(off.path(), extra, env), first);
+        assert_eq!(packs(off.path()), 0, "{extra:?} {env:?}");
+    }
+}

@@ -103,10 +103,17 @@ pub fn copilot_lite(s3: Option<&TestS3>) -> Command {
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
         "COPILOT_LITE_BUCKET",
+        "COPILOT_LITE_NO_CACHE",
+        "COPILOT_LITE_CACHE_MIB",
         "RUST_LOG",
     ] {
         cmd.env_remove(var);
     }
+    // The compressed-entry cache of the tests, never the user's.
+    cmd.env(
+        "COPILOT_LITE_CACHE_DIR",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/cli-cache"),
+    );
     cmd.env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",

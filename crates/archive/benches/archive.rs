@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("build", |b| {
         b.iter(|| {
             runtime
-                .block_on(source.build(workspace.path()))
+                .block_on(source.build(workspace.path(), None))
                 .expect("build")
         })
     });
@@ -178,7 +178,7 @@ fn bench_w4(c: &mut Criterion) {
     group.bench_function("build", |b| {
         timed("w4/build", b, || {
             runtime
-                .block_on(source.build(workspace.path()))
+                .block_on(source.build(workspace.path(), None))
                 .expect("build");
         })
     });

@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let source = Source::scan(&path, true, &policy).await?;
     let scan = start.elapsed();
     let start = Instant::now();
-    let built = source.build(&temp).await?;
+    let built = source.build(&temp, None).await?;
     let build = start.elapsed();
     let mib = source.content_bytes as f64 / (1024.0 * 1024.0);
     println!(

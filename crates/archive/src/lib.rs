@@ -3,8 +3,10 @@
 //! Owns: walking a file or folder under a symlink policy, leaving out what its ignore files
 //! exclude (`.copilotignore`, gitignore syntax), the BLAKE3 content key of what would be
 //! uploaded (SPEC A7), and the deterministic zip itself (SPEC A6), streamed to a temporary
-//! file. Must not know about: templates, CloudFormation, S3, Copilot workspaces (the caller
-//! names the workspace's ignore file in [`Policy::ignore_file`]), or the terminal.
+//! file, with the compressed-entry cache that lets a re-zip deflate only what changed
+//! ([`Cache`]). Must not know about: templates, CloudFormation, S3, Copilot workspaces (the
+//! caller names the workspace's ignore file in [`Policy::ignore_file`] and the cache folder in
+//! [`Cache::dir`]), command-line flags, or the terminal.
 //!
 //! Two steps, so that a warm run never zips: [`Source::scan`] walks and hashes (cheap: one read
 //! of each file through BLAKE3), then [`Source::build`] writes the zip only when the caller
@@ -30,11 +32,13 @@
 
 use std::path::{Path, PathBuf};
 
+mod cache;
 mod detect;
 pub mod key;
 mod rules;
 mod scan;
 mod write;
+pub use cache::Cache;
 pub use write::WHOLE_LIMIT;
 
 /// Hash format version, part of every key: bump it when the key inputs or the bytes built
@@ -216,8 +220,17 @@ impl Source {
 
     /// Writes the artifact (zip into a temporary file in `temp_dir`, or nothing for raw).
     /// Fails with [`ArchiveError::Changed`] if a file's size or content changed since the scan
-    /// (a raw file is only checked for its size: it is not read again here).
-    pub async fn build(&self, temp_dir: &Path) -> Result<Built, ArchiveError> {
+    /// (a raw file is only checked for its size: it is not read again here; nor is a file
+    /// whose deflated bytes `cache` holds: they are those of the scanned content).
+    ///
+    /// With a `cache`, whole entries deflated by the last build of the same root are copied
+    /// from it rather than deflated again, and this build's are kept for the next: the zip is
+    /// byte for byte the one built without it.
+    pub async fn build(
+        &self,
+        temp_dir: &Path,
+        cache: Option<&Cache>,
+    ) -> Result<Built, ArchiveError> {
         match self.packing {
             Packing::Raw => {
                 let (root, expected) = (self.root.clone(), self.content_bytes);
@@ -227,9 +240,12 @@ impl Source {
             }
             Packing::Zip => {
                 let (source, temp_dir) = (self.clone(), temp_dir.to_path_buf());
-                tokio::task::spawn_blocking(move || write::write_zip(&source, &temp_dir))
-                    .await
-                    .map_err(|e| join_error(self.root.clone(), e))?
+                let cache = cache.cloned();
+                tokio::task::spawn_blocking(move || {
+                    write::write_zip(&source, &temp_dir, cache.as_ref())
+                })
+                .await
+                .map_err(|e| join_error(self.root.clone(), e))?
             }
         }
     }

@@ -52,6 +52,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, mpsc};
 use libdeflater::{CompressionLvl, Compressor};
 use sha2::{Digest, Sha256};
 
+use crate::cache::{self, Cache, Pack, PackWriter};
 use crate::scan::io_err;
 use crate::{ArchiveError, Built, DEFLATE_LEVEL_STREAMED, DEFLATE_LEVEL_WHOLE, Entry, Source};
 
@@ -67,9 +68,17 @@ const MAX_THREADS: usize = 4;
 /// not yet written (their compressed copies come on top): keeps memory bounded.
 const IN_FLIGHT: u64 = 16 * 1024 * 1024;
 
-/// A small file ready to be written: its data as stored in the zip (deflated or as it is),
-/// the method, and the CRC-32 of the content; or why it could not be prepared.
-type Prepared = Result<(Vec<u8>, Method, u32), ArchiveError>;
+/// A small file ready to be written, or why it could not be prepared.
+type Prepared = Result<Piece, ArchiveError>;
+
+/// A small file's data as stored in the zip (deflated or as it is), the method, the CRC-32 of
+/// the content, and for deflated data written to a pack, the CRC-32 of the deflated bytes.
+struct Piece {
+    data: Vec<u8>,
+    method: Method,
+    crc: u32,
+    data_crc: Option<u32>,
+}
 
 /// Compression method numbers of the zip format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +87,11 @@ enum Method {
     Deflated = 8,
 }
 
-pub(crate) fn write_zip(source: &Source, temp_dir: &Path) -> Result<Built, ArchiveError> {
+pub(crate) fn write_zip(
+    source: &Source,
+    temp_dir: &Path,
+    cache: Option<&Cache>,
+) -> Result<Built, ArchiveError> {
     let temp = tempfile::Builder::new()
         .prefix(".copilot-lite-")
         .suffix(".zip")
@@ -90,6 +103,12 @@ pub(crate) fn write_zip(source: &Source, temp_dir: &Path) -> Result<Built, Archi
         hasher: Sha256::new(),
     };
     let mut zip = ZipOut::new(BufWriter::with_capacity(CHUNK, file));
+    // The pack of the last build of this root (read by the workers), and the one this build
+    // writes for the next.
+    let old = cache.and_then(|c| c.open(&source.root));
+    let mut pack = cache.and_then(|c| c.writer(&source.root));
+    let caching = pack.is_some();
+    let hits = std::sync::atomic::AtomicUsize::new(0);
 
     // Small files are read, checked and compressed by worker threads, ahead of the writer but
     // in archive order and within IN_FLIGHT bytes; the writer appends them in order and
@@ -106,11 +125,12 @@ pub(crate) fn write_zip(source: &Source, temp_dir: &Path) -> Result<Built, Archi
     let written = std::thread::scope(|scope| {
         for _ in 0..workers {
             let sender = sender.clone();
-            let queue = &queue;
-            scope.spawn(move || prepare_small_files(source, queue, sender));
+            let (queue, old, hits) = (&queue, old.as_ref(), &hits);
+            let from = Reuse { old, hits, caching };
+            scope.spawn(move || prepare_small_files(source, queue, sender, from));
         }
         drop(sender);
-        let result = write_entries(&mut zip, source, &temp_path, &queue, receiver);
+        let result = write_entries(&mut zip, source, &temp_path, &queue, receiver, &mut pack);
         queue.stop.store(true, Ordering::Relaxed);
         queue.room.notify_all();
         result
@@ -122,7 +142,11 @@ pub(crate) fn write_zip(source: &Source, temp_dir: &Path) -> Result<Built, Archi
         .map_err(|e| zip_failed(source, &temp_path, e))?;
     let sha256: [u8; 32] = hashed.hasher.finalize().into();
     let size = hashed.file.metadata().map_err(io_err(&temp_path))?.len();
-    tracing::debug!(root = %source.root.display(), zip = %temp_path.display(), size, workers, "zip written");
+    if let (Some(pack), Some(cache)) = (pack, cache) {
+        pack.finish(cache);
+    }
+    let hits = hits.into_inner();
+    tracing::debug!(root = %source.root.display(), zip = %temp_path.display(), size, workers, cache_hits = hits, "zip written");
     Ok(Built {
         path: temp_path.to_path_buf(),
         size,
@@ -197,11 +221,40 @@ impl Queue {
     }
 }
 
-fn prepare_small_files(source: &Source, queue: &Queue, sender: mpsc::Sender<(usize, Prepared)>) {
+/// What a worker may take from the cache, and whether it must give the CRC-32 of what it
+/// deflates (for the new pack).
+#[derive(Clone, Copy)]
+struct Reuse<'a> {
+    old: Option<&'a Pack>,
+    hits: &'a std::sync::atomic::AtomicUsize,
+    caching: bool,
+}
+
+fn prepare_small_files(
+    source: &Source,
+    queue: &Queue,
+    sender: mpsc::Sender<(usize, Prepared)>,
+    reuse: Reuse<'_>,
+) {
     let mut buf = Vec::new();
     let mut deflate = new_deflate();
     while let Some(index) = queue.take(&source.entries) {
-        let prepared = prepare(&source.entries[index], &mut buf, &mut deflate);
+        let entry = &source.entries[index];
+        // A cached copy is of the scanned content (found by its digest): the file is not read
+        // again, and the zip carries exactly what the key names.
+        let cached = reuse.old.and_then(|pack| pack.get(&entry.digest));
+        let prepared = match cached {
+            Some((data, data_crc)) => {
+                reuse.hits.fetch_add(1, Ordering::Relaxed);
+                Ok(Piece {
+                    data,
+                    method: Method::Deflated,
+                    crc: entry.crc32,
+                    data_crc: Some(data_crc),
+                })
+            }
+            None => prepare(entry, &mut buf, &mut deflate, reuse.caching),
+        };
         if sender.send((index, prepared)).is_err() {
             return;
         }
@@ -217,7 +270,7 @@ fn new_deflate() -> Compressor {
 }
 
 /// Reads a small file, checks it against the scan, and stores or deflates it.
-fn prepare(entry: &Entry, buf: &mut Vec<u8>, deflate: &mut Compressor) -> Prepared {
+fn prepare(entry: &Entry, buf: &mut Vec<u8>, deflate: &mut Compressor, caching: bool) -> Prepared {
     let file = File::open(&entry.path).map_err(io_err(&entry.path))?;
     buf.clear();
     // One byte more than expected, to notice growth without unbounded reads.
@@ -228,13 +281,24 @@ fn prepare(entry: &Entry, buf: &mut Vec<u8>, deflate: &mut Compressor) -> Prepar
     // The content is the scanned one: so is its CRC.
     let crc = entry.crc32;
     if incompressible(buf) {
-        return Ok((std::mem::take(buf), Method::Stored, crc));
+        return Ok(Piece {
+            data: std::mem::take(buf),
+            method: Method::Stored,
+            crc,
+            data_crc: None,
+        });
     }
-    let compressed = deflate_whole(deflate, buf).map_err(|message| ArchiveError::Zip {
+    let data = deflate_whole(deflate, buf).map_err(|message| ArchiveError::Zip {
         root: entry.path.clone(),
         message,
     })?;
-    Ok((compressed, Method::Deflated, crc))
+    let data_crc = caching.then(|| cache::crc32(&data));
+    Ok(Piece {
+        data,
+        method: Method::Deflated,
+        crc,
+        data_crc,
+    })
 }
 
 /// DEFLATEs `data` in one go, into a buffer of libdeflate's bound for its size (so the
@@ -667,6 +731,7 @@ fn write_entries(
     temp: &Path,
     queue: &Queue,
     receiver: mpsc::Receiver<(usize, Prepared)>,
+    pack: &mut Option<PackWriter>,
 ) -> Result<(), ArchiveError> {
     let failed = |e| zip_failed(source, temp, e);
     let mut ready: HashMap<usize, Prepared> = HashMap::new();
@@ -683,15 +748,18 @@ fn write_entries(
                 })?;
                 ready.insert(done, prepared);
             };
-            let (data, method, crc) = prepared?;
+            let piece = prepared?;
             let header = Header {
                 name: entry.name.as_bytes(),
                 mode: u32::from(mode),
-                method,
-                crc,
-                sizes: Some((data.len() as u64, entry.size)),
+                method: piece.method,
+                crc: piece.crc,
+                sizes: Some((piece.data.len() as u64, entry.size)),
             };
-            zip.whole(&header, &data).map_err(failed)?;
+            zip.whole(&header, &piece.data).map_err(failed)?;
+            if let (Some(pack), Some(data_crc)) = (pack.as_mut(), piece.data_crc) {
+                pack.add(&entry.digest, &piece.data, data_crc);
+            }
             queue.release(entry.size);
         } else {
             stream_entry(zip, entry, mode).map_err(|e| match e {

@@ -63,7 +63,7 @@ impl Fixture {
 async fn scan_build(path: &Path, policy: &Policy) -> (Source, Built, Vec<u8>) {
     let source = Source::scan(path, true, policy).await.unwrap();
     let temp = std::env::temp_dir();
-    let built = source.build(&temp).await.unwrap();
+    let built = source.build(&temp, None).await.unwrap();
     let bytes = fs::read(&built.path).unwrap();
     assert_eq!(bytes.len() as u64, built.size);
     // The SHA-256 computed while writing is that of the bytes on disk (Lambda's CodeSha256).
@@ -590,7 +590,7 @@ async fn big_incompressible_file_is_stored_with_its_crc_up_front() {
     changed[5_000_000] ^= 1;
     fs::write(fx.art().join("a-random.bin"), &changed).unwrap();
     let temp = tempfile::tempdir().unwrap();
-    match source.build(temp.path()).await {
+    match source.build(temp.path(), None).await {
         Err(ArchiveError::Changed { path }) => assert!(path.ends_with("a-random.bin"), "{path:?}"),
         other => panic!("expected Changed, got {other:?}"),
     }
@@ -600,7 +600,7 @@ async fn big_incompressible_file_is_stored_with_its_crc_up_front() {
     changed.push(0);
     fs::write(fx.art().join("a-random.bin"), &changed).unwrap();
     assert!(matches!(
-        source.build(temp.path()).await,
+        source.build(temp.path(), None).await,
         Err(ArchiveError::Changed { .. })
     ));
 }
@@ -802,7 +802,7 @@ async fn existing_zip_under_force_zip_is_raw() {
     assert_eq!(source.packing, Packing::Raw);
     assert_eq!(source.content_bytes, bytes.len() as u64);
     let raw = source
-        .build(Path::new("/nonexistent-temp-dir"))
+        .build(Path::new("/nonexistent-temp-dir"), None)
         .await
         .unwrap();
     assert_eq!(raw.path, jar);
@@ -828,7 +828,7 @@ async fn plain_file_without_force_zip_is_raw() {
     assert_eq!(source.packing, Packing::Raw);
     assert_eq!(source.content_bytes, 14);
     let built = source
-        .build(Path::new("/nonexistent-temp-dir"))
+        .build(Path::new("/nonexistent-temp-dir"), None)
         .await
         .unwrap();
     assert_eq!(
@@ -837,7 +837,7 @@ async fn plain_file_without_force_zip_is_raw() {
     );
     let json = fx.scan(&fx.art().join("data.json"), false).await.unwrap();
     assert_eq!(
-        json.build(Path::new("/")).await.unwrap().content_type,
+        json.build(Path::new("/"), None).await.unwrap().content_type,
         "application/json"
     );
 
@@ -848,7 +848,11 @@ async fn plain_file_without_force_zip_is_raw() {
     let other = fx.scan(&other, false).await.unwrap();
     assert_eq!(other.key, source.key);
     assert_eq!(
-        other.build(Path::new("/")).await.unwrap().content_type,
+        other
+            .build(Path::new("/"), None)
+            .await
+            .unwrap()
+            .content_type,
         "application/octet-stream"
     );
     // And a raw file's key differs from the zip of the same file.
@@ -863,7 +867,7 @@ async fn build_fails_when_a_file_changed_since_scan() {
     let source = fx.scan(&fx.art(), true).await.unwrap();
     // Same size, different content.
     fs::write(fx.art().join("lib/util.js"), b"module.exports = 43;\n").unwrap();
-    match source.build(&std::env::temp_dir()).await {
+    match source.build(&std::env::temp_dir(), None).await {
         Err(ArchiveError::Changed { path }) => assert!(path.ends_with("lib/util.js"), "{path:?}"),
         other => panic!("expected Changed, got {other:?}"),
     }
@@ -871,7 +875,7 @@ async fn build_fails_when_a_file_changed_since_scan() {
     let source = fx.scan(&fx.art(), true).await.unwrap();
     fs::write(fx.art().join("index.js"), b"shorter").unwrap();
     assert!(matches!(
-        source.build(&std::env::temp_dir()).await,
+        source.build(&std::env::temp_dir(), None).await,
         Err(ArchiveError::Changed { .. })
     ));
     // Raw file: size checked.
@@ -879,7 +883,7 @@ async fn build_fails_when_a_file_changed_since_scan() {
     let raw = fx.scan(&file, false).await.unwrap();
     fs::write(&file, b"longer than before, surely").unwrap();
     assert!(matches!(
-        raw.build(Path::new("/")).await,
+        raw.build(Path::new("/"), None).await,
         Err(ArchiveError::Changed { .. })
     ));
 }
@@ -890,7 +894,7 @@ async fn failed_build_leaves_no_temp_file() {
     let temp = tempfile::tempdir().unwrap();
     let source = fx.scan(&fx.art(), true).await.unwrap();
     fs::write(fx.art().join("lib/util.js"), b"module.exports = 43;\n").unwrap();
-    assert!(source.build(temp.path()).await.is_err());
+    assert!(source.build(temp.path(), None).await.is_err());
     assert_eq!(fs::read_dir(temp.path()).unwrap().count(), 0);
 }
 

@@ -57,7 +57,7 @@ async fn odd_but_legal_names_stay_inside() {
     let source = Source::scan(&root, true, &policy(dir.path()))
         .await
         .unwrap();
-    let built = source.build(dir.path()).await.unwrap();
+    let built = source.build(dir.path(), None).await.unwrap();
     let names = entry_names(&fs::read(&built.path).unwrap());
     assert_eq!(names.len(), files.len() + 1, "{names:?}");
     for name in &names {
@@ -107,7 +107,7 @@ async fn names_windows_would_read_as_climbing_or_absolute_are_refused() {
         let source = Source::scan(&root, true, &policy(dir.path()))
             .await
             .unwrap_or_else(|e| panic!("{fine:?}: {e}"));
-        let built = source.build(dir.path()).await.unwrap();
+        let built = source.build(dir.path(), None).await.unwrap();
         assert_eq!(
             entry_names(&fs::read(&built.path).unwrap()),
             vec![fine.to_owned()]
@@ -127,7 +127,7 @@ async fn single_file_zip_is_named_after_the_file_only() {
     let source = Source::scan(&indirect, true, &policy(dir.path()))
         .await
         .unwrap();
-    let built = source.build(dir.path()).await.unwrap();
+    let built = source.build(dir.path(), None).await.unwrap();
     assert_eq!(
         entry_names(&fs::read(&built.path).unwrap()),
         vec!["handler.py".to_owned()]

@@ -55,7 +55,7 @@ fn names(source: &Source) -> Vec<&str> {
 
 /// Entry names of a built zip, read back with the `zip` crate.
 async fn zip_names(source: &Source) -> Vec<String> {
-    let built = source.build(&std::env::temp_dir()).await.unwrap();
+    let built = source.build(&std::env::temp_dir(), None).await.unwrap();
     let mut bytes = Vec::new();
     fs::File::open(&built.path)
         .unwrap()
@@ -139,8 +139,8 @@ async fn touching_an_ignored_file_keeps_the_key_and_the_zip() {
     // Changing an ignored file between scan and build is no change either: build zips the
     // scanned entries only.
     fx.write("art/scratch.tmp", "again");
-    let built = after.build(&std::env::temp_dir()).await.unwrap();
-    let rebuilt = before.build(&std::env::temp_dir()).await.unwrap();
+    let built = after.build(&std::env::temp_dir(), None).await.unwrap();
+    let rebuilt = before.build(&std::env::temp_dir(), None).await.unwrap();
     assert_eq!(
         fs::read(&built.path).unwrap(),
         fs::read(&rebuilt.path).unwrap()

@@ -286,6 +286,37 @@ pub struct UploadArgs {
     /// Artifacts hashed, zipped and uploaded at once.
     #[arg(short, long, default_value_t = default_jobs(), value_name = "N")]
     pub jobs: usize,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// The compressed-entry cache (README: "The compressed-entry cache").
+#[derive(Debug, Clone, Default, Args)]
+pub struct CacheArgs {
+    /// Deflate every zip entry again instead of copying what an earlier build of the same
+    /// artifact deflated (the zips are the same either way).
+    /// `COPILOT_LITE_NO_CACHE`: any value but empty, 0, false, no or off.
+    #[arg(long, env = "COPILOT_LITE_NO_CACHE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_cache: bool,
+    /// Folder of the compressed-entry cache (default: the user's cache folder, e.g.
+    /// ~/.cache/copilot-lite/zip-entries).
+    #[arg(
+        long,
+        env = "COPILOT_LITE_CACHE_DIR",
+        value_name = "DIR",
+        hide_short_help = true
+    )]
+    pub cache_dir: Option<PathBuf>,
+    /// Size bound of the compressed-entry cache, in MiB: the least recently built artifacts'
+    /// entries are evicted beyond it.
+    #[arg(
+        long,
+        env = "COPILOT_LITE_CACHE_MIB",
+        value_name = "MIB",
+        default_value_t = 1024,
+        hide_short_help = true
+    )]
+    pub cache_mib: u64,
 }
 
 /// What a command prints on standard output (`package`, `svc package`, `svc deploy`).

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::args::{AwsArgs, PackageArgs, SseArg, UploadArgs};
+use crate::args::{AwsArgs, CacheArgs, PackageArgs, SseArg, UploadArgs};
 use crate::json::{Document, TemplateKind};
 use crate::output::{self, FileId, Target};
 use crate::progress::Progress;
@@ -25,6 +25,7 @@ pub async fn run(args: PackageArgs) -> Result<(), Failure> {
         force: args.upload.force_upload,
         // No workspace here: only each artifact folder's own `.copilotignore`.
         ignore_file: None,
+        cache: cache(&args.upload.cache),
     };
     let prepared = packager::prepare(template, options).await?;
     let mut doc = args.output.json().then(|| Document::new("package"));
@@ -115,6 +116,22 @@ pub fn read_template(path: &Path) -> Result<cfn_yaml::Template, Failure> {
     let text = std::fs::read_to_string(&absolute)
         .map_err(|e| Failure::io(format!("reading template {}", path.display()), e))?;
     cfn_yaml::Template::parse(&absolute, text).map_err(Failure::Parse)
+}
+
+/// The compressed-entry cache the flags ask for: none with `--no-cache`, or when the user has
+/// no cache folder and named none.
+pub fn cache(args: &CacheArgs) -> Option<packager::Cache> {
+    if args.no_cache {
+        return None;
+    }
+    let dir = match &args.cache_dir {
+        Some(dir) => dir.clone(),
+        None => dirs::cache_dir()?.join("copilot-lite").join("zip-entries"),
+    };
+    Some(packager::Cache {
+        dir,
+        max_bytes: args.cache_mib.saturating_mul(1024 * 1024),
+    })
 }
 
 /// Builds the S3 client for `bucket` from the shared flags.

@@ -8,8 +8,8 @@ use deploy::{CancellationToken, Deployer, Outcome, StackRequest, Template};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::args::{
-    AwsArgs, BucketArgs, LsArgs, SvcDeleteArgs, SvcDeployArgs, SvcPackageArgs, SvcTarget,
-    UploadArgs,
+    AwsArgs, BucketArgs, CacheArgs, LsArgs, SvcDeleteArgs, SvcDeployArgs, SvcPackageArgs,
+    SvcTarget, UploadArgs,
 };
 use crate::deploy_view::DeployView;
 use crate::json::{self, DeployOutcome, Document, TemplateKind};
@@ -643,6 +643,7 @@ pub(crate) async fn addons_only_uploader(
         metadata: None,
         expected_bucket_owner: Some(found.account),
         jobs: 1,
+        cache: CacheArgs::default(),
     };
     connect(aws, &up, &found.name).await
 }
@@ -804,6 +805,7 @@ pub(crate) async fn prepare(
         json: false,
         force: upload.force_upload,
         ignore_file: Some(ws.root().join(packager::IGNORE_FILE)),
+        cache: crate::package::cache(&upload.cache),
     };
     packager::prepare(addons.template().clone(), options)
         .await

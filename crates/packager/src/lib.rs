@@ -26,7 +26,7 @@ mod plan;
 mod run;
 mod store;
 
-pub use archive::IGNORE_FILE;
+pub use archive::{Cache, IGNORE_FILE};
 pub use diagnostic::Diagnostic;
 pub use key::{template_key, upload_template};
 pub use plan::{Base, Options, Prepared, prepare};

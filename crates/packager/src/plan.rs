@@ -40,6 +40,9 @@ pub struct Options {
     /// An ignore file for the folder artifacts inside its folder, besides each folder's own
     /// `.copilotignore` (see [`archive::Policy::ignore_file`]): the workspace root's.
     pub ignore_file: Option<PathBuf>,
+    /// Where zips keep their deflated entries for the next build of the same artifact
+    /// (`None`: every zip is deflated from scratch; the bytes are the same either way).
+    pub cache: Option<archive::Cache>,
 }
 
 /// A validated, scanned packaging job, ready to upload.

@@ -181,6 +181,7 @@ impl Prepared {
         let temp_dir = temp.path();
         // Many keys: one listing per folder instead of one HeadObject per key, when allowed.
         let force = self.options.force;
+        let cache = self.options.cache.as_ref();
         let present = if force {
             None
         } else {
@@ -190,7 +191,7 @@ impl Prepared {
         let present = present.as_ref();
         let mut uploads: Vec<UploadReport> = futures::stream::iter(jobs)
             .map(|job| async move {
-                let report = run_job(job, uploader, force, temp_dir, present).await?;
+                let report = run_job(job, uploader, force, temp_dir, cache, present).await?;
                 observer.upload_finished(&report);
                 Ok::<_, Error>(report)
             })
@@ -333,6 +334,7 @@ async fn run_job(
     uploader: &impl Store,
     force: bool,
     temp_dir: &std::path::Path,
+    cache: Option<&archive::Cache>,
     present: Option<&HashMap<String, u64>>,
 ) -> Result<UploadReport, Error> {
     // The size of the object when it exists (and is not to be uploaded again).
@@ -378,10 +380,13 @@ async fn run_job(
             let (outcome, bytes, zip_sha256) = match existing(&key).await? {
                 Some(size) => (Uploaded::Skipped, size, None),
                 None => {
-                    let built = source.build(temp_dir).await.map_err(|e| Error::Build {
-                        path: source.root.clone(),
-                        source: e,
-                    })?;
+                    let built = source
+                        .build(temp_dir, cache)
+                        .await
+                        .map_err(|e| Error::Build {
+                            path: source.root.clone(),
+                            source: e,
+                        })?;
                     let outcome = uploader
                         .put_file(&key, &built.path, built.content_type)
                         .await?;

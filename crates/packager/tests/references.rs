@@ -54,6 +54,7 @@ async fn package(dir: &Path, uploader: &Uploader) -> packager::Packaged {
         jobs: 2,
         json: false,
         ignore_file: None,
+        cache: None,
         force: false,
     };
     let prepared = prepare(template, options).await.expect("valid");

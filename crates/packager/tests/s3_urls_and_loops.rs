@@ -15,6 +15,7 @@ fn options(dir: &Path) -> Options {
         jobs: 2,
         json: false,
         ignore_file: None,
+        cache: None,
         force: false,
     }
 }

@@ -148,6 +148,7 @@ async fn package(dir: &Path, store: &Memory, force: bool) -> packager::Packaged 
         jobs: 2,
         json: false,
         ignore_file: None,
+        cache: None,
         force,
     };
     let prepared = prepare(template, options).await.expect("valid");

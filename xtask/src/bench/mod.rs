@@ -438,11 +438,21 @@ fn run_round(
     fs::create_dir_all(&logs)?;
     let mut samples = Vec::new();
     let mut cold_output: Option<String> = None;
+    // Cold means an empty compressed-entry cache too.
+    match fs::remove_dir_all(cache_dir(env)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
     for mode in Mode::ALL {
         if mode == Mode::Touch {
             *touch_clock += 10;
             workload::touch(dir, *touch_clock)?;
         }
+        let edit = if mode == Mode::Edit {
+            Some(workload::edit(dir)?)
+        } else {
+            None
+        };
         let name = format!("{}-{}-{}", tool.name(), round + 1, mode.name());
         let output = out_dir.join(format!("{name}.yaml"));
         let _ = fs::remove_file(&output);
@@ -453,7 +463,11 @@ fn run_round(
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
         server.proxy.take();
-        let outcome = measure::run_measured(&mut cmd)?;
+        let outcome = measure::run_measured(&mut cmd);
+        if let Some(edit) = edit {
+            edit.restore()?;
+        }
+        let outcome = outcome?;
         let traffic = server.proxy.take();
         if outcome.code != 0 {
             let text = fs::read_to_string(&log).unwrap_or_default();
@@ -510,6 +524,11 @@ fn run_round(
     Ok(samples)
 }
 
+/// copilot-lite's compressed-entry cache during the bench (emptied before each round).
+fn cache_dir(env: &Env) -> PathBuf {
+    env.bench.join("zip-entries")
+}
+
 fn command(
     env: &Env,
     o: &Options,
@@ -522,7 +541,9 @@ fn command(
     let mut cmd = match tool {
         Tool::CopilotLite => {
             let mut c = Command::new(&env.copilot);
-            c.arg("package");
+            c.env("COPILOT_LITE_CACHE_DIR", cache_dir(env))
+                .env_remove("COPILOT_LITE_NO_CACHE")
+                .arg("package");
             if let Some(j) = o.jobs {
                 c.args(["--jobs", &j.to_string()]);
             }

@@ -31,16 +31,19 @@ pub enum Mode {
     Warm,
     /// Every mtime changed, content the same.
     Touch,
+    /// One file of one function changed (restored after the run).
+    Edit,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Cold, Mode::Warm, Mode::Touch];
+    pub const ALL: [Mode; 4] = [Mode::Cold, Mode::Warm, Mode::Touch, Mode::Edit];
 
     pub fn name(self) -> &'static str {
         match self {
             Mode::Cold => "cold",
             Mode::Warm => "warm",
             Mode::Touch => "touch",
+            Mode::Edit => "edit",
         }
     }
 }
@@ -260,6 +263,16 @@ pub fn verdicts(samples: &[Sample], floors: &[FloorSample]) -> Vec<Verdict> {
             pass: t
                 .as_ref()
                 .map(|s| s.same_output == Some(true) && s.max_puts == 0),
+        });
+    }
+    if workloads.contains(&Workload::W2) {
+        let edit = sum(Workload::W2, Tool::CopilotLite, Mode::Edit).and_then(|s| s.wall_s);
+        let warm = sum(Workload::W2, Tool::CopilotLite, Mode::Warm).and_then(|s| s.wall_s);
+        let r = ratio(edit, warm);
+        out.push(Verdict {
+            target: "W2 edit: within 1.5× of the W2 warm run".into(),
+            measured: fmt_ratio(r),
+            pass: r.map(|r| r <= 1.5),
         });
     }
     if workloads.contains(&Workload::W4) {

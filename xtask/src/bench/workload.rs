@@ -386,6 +386,36 @@ pub fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// A file changed by [`edit`], put back by [`Edit::restore`].
+pub struct Edit {
+    pub path: PathBuf,
+    original: Vec<u8>,
+}
+
+/// The "edit" of the bench: one line appended to the first file (in path order) of the first
+/// function folder, so one artifact changes by one file.
+pub fn edit(dir: &Path) -> Result<Edit> {
+    let path = files_below(dir)?
+        .into_iter()
+        .find(|p| {
+            p.strip_prefix(dir)
+                .is_ok_and(|r| r.components().count() > 1)
+        })
+        .context("no function file to edit")?;
+    let original = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut edited = original.clone();
+    edited.extend_from_slice(b"\n// edited by cargo xtask bench\n");
+    fs::write(&path, edited).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Edit { path, original })
+}
+
+impl Edit {
+    pub fn restore(self) -> Result<()> {
+        fs::write(&self.path, &self.original)
+            .with_context(|| format!("restoring {}", self.path.display()))
+    }
+}
+
 /// Sets the modification (and access) time of every file of the function folders below `dir`
 /// to `seconds` since the epoch; the content is unchanged. Returns how many files.
 pub fn touch(dir: &Path, seconds: i64) -> Result<usize> {

@@ -123,16 +123,24 @@ impl Ctx<'_> {
         Ok(run)
     }
 
+    /// `copilot-lite` with the LocalStack environment, its compressed-entry cache in the
+    /// run's work folder (not the user's).
+    pub fn lite_command(&self) -> Command {
+        let mut cmd = self.env.command(&self.bin);
+        cmd.env("COPILOT_LITE_CACHE_DIR", self.work.join("zip-entries"));
+        cmd
+    }
+
     /// Runs `copilot-lite ARGS` in `cwd` with the LocalStack environment (not checked).
     pub fn copilot(&self, cwd: &Path, args: &[&str]) -> Result<Run> {
-        let mut cmd = self.env.command(&self.bin);
+        let mut cmd = self.lite_command();
         cmd.current_dir(cwd).args(args);
         self.output(cmd, format!("copilot-lite {}", args.join(" ")))
     }
 
     /// [`Ctx::copilot`] with extra environment variables (e.g. another `AWS_ENDPOINT_URL`).
     pub fn copilot_with_env(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
-        let mut cmd = self.env.command(&self.bin);
+        let mut cmd = self.lite_command();
         cmd.current_dir(cwd).args(args).envs(env.iter().copied());
         let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         self.output(

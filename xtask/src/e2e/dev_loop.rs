@@ -587,7 +587,7 @@ impl WatchProcess {
         endpoint: &str,
         log: Option<PathBuf>,
     ) -> Result<WatchProcess> {
-        let mut cmd = ctx.env.command(&ctx.bin);
+        let mut cmd = ctx.lite_command();
         cmd.current_dir(dir)
             .args(["svc", "watch", "-n", SVC, "-e", ENV, "-a", app])
             .env("AWS_ENDPOINT_URL", endpoint)
