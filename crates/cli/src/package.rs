@@ -126,7 +126,14 @@ pub fn cache(args: &CacheArgs) -> Option<packager::Cache> {
     }
     let dir = match &args.cache_dir {
         Some(dir) => dir.clone(),
-        None => dirs::cache_dir()?.join("copilot-lite").join("zip-entries"),
+        None => {
+            use etcetera::BaseStrategy;
+            etcetera::base_strategy::choose_native_strategy()
+                .ok()?
+                .cache_dir()
+                .join("copilot-lite")
+                .join("zip-entries")
+        }
     };
     Some(packager::Cache {
         dir,
