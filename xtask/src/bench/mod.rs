@@ -3,8 +3,10 @@
 //! S3 endpoint (the in-process server's `serve` example behind a counting proxy, see
 //! [`measure`]).
 //!
-//! A round, per workload and tool: a fresh server (empty bucket), then the cold run, the warm
-//! run (nothing changed) and the touch run (every mtime changed, content the same). Rounds
+//! A round, per workload and tool: a fresh server (empty bucket) and an empty compressed-entry
+//! cache, then the cold run, the warm run (nothing changed), the touch run (every mtime
+//! changed, content the same) and the edit run (one line added to one file of one function,
+//! restored afterwards). Rounds
 //! alternate between the tools. Each run: wall time, peak RSS, bytes PUT, whether the output
 //! template equals the cold run's. Plus the floor ([`floor`]): read all files, and read +
 //! deflate them, on all cores. Prints a markdown table (medians, ratios, targets) and writes
@@ -38,7 +40,8 @@ target/bench/deploy.md.
 
 Runs `copilot-lite package` (release build) and `aws cloudformation package` (AWS CLI v1)
 against the same local S3 server on generated workloads: a cold run (empty bucket), a warm
-run (nothing changed) and a touch run (every mtime changed) per round; prints medians, ratios
+run (nothing changed), a touch run (every mtime changed) and an edit run (one file of one
+function changed, then restored) per round; prints medians, ratios
 and the issue's targets as markdown (also written to target/bench/results.md).
 
   --workload LIST  W1,W2,W3,W4 (default: all); W1: 5 fns x 20 small files; W2: 10 fns x
@@ -421,7 +424,7 @@ fn loadavg() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// One round: fresh server, cold, warm, touch.
+/// One round: fresh server and cache, cold, warm, touch, edit.
 fn run_round(
     env: &Env,
     o: &Options,
