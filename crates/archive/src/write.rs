@@ -46,7 +46,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, mpsc};
 
 use libdeflater::{CompressionLvl, Compressor};
@@ -108,7 +108,7 @@ pub(crate) fn write_zip(
     let old = cache.and_then(|c| c.open(&source.root));
     let mut pack = cache.and_then(|c| c.writer(&source.root));
     let caching = pack.is_some();
-    let hits = std::sync::atomic::AtomicUsize::new(0);
+    let hits = AtomicUsize::new(0);
 
     // Small files are read, checked and compressed by worker threads, ahead of the writer but
     // in archive order and within IN_FLIGHT bytes; the writer appends them in order and
@@ -226,7 +226,7 @@ impl Queue {
 #[derive(Clone, Copy)]
 struct Reuse<'a> {
     old: Option<&'a Pack>,
-    hits: &'a std::sync::atomic::AtomicUsize,
+    hits: &'a AtomicUsize,
     caching: bool,
 }
 

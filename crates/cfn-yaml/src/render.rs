@@ -105,6 +105,22 @@ impl R<'_> {
             .and_then(|j| self.src.as_bytes().get(j).copied())
     }
 
+    /// The start of the run of blanks (spaces, tabs) that ends at byte `i`.
+    fn blanks_before(&self, mut i: usize) -> usize {
+        while matches!(self.byte_before(i), Some(b' ' | b'\t')) {
+            i -= 1;
+        }
+        i
+    }
+
+    /// The end of the run of blanks (spaces, tabs) that starts at byte `i`.
+    fn blanks_after(&self, mut i: usize) -> usize {
+        while matches!(self.src.as_bytes().get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        i
+    }
+
     /// Whether a zero-width insertion at `i` needs a separating space.
     fn needs_space(&self, i: usize) -> bool {
         self.byte_before(i)
@@ -552,10 +568,7 @@ impl<'t> R<'t> {
         // when an odd separator follows it.
         let at = found.find(|&i| bounded(i)).unwrap_or(first);
         let end = at + token.len();
-        let mut after = end;
-        while matches!(b.get(after), Some(b' ' | b'\t')) {
-            after += 1;
-        }
+        let after = self.blanks_after(end);
         let is_key = matches!(ctx.role, Role::Key);
         // In flow context what ends an empty node may come lines later, after comments.
         let mut next = after;
@@ -590,10 +603,7 @@ impl<'t> R<'t> {
         if matches!(b.get(after), None | Some(b'\n' | b'\r'))
             || (after > end && b.get(after) == Some(&b'#'))
         {
-            let mut start = at;
-            while matches!(self.byte_before(start), Some(b' ' | b'\t')) {
-                start -= 1;
-            }
+            let start = self.blanks_before(at);
             Some(Splice {
                 start,
                 end,
@@ -602,10 +612,7 @@ impl<'t> R<'t> {
         } else {
             // yaml-rust2 refuses a tab as the only separator before a plain scalar (`k:\t0`),
             // though it accepts one before a property (`k:\t&a 0`): one space replaces them.
-            let mut start = at;
-            while matches!(self.byte_before(start), Some(b' ' | b'\t')) {
-                start -= 1;
-            }
+            let start = self.blanks_before(at);
             let mid_line = !matches!(self.byte_before(start), None | Some(b'\n' | b'\r'));
             if mid_line && self.src.get(start..at).is_some_and(|s| s.contains('\t')) {
                 return Some(Splice {
@@ -657,10 +664,7 @@ impl<'t> R<'t> {
     /// multi-line text they would become part of its last line (a block scalar's content).
     fn trailing_comment(&self, i: usize) -> (usize, Option<&'t str>) {
         let b = self.src.as_bytes();
-        let mut j = i;
-        while matches!(b.get(j), Some(b' ' | b'\t')) {
-            j += 1;
-        }
+        let j = self.blanks_after(i);
         if matches!(b.get(j), None | Some(b'\n' | b'\r')) {
             return (j, None);
         }
@@ -746,10 +750,7 @@ impl<'t> R<'t> {
             let first = signed(c0) + delta;
             let delta = delta + (signed(min) - first).max(0);
             let lines = shift(&format!("{}{body}", " ".repeat(c0)), delta, false, None);
-            let mut start = a.span.start.byte;
-            while matches!(self.byte_before(start), Some(b' ' | b'\t')) {
-                start -= 1;
-            }
+            let start = self.blanks_before(a.span.start.byte);
             let mut head = String::new();
             if let Some(tag) = &t.tag {
                 head.push(' ');
@@ -863,12 +864,8 @@ impl<'t> R<'t> {
         // line), cannot be copied as the text of an implicit key: the entry is written in
         // flow style, on one line.
         let explicit = !home_flow && {
-            let b = self.src.as_bytes();
-            let mut j = e.key.span.end.byte;
-            while matches!(b.get(j), Some(b' ' | b'\t')) {
-                j += 1;
-            }
-            b.get(j) != Some(&b':')
+            let j = self.blanks_after(e.key.span.end.byte);
+            self.src.as_bytes().get(j) != Some(&b':')
                 || self
                     .src
                     .get(e.key.span.start.byte..e.key.span.end.byte)
