@@ -8,7 +8,9 @@
 //!
 //! Layout: one pack file per artifact root, `<dir>/<BLAKE3 of the root path>.pack`, replaced
 //! (written to a temporary file, then renamed) by every build of that root. A pack holds the
-//! deflated data of the root's whole entries one after the other, then an index (per entry:
+//! deflated data of the root's entries one after the other (whole entries, read back into
+//! memory; big ones, deflated in blocks, copied from the pack piece by piece after a first
+//! pass that checks them), then an index (per entry:
 //! content digest, offset, length, CRC-32 of the deflated bytes), then a footer (format
 //! version, entry count, index offset, BLAKE3 of the index, magic). A pack whose footer,
 //! version or index checksum is wrong is not used; an entry whose length or CRC-32 is wrong is
@@ -42,9 +44,12 @@ const FOOTER: usize = 4 + 8 + 8 + 32 + 8;
 /// Temporary packs older than this are left over from a killed run: eviction removes them.
 const STALE: Duration = Duration::from_secs(3600);
 
+/// Read size when checking or copying a big cached entry.
+const COPY_CHUNK: usize = 256 * 1024;
+
 /// One cached entry's place in its pack.
 #[derive(Debug, Clone, Copy)]
-struct Slot {
+pub(crate) struct Slot {
     offset: u64,
     len: u64,
     crc: u32,
@@ -95,6 +100,7 @@ impl Cache {
                     offset: 0,
                     index: Vec::new(),
                     failed: false,
+                    open: None,
                 })
             }
             Err(e) => {
@@ -204,6 +210,61 @@ impl Pack {
         }
         Some((data, slot.crc))
     }
+
+    /// The place of the deflated bytes of a big entry (too big to hold in memory), when the
+    /// pack has them and they read back intact: checked in a first pass, so that nothing of a
+    /// damaged entry reaches a zip.
+    pub(crate) fn big(&self, digest: &[u8; 32]) -> Option<Slot> {
+        let slot = *self.slots.get(digest)?;
+        let crc = self.read_range(slot, |_| Ok(()));
+        match crc {
+            Ok(crc) if crc == slot.crc => Some(slot),
+            Ok(_) => {
+                tracing::debug!("compressed-entry cache: entry ignored (CRC-32 differs)");
+                None
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "compressed-entry cache: entry not read");
+                None
+            }
+        }
+    }
+
+    /// Copies the bytes of a slot [`Pack::big`] checked to `out`, piece by piece, checking
+    /// their CRC-32 again (the pack changed in between: an error, the build fails).
+    pub(crate) fn copy(
+        &self,
+        slot: Slot,
+        out: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if self.read_range(slot, out)? != slot.crc {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the compressed-entry cache changed while it was read",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads a slot in pieces, giving each to `each`; returns the CRC-32 of all of it.
+    fn read_range(
+        &self,
+        slot: Slot,
+        mut each: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<u32> {
+        let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
+        let mut buf = vec![0u8; COPY_CHUNK];
+        let mut done = 0u64;
+        while done < slot.len {
+            let n =
+                usize::try_from(slot.len - done).map_or(COPY_CHUNK, |left| left.min(COPY_CHUNK));
+            self.file.read_exact_at(&mut buf[..n], slot.offset + done)?;
+            crc.update(&buf[..n]);
+            each(&buf[..n])?;
+            done += n as u64;
+        }
+        Ok(crc.finalize() as u32)
+    }
 }
 
 /// A pack being written by a build; [`PackWriter::finish`] puts it in place.
@@ -214,9 +275,47 @@ pub(crate) struct PackWriter {
     offset: u64,
     index: Vec<u8>,
     failed: bool,
+    /// The entry being written in pieces: where it starts, and the CRC-32 so far.
+    open: Option<(u64, crc_fast::Digest)>,
 }
 
 impl PackWriter {
+    /// Appends a piece of a big entry's deflated bytes ([`PackWriter::end`] records it).
+    pub(crate) fn part(&mut self, data: &[u8]) {
+        if self.failed {
+            return;
+        }
+        let (_, crc) = self.open.get_or_insert_with(|| {
+            let crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
+            (self.offset, crc)
+        });
+        crc.update(data);
+        if let Err(e) = self.out.write_all(data) {
+            tracing::debug!(error = %e, "compressed-entry cache not written");
+            self.failed = true;
+            return;
+        }
+        self.offset += data.len() as u64;
+    }
+
+    /// Records the entry whose pieces [`PackWriter::part`] wrote, as the content `digest`.
+    pub(crate) fn end(&mut self, digest: &[u8; 32]) {
+        let Some((start, crc)) = self.open.take() else {
+            return;
+        };
+        if !self.failed {
+            let crc = crc.finalize() as u32;
+            self.record(digest, start, self.offset - start, crc);
+        }
+    }
+
+    fn record(&mut self, digest: &[u8; 32], offset: u64, len: u64, crc: u32) {
+        self.index.extend_from_slice(digest);
+        self.index.extend_from_slice(&offset.to_le_bytes());
+        self.index.extend_from_slice(&len.to_le_bytes());
+        self.index.extend_from_slice(&crc.to_le_bytes());
+    }
+
     /// Appends an entry's deflated bytes (`crc`: their CRC-32).
     pub(crate) fn add(&mut self, digest: &[u8; 32], data: &[u8], crc: u32) {
         if self.failed {
@@ -227,11 +326,7 @@ impl PackWriter {
             self.failed = true;
             return;
         }
-        self.index.extend_from_slice(digest);
-        self.index.extend_from_slice(&self.offset.to_le_bytes());
-        self.index
-            .extend_from_slice(&(data.len() as u64).to_le_bytes());
-        self.index.extend_from_slice(&crc.to_le_bytes());
+        self.record(digest, self.offset, data.len() as u64, crc);
         self.offset += data.len() as u64;
     }
 
@@ -244,6 +339,7 @@ impl PackWriter {
             offset,
             index,
             failed,
+            open: _,
         } = self;
         if failed {
             return;

@@ -4,7 +4,7 @@
 //! little-endian; `str(x)` means `u64 byte length of x` followed by the bytes of `x`.
 //!
 //! ```text
-//! u32  KEY_FORMAT_VERSION                      (currently 4)
+//! u32  KEY_FORMAT_VERSION                      (currently 5)
 //! str  packing kind                            ("zip" or "raw")
 //!
 //! kind "zip", then for every entry in archive order (byte order of the entry name):

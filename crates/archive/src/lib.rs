@@ -39,7 +39,7 @@ mod rules;
 mod scan;
 mod write;
 pub use cache::Cache;
-pub use write::WHOLE_LIMIT;
+pub use write::{BLOCK, WHOLE_LIMIT};
 
 /// Hash format version, part of every key: bump it when the key inputs or the bytes built
 /// for the same inputs change, so that a key always names the same bytes.
@@ -48,7 +48,8 @@ pub use write::WHOLE_LIMIT;
 /// 3: big (streamed) incompressible entries are stored too, with CRC and sizes in the local
 /// header; streamed deflated entries end with a ZIP64 data descriptor (8-byte sizes).
 /// 4: whole (small) entries are deflated by libdeflate at [`DEFLATE_LEVEL_WHOLE`].
-pub const KEY_FORMAT_VERSION: u32 = 4;
+/// 5: big deflated entries are cut into independent 1 MiB blocks (deflated on all cores).
+pub const KEY_FORMAT_VERSION: u32 = 5;
 
 /// The DEFLATE level of entries up to 4 MiB, compressed whole in memory by libdeflate (the
 /// version pinned exactly by the workspace). On real `node_modules` text libdeflate's level 1
@@ -223,8 +224,8 @@ impl Source {
     /// (a raw file is only checked for its size: it is not read again here; nor is a file
     /// whose deflated bytes `cache` holds: they are those of the scanned content).
     ///
-    /// With a `cache`, whole entries deflated by the last build of the same root are copied
-    /// from it rather than deflated again, and this build's are kept for the next: the zip is
+    /// With a `cache`, entries deflated by the last build of the same root are copied from it
+    /// rather than deflated again, and this build's are kept for the next: the zip is
     /// byte for byte the one built without it.
     pub async fn build(
         &self,

@@ -9,7 +9,7 @@
 //! `mode << 16`; no extra fields unless a value needs ZIP64 (below). Two DEFLATE backends,
 //! one per entry class, each at one pinned level: whole entries (up to [`WHOLE_LIMIT`]) by
 //! libdeflate at [`DEFLATE_LEVEL_WHOLE`] (the version pinned exactly by the workspace; its
-//! output is deterministic for one version), streamed entries by zlib-rs through flate2 at
+//! output is deterministic for one version), big entries by zlib-rs through flate2 at
 //! [`DEFLATE_LEVEL_STREAMED`] (pinned by this crate's `flate2` dependency; only a C zlib
 //! feature enabled elsewhere in the build could override it, which the zip test vectors would
 //! catch). Neither picks its match finder by CPU, so the bytes do not depend on the machine.
@@ -30,9 +30,10 @@
 //!   stored entry with a data descriptor). Its bytes are BLAKE3-hashed again while copied: a
 //!   file that changed since the scan fails the build ([`ArchiveError::Changed`]), so the CRC
 //!   in the header is always that of the bytes written.
-//! - Other big files are deflated as a stream, in [`CHUNK`] pieces: their compressed size is
-//!   not known before, so bit 3 is set and a data descriptor (signature, CRC, sizes) follows
-//!   the data. Its sizes are 4 bytes unless the entry needs ZIP64 (then the local header has a
+//! - Other big files are deflated on all cores, in independent [`BLOCK`]s ([`deflate_blocks`]:
+//!   each block's bytes depend on that block alone, so the entry does not depend on the number
+//!   of threads). Their compressed size is not known before, so bit 3 is set and a data
+//!   descriptor (signature, CRC, sizes) follows the data. Its sizes are 4 bytes unless the entry needs ZIP64 (then the local header has a
 //!   ZIP64 extra field and the descriptor 8-byte sizes), as Java's `ZipInputStream` expects
 //!   in both its older (sizes above 4 GiB) and newer (ZIP64 extra in the local header) rules.
 //!
@@ -113,9 +114,7 @@ pub(crate) fn write_zip(
     // Small files are read, checked and compressed by worker threads, ahead of the writer but
     // in archive order and within IN_FLIGHT bytes; the writer appends them in order and
     // streams large files itself. Same bytes as a sequential build.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, MAX_THREADS);
+    let workers = threads();
     let queue = Queue {
         state: Mutex::new((0, 0)),
         room: Condvar::new(),
@@ -130,7 +129,14 @@ pub(crate) fn write_zip(
             scope.spawn(move || prepare_small_files(source, queue, sender, from));
         }
         drop(sender);
-        let result = write_entries(&mut zip, source, &temp_path, &queue, receiver, &mut pack);
+        let big = Reuse {
+            old: old.as_ref(),
+            hits: &hits,
+            caching,
+        };
+        let result = write_entries(
+            &mut zip, source, &temp_path, &queue, receiver, &mut pack, big,
+        );
         queue.stop.store(true, Ordering::Relaxed);
         queue.room.notify_all();
         result
@@ -732,6 +738,7 @@ fn write_entries(
     queue: &Queue,
     receiver: mpsc::Receiver<(usize, Prepared)>,
     pack: &mut Option<PackWriter>,
+    reuse: Reuse<'_>,
 ) -> Result<(), ArchiveError> {
     let failed = |e| zip_failed(source, temp, e);
     let mut ready: HashMap<usize, Prepared> = HashMap::new();
@@ -762,7 +769,7 @@ fn write_entries(
             }
             queue.release(entry.size);
         } else {
-            stream_entry(zip, entry, mode).map_err(|e| match e {
+            stream_entry(zip, entry, mode, reuse, pack.as_mut()).map_err(|e| match e {
                 Streamed::Entry(e) => e,
                 Streamed::Zip(e) => failed(e),
             })?;
@@ -810,11 +817,16 @@ impl From<io::Error> for Streamed {
 }
 
 /// A big file: copied as it is (stored, CRC and sizes from the scan in the local header) or
-/// deflated as a stream (data descriptor). Its bytes are hashed again on the way and must be
-/// the scanned ones.
-fn stream_entry(zip: &mut ZipOut, entry: &Entry, mode: u16) -> Result<(), Streamed> {
-    let file = File::open(&entry.path).map_err(|e| Streamed::Entry(io_err(&entry.path)(e)))?;
-    let mut file = file.take(entry.size + 1);
+/// deflated in blocks (data descriptor), or its deflated bytes copied from the cache. Its
+/// bytes are hashed again on the way and must be the scanned ones (a cached copy is of the
+/// scanned content, found by its digest: the file is not read again).
+fn stream_entry(
+    zip: &mut ZipOut,
+    entry: &Entry,
+    mode: u16,
+    reuse: Reuse<'_>,
+    mut pack: Option<&mut PackWriter>,
+) -> Result<(), Streamed> {
     let method = if entry.incompressible {
         Method::Stored
     } else {
@@ -834,22 +846,37 @@ fn stream_entry(zip: &mut ZipOut, entry: &Entry, mode: u16) -> Result<(), Stream
         Method::Stored => entry.size >= MAX32,
         Method::Deflated => deflate_bound(entry.size) >= MAX32,
     };
+    let cached = match method {
+        Method::Deflated => reuse
+            .old
+            .and_then(|old| Some((old, old.big(&entry.digest)?))),
+        Method::Stored => None,
+    };
     let (offset, zip64) = zip.local_header(&header, big)?;
     let data_start = zip.out.offset;
-    let mut hasher = blake3::Hasher::new();
-    let total = if method == Method::Deflated {
-        let level = flate2::Compression::new(DEFLATE_LEVEL_STREAMED);
-        let mut encoder = flate2::write::DeflateEncoder::new(&mut zip.out, level);
-        let total = copy(&mut file, &mut encoder, &mut hasher, entry)?;
-        // Nothing more is written for a changed file: the build fails below.
-        if total == entry.size {
-            encoder.finish()?;
+    if let Some((old, slot)) = cached {
+        reuse.hits.fetch_add(1, Ordering::Relaxed);
+        let out = &mut zip.out;
+        old.copy(slot, |data| {
+            if let Some(pack) = pack.as_mut() {
+                pack.part(data);
+            }
+            out.write_all(data)
+        })?;
+        if let Some(pack) = pack.as_mut() {
+            pack.end(&entry.digest);
         }
-        total
     } else {
-        copy(&mut file, &mut zip.out, &mut hasher, entry)?
-    };
-    verify(entry, total, hasher.finalize()).map_err(Streamed::Entry)?;
+        let file = File::open(&entry.path).map_err(|e| Streamed::Entry(io_err(&entry.path)(e)))?;
+        let mut file = file.take(entry.size + 1);
+        let mut hasher = blake3::Hasher::new();
+        let total = if method == Method::Deflated {
+            deflate_blocks(&mut file, &mut zip.out, &mut hasher, entry, pack)?
+        } else {
+            copy(&mut file, &mut zip.out, &mut hasher, entry)?
+        };
+        verify(entry, total, hasher.finalize()).map_err(Streamed::Entry)?;
+    }
     let compressed = zip.out.offset - data_start;
     if method == Method::Deflated {
         let mut descriptor = Vec::with_capacity(24);
@@ -867,6 +894,162 @@ fn stream_entry(zip: &mut ZipOut, entry: &Entry, mode: u16) -> Result<(), Stream
     }
     zip.central_record(&header, offset, zip64, compressed, entry.size)?;
     Ok(())
+}
+
+/// Uncompressed bytes per independently deflated block of a big (streamed) entry. Part of the
+/// bytes a key names: changing it means bumping [`crate::KEY_FORMAT_VERSION`].
+pub const BLOCK: usize = 1024 * 1024;
+
+/// Compression threads for the blocks of one streamed entry (and for the small files).
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_THREADS)
+}
+
+/// DEFLATEs a big file on all cores: its bytes are cut into [`BLOCK`]s, each compressed on
+/// its own by a fresh zlib-rs stream at [`DEFLATE_LEVEL_STREAMED`] and ended by a sync flush
+/// (the last by the final block), so the pieces concatenate into one valid DEFLATE stream
+/// (as pigz's independent mode does). Each block's bytes depend on that block alone, so the
+/// entry is the same whatever the number of threads, and the CRC-32 comes from the scan.
+/// Reads in order on this thread (hashing), keeps at most two blocks per worker in flight
+/// and writes the results in order (to `pack` too, when given: the entry is recorded there
+/// once all of the file was read and deflated). Returns the bytes read (one more than
+/// scanned: grew).
+fn deflate_blocks(
+    file: &mut impl Read,
+    out: &mut impl Write,
+    hasher: &mut blake3::Hasher,
+    entry: &Entry,
+    mut pack: Option<&mut PackWriter>,
+) -> Result<u64, Streamed> {
+    type Job = (u64, Vec<u8>, bool);
+    type Done = (u64, Result<Vec<u8>, String>);
+    let blocks = entry.size.div_ceil(BLOCK as u64);
+    let workers = threads();
+    let window = 2 * workers as u64;
+    let (jobs, job_queue) = mpsc::sync_channel::<Job>(2 * workers);
+    let job_queue = Mutex::new(job_queue);
+    let (results, done) = mpsc::channel::<Done>();
+    std::thread::scope(|scope| {
+        // Owned here: returning early drops the sender, and the workers end.
+        let jobs = jobs;
+        for _ in 0..workers {
+            let (job_queue, results) = (&job_queue, results.clone());
+            scope.spawn(move || {
+                let mut stream =
+                    flate2::Compress::new(flate2::Compression::new(DEFLATE_LEVEL_STREAMED), false);
+                loop {
+                    let job = job_queue
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .recv();
+                    let Ok((index, data, last)) = job else { return };
+                    let deflated = deflate_block(&mut stream, &data, last);
+                    if results.send((index, deflated)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(results);
+        let (mut read, mut written, mut total) = (0u64, 0u64, 0u64);
+        let mut ready: HashMap<u64, Result<Vec<u8>, String>> = HashMap::new();
+        while written < blocks {
+            while read < blocks && read - written < window {
+                let want = (entry.size - total).min(BLOCK as u64);
+                let mut data = Vec::with_capacity(BLOCK);
+                let n = (&mut *file)
+                    .take(want)
+                    .read_to_end(&mut data)
+                    .map_err(|e| Streamed::Entry(io_err(&entry.path)(e)))?;
+                hasher.update(&data);
+                total += n as u64;
+                if (n as u64) < want {
+                    return Ok(total); // shrank: the caller reports it
+                }
+                read += 1;
+                let sent = jobs.send((read - 1, data, read == blocks));
+                sent.map_err(|_| stopped(entry))?;
+            }
+            let deflated = loop {
+                if let Some(deflated) = ready.remove(&written) {
+                    break deflated;
+                }
+                let (index, deflated) = done.recv().map_err(|_| stopped(entry))?;
+                ready.insert(index, deflated);
+            };
+            let deflated = deflated.map_err(|message| {
+                Streamed::Entry(ArchiveError::Zip {
+                    root: entry.path.clone(),
+                    message,
+                })
+            })?;
+            out.write_all(&deflated)?;
+            if let Some(pack) = pack.as_mut() {
+                pack.part(&deflated);
+            }
+            written += 1;
+        }
+        // One byte more means the file grew since the scan.
+        let mut probe = [0u8; 1];
+        let more = loop {
+            match file.read(&mut probe) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Streamed::Entry(io_err(&entry.path)(e))),
+            }
+        };
+        hasher.update(&probe[..more]);
+        // A grown file fails the build, so its pack is never used; a same-size change is
+        // caught by the digest, which also fails the build.
+        if let (Some(pack), 0) = (pack, more) {
+            pack.end(&entry.digest);
+        }
+        Ok(total + more as u64)
+    })
+}
+
+fn stopped(entry: &Entry) -> Streamed {
+    Streamed::Entry(ArchiveError::Zip {
+        root: entry.path.clone(),
+        message: "compression workers stopped early".to_owned(),
+    })
+}
+
+/// One block of a streamed entry, deflated by `stream` from its reset state: ended by a sync
+/// flush (byte-aligned, not final), or for the `last` block by the final DEFLATE block.
+fn deflate_block(
+    stream: &mut flate2::Compress,
+    data: &[u8],
+    last: bool,
+) -> Result<Vec<u8>, String> {
+    use flate2::{FlushCompress, Status};
+    stream.reset();
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
+    let mut out =
+        Vec::with_capacity(usize::try_from(deflate_bound(data.len() as u64)).unwrap_or(data.len()));
+    loop {
+        let consumed = usize::try_from(stream.total_in()).unwrap_or(usize::MAX);
+        let rest = data.get(consumed..).unwrap_or_default();
+        let status = stream
+            .compress_vec(rest, &mut out, flush)
+            .map_err(|e| format!("DEFLATE failed: {e}"))?;
+        let all_in = stream.total_in() == data.len() as u64;
+        // A flush is complete when it left output room; the final block, at the stream end.
+        let complete = match status {
+            Status::StreamEnd => true,
+            Status::Ok | Status::BufError => !last && all_in && out.len() < out.capacity(),
+        };
+        if complete {
+            return Ok(out);
+        }
+        out.reserve(64 * 1024);
+    }
 }
 
 fn mode_bits(entry: &Entry) -> Result<u16, ArchiveError> {
@@ -960,6 +1143,96 @@ mod tests {
         far.extend_from_slice(&random("gap", 40_000));
         far.extend_from_slice(&noise[..10_000]);
         assert!(incompressible(&far));
+    }
+
+    /// Text-like bytes that DEFLATE shrinks (this file, repeated with a counter).
+    fn text(len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 100_000);
+        let mut round = 0u32;
+        while out.len() < len {
+            out.extend_from_slice(format!("// round {round}\n").as_bytes());
+            out.extend_from_slice(include_bytes!("write.rs"));
+            round += 1;
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn entry_for(path: &Path, data: &[u8]) -> Entry {
+        Entry {
+            name: "big".to_owned(),
+            path: path.to_path_buf(),
+            mode: 0o100644,
+            size: data.len() as u64,
+            digest: *blake3::hash(data).as_bytes(),
+            crc32: cache::crc32(data),
+            incompressible: false,
+        }
+    }
+
+    #[test]
+    fn big_entries_are_independent_blocks_whatever_the_threads() {
+        // Not a multiple of the block size: the last block is short.
+        let data = text(5 * BLOCK + 12_345);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("big");
+        std::fs::write(&path, &data).expect("write");
+        let entry = entry_for(&path, &data);
+        let mut out = Vec::new();
+        let mut hasher = blake3::Hasher::new();
+        let mut file = File::open(&path).expect("open").take(entry.size + 1);
+        let total = deflate_blocks(&mut file, &mut out, &mut hasher, &entry, None)
+            .unwrap_or_else(|_| panic!("deflate"));
+        assert_eq!(total, entry.size);
+        assert_eq!(hasher.finalize(), blake3::hash(&data));
+        // The same bytes as deflating each block alone, one after the other on one thread
+        // with a fresh stream each: what the workers do does not depend on their number.
+        let blocks: Vec<&[u8]> = data.chunks(BLOCK).collect();
+        let mut one_by_one = Vec::new();
+        for (i, block) in blocks.iter().enumerate() {
+            let mut fresh =
+                flate2::Compress::new(flate2::Compression::new(DEFLATE_LEVEL_STREAMED), false);
+            let last = i + 1 == blocks.len();
+            one_by_one.extend(deflate_block(&mut fresh, block, last).expect("deflate"));
+        }
+        assert!(out == one_by_one);
+        // One valid DEFLATE stream, which ends where the data ends, and a compressed one.
+        assert!(inflate(&out) == data);
+        let mut decoder = flate2::Decompress::new(false);
+        let mut sink = vec![0; data.len() + 1];
+        let status = decoder
+            .decompress(&out, &mut sink, flate2::FlushDecompress::Finish)
+            .expect("inflate");
+        assert_eq!(status, flate2::Status::StreamEnd);
+        assert_eq!(decoder.total_in(), out.len() as u64);
+        assert!(out.len() < data.len() / 3);
+        // A reused stream gives the bytes of a fresh one.
+        let mut reused =
+            flate2::Compress::new(flate2::Compression::new(DEFLATE_LEVEL_STREAMED), false);
+        deflate_block(&mut reused, blocks[1], false).expect("deflate");
+        let again = deflate_block(&mut reused, blocks[0], false).expect("deflate");
+        assert!(one_by_one.starts_with(&again));
+        assert!(
+            again.ends_with(&[0, 0, 0xFF, 0xFF]),
+            "a sync flush ends the block"
+        );
+    }
+
+    #[test]
+    fn a_big_file_that_changed_size_is_noticed() {
+        let data = text(5 * BLOCK);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("big");
+        // The scan saw `data`; the file now holds one byte more, or one block less.
+        let entry = entry_for(&path, &data);
+        for now in [[&data[..], b"x"].concat(), data[..4 * BLOCK].to_vec()] {
+            std::fs::write(&path, &now).expect("write");
+            let mut file = File::open(&path).expect("open").take(entry.size + 1);
+            let mut hasher = blake3::Hasher::new();
+            let total = deflate_blocks(&mut file, &mut io::sink(), &mut hasher, &entry, None)
+                .unwrap_or_else(|_| panic!("deflate"));
+            assert_ne!(total, entry.size);
+        }
     }
 
     fn judge_large(data: &[u8], split: usize) -> bool {

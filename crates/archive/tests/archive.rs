@@ -580,9 +580,31 @@ async fn big_incompressible_file_is_stored_with_its_crc_up_front() {
         format!("{expected}{expected}")
     );
 
-    // Deterministic.
+    // Deterministic, and pinned: the big text is deflated in independent 1 MiB blocks, so
+    // its bytes do not depend on the number of threads (changing the block size, the backend
+    // or its level means bumping KEY_FORMAT_VERSION).
     let (_, _, again) = scan_build(&fx.art(), &fx.policy()).await;
     assert!(again == bytes);
+    assert_eq!(
+        blake3::hash(&bytes).to_hex().as_str(),
+        "4d9eda65957f5849b647975db8ae19e1a47907820ac85336b573143c4bb396c5"
+    );
+
+    // The deflated big file changed between scan and build, or shrank: an error.
+    for now in [
+        [&text[..5_000_000], b"X", &text[5_000_001..]].concat(),
+        text[..5 * 1024 * 1024].to_vec(),
+    ] {
+        let source = fx.scan(&fx.art(), true).await.unwrap();
+        fs::write(fx.art().join("b-text.js"), &now).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        match source.build(temp.path(), None).await {
+            Err(ArchiveError::Changed { path }) => assert!(path.ends_with("b-text.js"), "{path:?}"),
+            other => panic!("expected Changed, got {other:?}"),
+        }
+        assert_eq!(fs::read_dir(temp.path()).unwrap().count(), 0);
+        fs::write(fx.art().join("b-text.js"), &text).unwrap();
+    }
 
     // Changed between scan and build (same size): an error, not a zip with a wrong CRC.
     let source = fx.scan(&fx.art(), true).await.unwrap();
@@ -694,7 +716,7 @@ async fn moving_bytes_between_files_changes_the_key() {
 /// Bump KEY_FORMAT_VERSION when the key inputs change on purpose.
 #[tokio::test]
 async fn key_and_zip_test_vectors() {
-    assert_eq!(KEY_FORMAT_VERSION, 4);
+    assert_eq!(KEY_FORMAT_VERSION, 5);
     let fx = Fixture::new(&[
         (
             "index.js",
@@ -707,7 +729,7 @@ async fn key_and_zip_test_vectors() {
     // The documented layout, spelled out: u32 version, str kind, then per entry in byte order
     // of names: str name, u32 mode, u64 length, BLAKE3(content). (str = u64 length + bytes.)
     let mut stream = Vec::new();
-    stream.extend_from_slice(&4u32.to_le_bytes());
+    stream.extend_from_slice(&5u32.to_le_bytes());
     stream.extend_from_slice(&3u64.to_le_bytes());
     stream.extend_from_slice(b"zip");
     let files: [(&str, u32, &[u8]); 2] = [
@@ -728,7 +750,7 @@ async fn key_and_zip_test_vectors() {
     assert_eq!(source.key, blake3::hash(&stream).to_hex().as_str());
     assert_eq!(
         source.key,
-        "857b62f4efe837e4c95e5640011fbbdfb877a0d712034295a1ca68aa16d9fd26"
+        "cbfca712e30ef08fad5f8285336a69246fa7130321ba8f16272df04c4564caf9"
     );
     // The zip bytes themselves are pinned too: catches a change of DEFLATE backend or of its
     // version (libdeflate's output changes between versions; flate2 switched to a C zlib by
@@ -746,7 +768,7 @@ async fn key_and_zip_test_vectors() {
     assert_eq!(raw.packing, Packing::Raw);
     let content = b"exports.handler = function(event, context) {}";
     let mut stream = Vec::new();
-    stream.extend_from_slice(&4u32.to_le_bytes());
+    stream.extend_from_slice(&5u32.to_le_bytes());
     stream.extend_from_slice(&3u64.to_le_bytes());
     stream.extend_from_slice(b"raw");
     stream.extend_from_slice(&(content.len() as u64).to_le_bytes());
@@ -754,7 +776,7 @@ async fn key_and_zip_test_vectors() {
     assert_eq!(raw.key, blake3::hash(&stream).to_hex().as_str());
     assert_eq!(
         raw.key,
-        "b04785f577cb09a4f9ef7e79628ba28a2c94f08c4a646eae6a17816e95a35d91"
+        "84ab9b59e0b3e2415183b44f33b96b5693c4092681cbbebb33917b1c90ab1b6e"
     );
 }
 

@@ -222,3 +222,61 @@ async fn an_unwritable_cache_folder_does_not_fail_the_build() {
     fs::write(&f.cache.dir, b"not a folder").unwrap();
     assert_eq!(f.build(&source, true).await.unwrap(), plain);
 }
+
+/// Text above the whole-file limit: deflated in blocks, and cached like the small files.
+fn big_text() -> Vec<u8> {
+    let text: Vec<u8> = (0..200_000)
+        .flat_map(|i| format!("exports.f{i} = (x) => x * {i} + {};\n", i % 7).into_bytes())
+        .collect();
+    assert!(text.len() as u64 > archive::WHOLE_LIMIT);
+    text
+}
+
+#[tokio::test]
+async fn big_deflated_entries_are_cached_and_checked_before_use() {
+    let f = Fixture::new();
+    // Named to come first in the zip, so the first bytes of the pack are its data.
+    let big = f.root().join("a-big.js");
+    fs::write(&big, big_text()).unwrap();
+    let source = f.scan().await;
+    let plain = f.build(&source, false).await.unwrap();
+    assert_eq!(f.build(&source, true).await.unwrap(), plain, "cold");
+    assert_eq!(f.build(&source, true).await.unwrap(), plain, "warm");
+
+    // Copied from the cache, not read: a change behind the scan goes unseen, and the zip is
+    // the scanned content's; without the cache the build reads the file and notices.
+    change_behind_the_scan(&big);
+    assert_eq!(f.build(&source, true).await.unwrap(), plain);
+    assert!(matches!(
+        f.build(&source, false).await,
+        Err(ArchiveError::Changed { .. })
+    ));
+
+    // A flipped byte in the middle of the cached copy (after half of it would have been
+    // copied): the copy is not used, the file is read (and the change caught).
+    let [pack] = f.packs().try_into().unwrap();
+    let good = fs::read(&pack).unwrap();
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x01;
+    fs::write(&pack, &flipped).unwrap();
+    match f.build(&source, true).await {
+        Err(ArchiveError::Changed { path }) => assert!(path.ends_with("a-big.js"), "{path:?}"),
+        other => panic!("expected Changed, got {:?}", other.map(|z| z.len())),
+    }
+    // The file as scanned again, the pack still damaged: deflated again, same zip.
+    change_behind_the_scan(&big);
+    fs::write(&pack, &flipped).unwrap();
+    assert_eq!(f.build(&source, true).await.unwrap(), plain);
+    assert_eq!(fs::read(&pack).unwrap(), good, "rewritten whole");
+
+    // Another file edited: the big entry comes from the cache, the zip is the fresh one.
+    fs::write(
+        f.root().join("index.js"),
+        "exports.handler = async () => 2;\n",
+    )
+    .unwrap();
+    let edited = f.scan().await;
+    let from_cache = f.build(&edited, true).await.unwrap();
+    assert_eq!(from_cache, f.build(&edited, false).await.unwrap());
+    assert_ne!(from_cache, plain);
+}
