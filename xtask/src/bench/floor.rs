@@ -1,19 +1,18 @@
 //! The floor, for context: reading every file of a workload on all cores, and reading +
 //! deflating all of it with copilot-lite's backend and level for the file's class (files up
 //! to [`archive::WHOLE_LIMIT`] whole, by libdeflate at [`archive::DEFLATE_LEVEL_WHOLE`];
-//! bigger ones as a stream, by flate2/zlib-rs at [`archive::DEFLATE_LEVEL_STREAMED`]), all
-//! cores. No tool can package faster than it can read its input; one that deflates
+//! bigger ones in independent [`archive::BLOCK`]s, by flate2/zlib-rs at
+//! [`archive::DEFLATE_LEVEL_STREAMED`]), all cores, whole files and blocks spread over them. No tool can package faster than it can read its input; one that deflates
 //! everything at that level cannot beat the deflate floor either (copilot-lite stores
 //! incompressible files instead, so it can).
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use flate2::Compression;
-use flate2::write::DeflateEncoder;
+use flate2::{Compress, Compression, FlushCompress};
 use libdeflater::{CompressionLvl, Compressor};
 
 /// How long one pass took and what it saw.
@@ -27,8 +26,54 @@ pub struct Pass {
     pub cpu: Duration,
 }
 
-/// Reads (and with `deflate`, compresses) every file, files spread over `threads` threads.
+/// A piece of work of a pass: a whole small file, or one block of a big one.
+struct Piece<'a> {
+    path: &'a PathBuf,
+    offset: u64,
+    len: u64,
+    /// The file is bigger than [`archive::WHOLE_LIMIT`]: deflated in blocks by zlib-rs.
+    big: bool,
+    last: bool,
+}
+
+/// The pieces of `files`: each small file whole, each big one in [`archive::BLOCK`]s (as
+/// copilot-lite deflates them, so that one big file keeps every core busy).
+fn pieces(files: &[PathBuf]) -> Result<Vec<Piece<'_>>> {
+    let mut out = Vec::new();
+    for path in files {
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        if size <= archive::WHOLE_LIMIT {
+            out.push(Piece {
+                path,
+                offset: 0,
+                len: size,
+                big: false,
+                last: true,
+            });
+            continue;
+        }
+        let block = archive::BLOCK as u64;
+        let mut offset = 0;
+        while offset < size {
+            let len = block.min(size - offset);
+            out.push(Piece {
+                path,
+                offset,
+                len,
+                big: true,
+                last: offset + len == size,
+            });
+            offset += len;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads (and with `deflate`, compresses) every file, pieces spread over `threads` threads.
 pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
+    let pieces = pieces(files)?;
     let next = AtomicUsize::new(0);
     let cpu_start = super::measure::own_cpu_time();
     let start = Instant::now();
@@ -36,57 +81,48 @@ pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
                 scope.spawn(|| -> Result<(u64, u64)> {
-                    let mut buf = vec![0u8; 1 << 18];
                     let (mut bytes, mut deflated) = (0u64, 0u64);
-                    // One compressor of each kind per thread, reused between files.
-                    let mut encoder = deflate.then(|| {
-                        let level = Compression::new(archive::DEFLATE_LEVEL_STREAMED);
-                        DeflateEncoder::new(Counter(0), level)
-                    });
-                    let mut whole = match deflate {
-                        true => Some(Compressor::new(
-                            CompressionLvl::new(archive::DEFLATE_LEVEL_WHOLE)
-                                .map_err(|e| anyhow::anyhow!("libdeflate level: {e:?}"))?,
-                        )),
-                        false => None,
-                    };
+                    // One compressor of each kind per thread, reused between pieces.
+                    let mut stream =
+                        Compress::new(Compression::new(archive::DEFLATE_LEVEL_STREAMED), false);
+                    let mut whole = Compressor::new(
+                        CompressionLvl::new(archive::DEFLATE_LEVEL_WHOLE)
+                            .map_err(|e| anyhow::anyhow!("libdeflate level: {e:?}"))?,
+                    );
                     let (mut data, mut out) = (Vec::new(), Vec::new());
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = files.get(i) else { break };
+                        let Some(piece) = pieces.get(i) else { break };
+                        let path = piece.path;
                         let mut file = std::fs::File::open(path)
                             .with_context(|| format!("opening {}", path.display()))?;
-                        let size = file
-                            .metadata()
-                            .with_context(|| format!("reading {}", path.display()))?
-                            .len();
-                        if let Some(c) = whole.as_mut().filter(|_| size <= archive::WHOLE_LIMIT) {
-                            data.clear();
-                            file.read_to_end(&mut data)
-                                .with_context(|| format!("reading {}", path.display()))?;
-                            bytes += data.len() as u64;
-                            out.resize(c.deflate_compress_bound(data.len()), 0);
-                            let n = c
+                        file.seek(SeekFrom::Start(piece.offset))
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        data.clear();
+                        file.take(piece.len)
+                            .read_to_end(&mut data)
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        bytes += data.len() as u64;
+                        if !deflate {
+                            continue;
+                        }
+                        if piece.big {
+                            stream.reset();
+                            out.clear();
+                            out.reserve(data.len() + data.len() / 100 + 1024);
+                            let flush = if piece.last {
+                                FlushCompress::Finish
+                            } else {
+                                FlushCompress::Sync
+                            };
+                            stream.compress_vec(&data, &mut out, flush)?;
+                            deflated += out.len() as u64;
+                        } else {
+                            out.resize(whole.deflate_compress_bound(data.len()), 0);
+                            let n = whole
                                 .deflate_compress(&data, &mut out)
                                 .map_err(|e| anyhow::anyhow!("deflate: {e}"))?;
                             deflated += n as u64;
-                            continue;
-                        }
-                        loop {
-                            let n = file
-                                .read(&mut buf)
-                                .with_context(|| format!("reading {}", path.display()))?;
-                            if n == 0 {
-                                break;
-                            }
-                            bytes += n as u64;
-                            if let Some(e) = encoder.as_mut() {
-                                e.write_all(&buf[..n])?;
-                            }
-                        }
-                        if let Some(e) = encoder.as_mut() {
-                            // Finishes this file's stream and starts a fresh one.
-                            deflated += e.reset(Counter(0))?.0;
                         }
                     }
                     Ok((bytes, deflated))
@@ -117,19 +153,6 @@ pub fn pass(files: &[PathBuf], threads: usize, deflate: bool) -> Result<Pass> {
     })
 }
 
-/// A writer that only counts.
-struct Counter(u64);
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len() as u64;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,7 +168,12 @@ mod tests {
                 p
             })
             .collect();
-        let total: u64 = (1..=5).map(|i| 12_000 * i).sum();
+        // And one above the whole-file limit: deflated in blocks.
+        let big = dir.join("big");
+        std::fs::write(&big, "hello world ".repeat(500_000)).unwrap();
+        let files = [files, vec![big]].concat();
+        assert_eq!(pieces(&files).unwrap().len(), 5 + 6);
+        let total: u64 = (1..=5).map(|i| 12_000 * i).sum::<u64>() + 6_000_000;
         let read = pass(&files, 2, false).unwrap();
         assert_eq!((read.bytes, read.deflated), (total, 0));
         let deflated = pass(&files, 3, true).unwrap();

@@ -44,9 +44,10 @@ run (nothing changed), a touch run (every mtime changed) and an edit run (one fi
 function changed, then restored) per round; prints medians, ratios
 and the issue's targets as markdown (also written to target/bench/results.md).
 
-  --workload LIST  W1,W2,W3,W4 (default: all); W1: 5 fns x 20 small files; W2: 10 fns x
-                   1,500 files (~40 MB each); W3: 200 fns x 3 small files; W4: 2 fns x
-                   150 MB incompressible + bootstrap
+  --workload LIST  W1,W2,W3,W4,W5 (default: all); W1: 5 fns x 20 small files; W2: 10 fns
+                   x 1,500 files (~40 MB each); W3: 200 fns x 3 small files; W4: 2 fns x
+                   150 MB incompressible + bootstrap; W5: 2 fns x 60 MB compressible
+                   machine-code-like + bootstrap
   --runs N         rounds per workload and tool (default 3); medians over them
   --quick          one round, W1 and W3 only (unless --workload is given)
   --aws PATH       the aws binary (default: $XTASK_BENCH_AWS, target/localstack/bin/aws,
@@ -95,7 +96,7 @@ impl Options {
                 "--workload" | "-w" => {
                     for part in value(a)?.split(',').filter(|p| !p.trim().is_empty()) {
                         let w = Workload::parse(part)
-                            .with_context(|| format!("unknown workload {part:?} (W1..W4)"))?;
+                            .with_context(|| format!("unknown workload {part:?} (W1..W5)"))?;
                         if !o.workloads.contains(&w) {
                             o.workloads.push(w);
                         }
@@ -597,7 +598,7 @@ mod tests {
     #[test]
     fn options() {
         let o = parse(&[]);
-        assert_eq!((o.workloads.len(), o.runs, o.build), (4, 3, true));
+        assert_eq!((o.workloads.len(), o.runs, o.build), (5, 3, true));
         let q = parse(&["--quick"]);
         assert_eq!(
             (q.workloads.clone(), q.runs),

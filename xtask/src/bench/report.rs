@@ -227,6 +227,11 @@ pub fn verdicts(samples: &[Sample], floors: &[FloorSample]) -> Vec<Verdict> {
             measured: fmt_ratio(r),
             pass: r.map(|r| r >= 5.0),
         });
+        out.push(Verdict {
+            target: "W2 cold: >= 10× faster than aws-cli (packaging-speed issue)".into(),
+            measured: fmt_ratio(r),
+            pass: r.map(|r| r >= 10.0),
+        });
         let (_, deflate) = floor_medians(floors, Workload::W2);
         let r = ratio(cl, deflate);
         out.push(Verdict {
@@ -276,13 +281,33 @@ pub fn verdicts(samples: &[Sample], floors: &[FloorSample]) -> Vec<Verdict> {
         });
     }
     if workloads.contains(&Workload::W4) {
+        let cl = sum(Workload::W4, Tool::CopilotLite, Mode::Cold).and_then(|s| s.wall_s);
+        let aws = sum(Workload::W4, Tool::AwsCli, Mode::Cold).and_then(|s| s.wall_s);
+        let r = ratio(aws, cl);
+        out.push(Verdict {
+            target: "W4 cold: >= 5× faster than aws-cli".into(),
+            measured: fmt_ratio(r),
+            pass: r.map(|r| r >= 5.0),
+        });
+    }
+    if workloads.contains(&Workload::W5) {
+        let cl = sum(Workload::W5, Tool::CopilotLite, Mode::Cold).and_then(|s| s.wall_s);
+        let (_, deflate) = floor_medians(floors, Workload::W5);
+        let r = ratio(cl, deflate);
+        out.push(Verdict {
+            target: "W5 cold: within 1.3× of the floor (read + deflate, all cores)".into(),
+            measured: fmt_ratio(r),
+            pass: r.map(|r| r <= 1.3),
+        });
+    }
+    for &w in &workloads {
         let rss = samples
             .iter()
-            .filter(|s| s.workload == Workload::W4 && s.tool == Tool::CopilotLite)
+            .filter(|s| s.workload == w && s.tool == Tool::CopilotLite)
             .map(|s| s.max_rss_kib)
             .max();
         out.push(Verdict {
-            target: "W4: peak RSS < 100 MB (every run)".into(),
+            target: format!("{}: peak RSS < 100 MB (every run)", w.name()),
             measured: rss.map_or("–".into(), fmt_rss),
             pass: rss.map(|k| k * 1024 < 100_000_000),
         });
@@ -446,6 +471,7 @@ mod tests {
         // median cold 3 s vs 30 s: 10×; vs floor 2 s: 1.5× (pass, inclusive).
         assert_eq!(get("W2 cold: >= 5×").pass, Some(true));
         assert_eq!(get("W2 cold: >= 5×").measured, "10×");
+        assert_eq!(get("W2 cold: >= 10×").pass, Some(true), "inclusive");
         assert_eq!(get("W2 cold: within").pass, Some(true));
         assert_eq!(get("W2 warm: >= 20×").pass, Some(false), "only 10×");
         assert_eq!(get("W2 warm: nothing").pass, Some(true));
@@ -474,6 +500,35 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("**MISSED**"));
+    }
+
+    #[test]
+    fn w4_and_w5_cold_targets() {
+        use Mode::Cold;
+        use Tool::{AwsCli, CopilotLite};
+        let samples = vec![
+            sample(Workload::W4, CopilotLite, Cold, 2.0, 2),
+            sample(Workload::W4, AwsCli, Cold, 9.0, 2),
+            sample(Workload::W5, CopilotLite, Cold, 2.6, 2),
+        ];
+        let floors = vec![FloorSample {
+            workload: Workload::W5,
+            read: Duration::from_millis(50),
+            deflate: Duration::from_secs(2),
+            deflate_cpu: Duration::from_secs(4),
+            bytes: 120_000_000,
+            deflated: 60_000_000,
+        }];
+        let v = verdicts(&samples, &floors);
+        let get = |prefix: &str| v.iter().find(|v| v.target.starts_with(prefix)).unwrap();
+        assert_eq!(get("W4 cold: >= 5×").pass, Some(false), "4.5×");
+        assert_eq!(get("W4 cold: >= 5×").measured, "4.50×");
+        assert_eq!(get("W5 cold: within 1.3×").pass, Some(true), "inclusive");
+        assert_eq!(get("W5: peak RSS").pass, Some(true));
+        let slower = [sample(Workload::W5, CopilotLite, Cold, 2.7, 2)];
+        let v = verdicts(&slower, &floors);
+        let w5 = v.iter().find(|v| v.target.starts_with("W5 cold")).unwrap();
+        assert_eq!((w5.pass, w5.measured.as_str()), (Some(false), "1.35×"));
     }
 
     #[test]

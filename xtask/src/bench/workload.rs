@@ -1,4 +1,4 @@
-//! The workloads W1–W4, generated deterministically (a seeded PRNG; no time or random input)
+//! The workloads W1–W5, generated deterministically (a seeded PRNG; no time or random input)
 //! under `target/bench/<name>/`, and the "touch" of every file (new mtime, same content).
 //!
 //! A workload is a folder holding `template.yaml` (one `AWS::Lambda::Function` per function,
@@ -24,10 +24,17 @@ pub enum Workload {
     W2,
     W3,
     W4,
+    W5,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 4] = [Workload::W1, Workload::W2, Workload::W3, Workload::W4];
+    pub const ALL: [Workload; 5] = [
+        Workload::W1,
+        Workload::W2,
+        Workload::W3,
+        Workload::W4,
+        Workload::W5,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -35,6 +42,7 @@ impl Workload {
             Workload::W2 => "W2",
             Workload::W3 => "W3",
             Workload::W4 => "W4",
+            Workload::W5 => "W5",
         }
     }
 
@@ -48,6 +56,9 @@ impl Workload {
             Workload::W4 => {
                 "2 functions x one 150 MB incompressible file + an executable `bootstrap`"
             }
+            Workload::W5 => {
+                "2 functions x one 60 MB compressible machine-code-like file + an executable `bootstrap`"
+            }
         }
     }
 
@@ -60,6 +71,7 @@ impl Workload {
             "2" => Some(Workload::W2),
             "3" => Some(Workload::W3),
             "4" => Some(Workload::W4),
+            "5" => Some(Workload::W5),
             _ => None,
         }
     }
@@ -72,7 +84,7 @@ impl Workload {
             Workload::W1 => 5,
             Workload::W2 => 10,
             Workload::W3 => 200,
-            Workload::W4 => 2,
+            Workload::W4 | Workload::W5 => 2,
         };
         for f in 0..functions {
             let dir = function_dir(f);
@@ -118,11 +130,15 @@ impl Workload {
                     let util = rng.range(512, 2048);
                     files.push(text(format!("{dir}/lib/util.js"), util, &mut rng));
                 }
-                Workload::W4 => {
+                Workload::W4 | Workload::W5 => {
+                    let (size, content) = match self {
+                        Workload::W4 => (150_000_000, Content::Random),
+                        _ => (60_000_000, Content::Code),
+                    };
                     files.push(FileSpec {
                         path: format!("{dir}/data.bin"),
-                        size: 150_000_000,
-                        content: Content::Random,
+                        size,
+                        content,
                         seed: rng.next_u64(),
                     });
                     let script = bootstrap_script(f);
@@ -167,6 +183,9 @@ pub enum Content {
     Text,
     /// PRNG bytes: incompressible.
     Random,
+    /// Machine-code-like bytes: a skewed mix of short opcode patterns and small immediates
+    /// (DEFLATE takes it to about half).
+    Code,
     /// The executable `bootstrap` (mode 0755).
     Script,
 }
@@ -289,6 +308,27 @@ fn write_content(f: &FileSpec, buf: &mut Vec<u8>, out: &mut impl Write) -> std::
             }
             Ok(())
         }
+        Content::Code => {
+            // 256 opcode-like patterns of 1-6 bytes, per file.
+            let patterns: Vec<Vec<u8>> = (0..256)
+                .map(|_| {
+                    let r = rng.next_u64();
+                    let len = 1 + (r % 6) as usize;
+                    r.to_le_bytes()[1..=len].to_vec()
+                })
+                .collect();
+            let mut left = f.size;
+            while left > 0 {
+                let n = left.min(1 << 16) as usize;
+                buf.clear();
+                while buf.len() < n {
+                    code_token(&mut rng, &patterns, buf);
+                }
+                out.write_all(&buf[..n])?;
+                left -= n as u64;
+            }
+            Ok(())
+        }
         Content::Text => {
             buf.clear();
             fill_text(&mut rng, f.size as usize, buf);
@@ -365,6 +405,24 @@ fn fill_text(rng: &mut SplitMix64, size: usize, out: &mut Vec<u8>) {
         out.extend_from_slice(PUNCT[((r >> 32) % PUNCT.len() as u64) as usize].as_bytes());
     }
     out.truncate(size);
+}
+
+/// One instruction-like token: a pattern (the low-numbered ones far more frequent, as a few
+/// opcodes dominate real code), a quarter of the time followed by a 32-bit immediate that is
+/// mostly small (one random byte, then zeros or sign bits) and sometimes any value.
+fn code_token(rng: &mut SplitMix64, patterns: &[Vec<u8>], out: &mut Vec<u8>) {
+    let r = rng.next_u64();
+    let index = ((r & 0xFF) * ((r >> 8) & 0xFF)) >> 8;
+    out.extend_from_slice(&patterns[index as usize]);
+    if (r >> 16).is_multiple_of(4) {
+        let low = (r >> 24) as u8;
+        let immediate = match (r >> 32) % 8 {
+            0 => ((r >> 40) as u32).to_le_bytes(),
+            1 => [low, 0xFF, 0xFF, 0xFF],
+            _ => [low, 0, 0, 0],
+        };
+        out.extend_from_slice(&immediate);
+    }
 }
 
 /// Every regular file below `dir` except the stamp, sorted.
@@ -557,6 +615,11 @@ mod tests {
                 .count(),
             2
         );
+        let w5 = Workload::W5.plan();
+        assert_eq!((w5.functions.len(), w5.files.len()), (2, 4));
+        let big: Vec<_> = w5.files.iter().filter(|f| f.size == 60_000_000).collect();
+        assert_eq!(big.len(), 2);
+        assert!(big.iter().all(|f| f.content == Content::Code));
         // Different workloads differ.
         assert_ne!(w1.fingerprint(), w3.fingerprint());
     }
@@ -600,6 +663,25 @@ mod tests {
         let mut seen = [false; 256];
         out.iter().for_each(|b| seen[*b as usize] = true);
         assert!(seen.iter().all(|s| *s));
+
+        // Machine-code-like bytes: DEFLATE (zlib-rs at copilot-lite's level for big files)
+        // takes them to between a third and two thirds, and not to a few percent.
+        let spec = FileSpec {
+            content: Content::Code,
+            ..spec
+        };
+        let (mut code, mut buf) = (Vec::new(), Vec::new());
+        write_content(&spec, &mut buf, &mut code).unwrap();
+        assert_eq!(code.len(), 100_003);
+        let level = flate2::Compression::new(archive::DEFLATE_LEVEL_STREAMED);
+        let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), level);
+        encoder.write_all(&code).unwrap();
+        let deflated = encoder.finish().unwrap().len();
+        assert!(
+            (code.len() / 3..code.len() * 2 / 3).contains(&deflated),
+            "{deflated} of {}",
+            code.len()
+        );
     }
 
     #[test]
@@ -626,6 +708,7 @@ mod tests {
         assert_eq!(Workload::parse("w2"), Some(Workload::W2));
         assert_eq!(Workload::parse("W4"), Some(Workload::W4));
         assert_eq!(Workload::parse("3"), Some(Workload::W3));
-        assert_eq!(Workload::parse("W5"), None);
+        assert_eq!(Workload::parse("W5"), Some(Workload::W5));
+        assert_eq!(Workload::parse("W6"), None);
     }
 }
