@@ -33,9 +33,10 @@
 //! - Other big files are deflated on all cores, in independent [`BLOCK`]s ([`deflate_blocks`]:
 //!   each block's bytes depend on that block alone, so the entry does not depend on the number
 //!   of threads). Their compressed size is not known before, so bit 3 is set and a data
-//!   descriptor (signature, CRC, sizes) follows the data. Its sizes are 4 bytes unless the entry needs ZIP64 (then the local header has a
-//!   ZIP64 extra field and the descriptor 8-byte sizes), as Java's `ZipInputStream` expects
-//!   in both its older (sizes above 4 GiB) and newer (ZIP64 extra in the local header) rules.
+//!   descriptor (signature, CRC, sizes) follows the data. Its sizes are 4 bytes unless the
+//!   entry needs ZIP64 (then the local header has a ZIP64 extra field and the descriptor
+//!   8-byte sizes), as Java's `ZipInputStream` expects in both its older (sizes above 4 GiB)
+//!   and newer (ZIP64 extra in the local header) rules.
 //!
 //! ZIP64: an entry whose size (or, streamed, possible compressed size) or header offset does
 //! not fit 32 bits gets a ZIP64 extended-information extra field with exactly the values that

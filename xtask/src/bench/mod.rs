@@ -31,7 +31,7 @@ use workload::Workload;
 
 const USAGE: &str = "\
 usage: cargo xtask bench [--workload W1,W2,...] [--runs N] [--quick] [--aws PATH] [--no-aws]
-                         [--jobs N] [--no-build]
+                         [--jobs N] [--no-cache] [--no-build]
        cargo xtask bench deploy
 
 `bench deploy`: the edit-deploy loop on LocalStack (first, no-op, full code-change and
@@ -54,6 +54,7 @@ and the issue's targets as markdown (also written to target/bench/results.md).
                    target/localstack/venv/bin/aws, then `aws` on PATH)
   --no-aws         copilot-lite only (no ratios)
   --jobs N         pass --jobs N to copilot-lite (default: its own)
+  --no-cache       pass --no-cache to copilot-lite (no compressed-entry cache)
   --no-build       use the binaries as they are (COPILOT_LITE_BIN, else
                    target/release/copilot-lite; target/release/examples/serve)
 
@@ -69,6 +70,8 @@ pub struct Options {
     pub aws: Option<PathBuf>,
     pub no_aws: bool,
     pub jobs: Option<usize>,
+    /// Pass `--no-cache` to copilot-lite (edit runs without the compressed-entry cache).
+    pub no_cache: bool,
     pub build: bool,
 }
 
@@ -80,6 +83,7 @@ impl Options {
             aws: None,
             no_aws: false,
             jobs: None,
+            no_cache: false,
             build: true,
         };
         let mut quick = false;
@@ -114,6 +118,7 @@ impl Options {
                 "--no-aws" => o.no_aws = true,
                 "--jobs" => o.jobs = Some(value(a)?.parse().context("--jobs: a number")?),
                 "--no-build" => o.build = false,
+                "--no-cache" => o.no_cache = true,
                 other => bail!("unknown option {other:?}\n\n{USAGE}"),
             }
         }
@@ -366,6 +371,9 @@ fn args_line(o: &Options) -> String {
     if let Some(j) = o.jobs {
         s.push_str(&format!(" --jobs {j}"));
     }
+    if o.no_cache {
+        s.push_str(" --no-cache");
+    }
     if o.no_aws {
         s.push_str(" --no-aws");
     }
@@ -551,6 +559,9 @@ fn command(
             if let Some(j) = o.jobs {
                 c.args(["--jobs", &j.to_string()]);
             }
+            if o.no_cache {
+                c.arg("--no-cache");
+            }
             c
         }
         Tool::AwsCli => {
@@ -611,7 +622,10 @@ mod tests {
         );
         let a = parse(&["--aws", "/x/aws", "--jobs", "2", "--no-build"]);
         assert_eq!(a.aws.as_deref(), Some(Path::new("/x/aws")));
-        assert_eq!((a.jobs, a.build), (Some(2), false));
+        assert_eq!((a.jobs, a.build, a.no_cache), (Some(2), false, false));
+        let n = parse(&["--no-cache", "-w", "2"]);
+        assert!(n.no_cache);
+        assert_eq!(args_line(&n), "--workload W2 --runs 3 --no-cache");
         assert!(Options::parse(&["--help".to_string()]).unwrap().is_none());
         for bad in [
             &["--runs", "0"][..],
