@@ -39,7 +39,7 @@ mod rules;
 mod scan;
 mod write;
 pub use cache::Cache;
-pub use write::{BLOCK, WHOLE_LIMIT};
+pub use write::{BLOCK, Progress, WHOLE_LIMIT};
 
 /// Hash format version, part of every key: bump it when the key inputs or the bytes built
 /// for the same inputs change, so that a key always names the same bytes.
@@ -65,6 +65,9 @@ pub const DEFLATE_LEVEL_WHOLE: i32 = 1;
 /// workload, see BENCHMARKS.md). Part of the bytes a key names: changing it means bumping
 /// [`KEY_FORMAT_VERSION`].
 pub const DEFLATE_LEVEL_STREAMED: u32 = 3;
+
+/// The content type of the zips this crate builds (and of zip files uploaded as they are).
+pub const ZIP_CONTENT_TYPE: &str = "application/zip";
 
 /// The name of an ignore file (gitignore syntax) in an artifact folder.
 pub const IGNORE_FILE: &str = ".copilotignore";
@@ -232,6 +235,34 @@ impl Source {
         temp_dir: &Path,
         cache: Option<&Cache>,
     ) -> Result<Built, ArchiveError> {
+        self.build_reporting(temp_dir, cache, None).await
+    }
+
+    /// An upper bound of the size of the zip [`Source::build`] writes (headers, records and
+    /// DEFLATE's worst case included); for a raw artifact, its size.
+    pub fn zip_size_bound(&self) -> u64 {
+        match self.packing {
+            Packing::Raw => self.content_bytes,
+            Packing::Zip => {
+                let records: u64 = self
+                    .entries
+                    .iter()
+                    .map(|e| 2 * e.name.len() as u64 + write::ENTRY_OVERHEAD)
+                    .sum();
+                write::deflate_bound(self.content_bytes) + records + write::END_OVERHEAD
+            }
+        }
+    }
+
+    /// [`Source::build`], telling `progress` (on the build's thread, about every MiB) the
+    /// zip's path and how many bytes at its start are written for good, so that the zip can
+    /// be read (uploaded) while it is written. Raw artifacts write nothing: not told.
+    pub async fn build_reporting(
+        &self,
+        temp_dir: &Path,
+        cache: Option<&Cache>,
+        progress: Option<Progress>,
+    ) -> Result<Built, ArchiveError> {
         match self.packing {
             Packing::Raw => {
                 let (root, expected) = (self.root.clone(), self.content_bytes);
@@ -243,7 +274,7 @@ impl Source {
                 let (source, temp_dir) = (self.clone(), temp_dir.to_path_buf());
                 let cache = cache.cloned();
                 tokio::task::spawn_blocking(move || {
-                    write::write_zip(&source, &temp_dir, cache.as_ref())
+                    write::write_zip(&source, &temp_dir, cache.as_ref(), progress)
                 })
                 .await
                 .map_err(|e| join_error(self.root.clone(), e))?
@@ -262,7 +293,7 @@ pub fn raw_content_type(path: &Path) -> &'static str {
     match extension.as_deref() {
         Some("json") => "application/json",
         Some("yml" | "yaml") => "application/x-yaml",
-        _ if detect::is_zip_archive(path).unwrap_or(false) => "application/zip",
+        _ if detect::is_zip_archive(path).unwrap_or(false) => ZIP_CONTENT_TYPE,
         _ => "application/octet-stream",
     }
 }

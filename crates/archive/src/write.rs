@@ -89,10 +89,18 @@ enum Method {
     Deflated = 8,
 }
 
+/// Told, on the build's thread, the zip's path and how many bytes at its start are written for
+/// good (flushed; the zip is only appended to), about every [`REPORT_STEP`] bytes.
+pub type Progress = Box<dyn FnMut(&Path, u64) + Send>;
+
+/// How often [`Progress`] is told.
+const REPORT_STEP: u64 = 1024 * 1024;
+
 pub(crate) fn write_zip(
     source: &Source,
     temp_dir: &Path,
     cache: Option<&Cache>,
+    progress: Option<Progress>,
 ) -> Result<Built, ArchiveError> {
     let temp = tempfile::Builder::new()
         .prefix(".copilot-lite-")
@@ -104,7 +112,12 @@ pub(crate) fn write_zip(
         file,
         hasher: Sha256::new(),
     };
-    let mut zip = ZipOut::new(BufWriter::with_capacity(CHUNK, file));
+    let report = progress.map(|tell| Report {
+        path: temp_path.to_path_buf(),
+        tell,
+        told: 0,
+    });
+    let mut zip = ZipOut::new(BufWriter::with_capacity(CHUNK, file), report);
     // The pack of the last build of this root (read by the workers), and the one this build
     // writes for the next.
     let old = cache.and_then(|c| c.open(&source.root));
@@ -157,7 +170,7 @@ pub(crate) fn write_zip(
     Ok(Built {
         path: temp_path.to_path_buf(),
         size,
-        content_type: "application/zip",
+        content_type: crate::ZIP_CONTENT_TYPE,
         sha256: Some(sha256),
         _temp: Some(temp_path),
     })
@@ -483,9 +496,16 @@ const DOS_DATE: u16 = (1 << 5) | 1;
 /// The highest compressed size DEFLATE can reach for `size` bytes at any level (stored blocks
 /// cost 5 bytes per 64 KiB; this bound is looser): a streamed entry whose bound does not fit
 /// 32 bits is written as ZIP64 from its local header on.
-fn deflate_bound(size: u64) -> u64 {
+pub(crate) fn deflate_bound(size: u64) -> u64 {
     size + size / 1000 + 1024
 }
+
+/// Bytes an entry adds besides its name (twice) and data, at most: local header (30), central
+/// record (46), ZIP64 extra fields in both (20 + 28), data descriptor (24), and DEFLATE's
+/// worst case on a small file (libdeflate's bound over the size, generously).
+pub(crate) const ENTRY_OVERHEAD: u64 = 30 + 46 + 20 + 28 + 24 + 1024;
+/// The end records, at most (ZIP64 end record and locator, classic end record).
+pub(crate) const END_OVERHEAD: u64 = 56 + 20 + 22;
 
 /// The archive being written: bytes go to `out`, central directory records accumulate.
 struct ZipOut {
@@ -494,16 +514,32 @@ struct ZipOut {
     entries: u64,
 }
 
-/// The output with the number of bytes written so far (the offset of the next header).
+/// The output with the number of bytes written so far (the offset of the next header), and
+/// whom to tell how far it got.
 struct Counted {
     out: BufWriter<Sha256Writer>,
     offset: u64,
+    report: Option<Report>,
+}
+
+/// A [`Progress`] and what it was last told.
+struct Report {
+    path: std::path::PathBuf,
+    tell: Progress,
+    told: u64,
 }
 
 impl Write for Counted {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.out.write(buf)?;
         self.offset += n as u64;
+        if let Some(report) = self.report.as_mut()
+            && self.offset - report.told >= REPORT_STEP
+        {
+            self.out.flush()?;
+            report.told = self.offset;
+            (report.tell)(&report.path, self.offset);
+        }
         Ok(n)
     }
 
@@ -553,9 +589,13 @@ fn too_long(what: &str) -> io::Error {
 }
 
 impl ZipOut {
-    fn new(out: BufWriter<Sha256Writer>) -> ZipOut {
+    fn new(out: BufWriter<Sha256Writer>, report: Option<Report>) -> ZipOut {
         ZipOut {
-            out: Counted { out, offset: 0 },
+            out: Counted {
+                out,
+                offset: 0,
+                report,
+            },
             central: Vec::new(),
             entries: 0,
         }

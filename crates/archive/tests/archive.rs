@@ -1148,3 +1148,64 @@ async fn missing_path_is_not_found() {
         other => panic!("expected NotFound, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_zip_can_be_read_while_it_is_written() {
+    // A stored file and a big deflated one: several MiB, so several reports.
+    let random: Vec<Vec<u8>> = (0..5)
+        .map(|i| random_bytes(&format!("reported {i}"), 1_100_000))
+        .collect();
+    let text: Vec<u8> = (0..300_000)
+        .flat_map(|i| format!("exports.g{i} = () => {};\n", i % 13).into_bytes())
+        .collect();
+    assert!(text.len() as u64 > archive::WHOLE_LIMIT);
+    let names: Vec<String> = (0..5).map(|i| format!("a{i}.bin")).collect();
+    let mut files: Vec<(&str, &[u8], u32)> = names
+        .iter()
+        .zip(&random)
+        .map(|(name, bytes)| (name.as_str(), &bytes[..], 0o644))
+        .collect();
+    files.push(("b.js", &text, 0o644));
+    let fx = Fixture::new(&files);
+    let source = fx.scan(&fx.art(), true).await.unwrap();
+    // What each report said was written for good, read back at that moment.
+    type Seen = Vec<(PathBuf, u64, blake3::Hash)>;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::new()));
+    let progress: archive::Progress = {
+        let seen = std::sync::Arc::clone(&seen);
+        Box::new(move |path, ready| {
+            let bytes = fs::read(path).unwrap();
+            assert!(bytes.len() as u64 >= ready, "{} < {ready}", bytes.len());
+            let prefix = blake3::hash(&bytes[..ready as usize]);
+            seen.lock()
+                .unwrap()
+                .push((path.to_path_buf(), ready, prefix));
+        })
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let built = source
+        .build_reporting(temp.path(), None, Some(progress))
+        .await
+        .unwrap();
+    let zip = fs::read(&built.path).unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(
+        seen.len() >= 3,
+        "{} reports for {} bytes",
+        seen.len(),
+        zip.len()
+    );
+    let mut last = 0;
+    for (path, ready, prefix) in seen.iter() {
+        assert_eq!(path, &built.path);
+        assert!(*ready > last, "reports grow");
+        // What was reported never changed afterwards.
+        assert_eq!(blake3::hash(&zip[..*ready as usize]), *prefix);
+        last = *ready;
+    }
+    assert!(last < zip.len() as u64, "the end is the build's result");
+    assert!(source.zip_size_bound() >= zip.len() as u64);
+    // The same zip as a build without reports.
+    let (_, _, plain) = scan_build(&fx.art(), &fx.policy()).await;
+    assert!(plain == zip);
+}

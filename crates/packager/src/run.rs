@@ -327,6 +327,66 @@ impl Job<'_> {
     }
 }
 
+/// Builds an artifact and stores it at `key`. A zip is uploaded while it is written (its parts
+/// go out as the build passes their end), so the upload overlaps the build; a failed build is
+/// the error, and an upload it had begun is abandoned (nothing stored).
+async fn build_and_put(
+    source: &archive::Source,
+    uploader: &impl Store,
+    key: &str,
+    temp_dir: &std::path::Path,
+    cache: Option<&archive::Cache>,
+) -> Result<(archive::Built, Uploaded), Error> {
+    let build_failed = |e| Error::Build {
+        path: source.root.clone(),
+        source: e,
+    };
+    if source.packing != archive::Packing::Zip {
+        let built = source.build(temp_dir, cache).await.map_err(build_failed)?;
+        let outcome = uploader
+            .put_file(key, &built.path, built.content_type)
+            .await?;
+        return Ok((built, outcome));
+    }
+    let (tell, file) = tokio::sync::watch::channel(upload::Growing::default());
+    let tell = std::sync::Arc::new(tell);
+    let progress: archive::Progress = {
+        let tell = std::sync::Arc::clone(&tell);
+        Box::new(move |path, ready| {
+            tell.send_replace(upload::Growing {
+                path: Some(path.to_path_buf()),
+                ready,
+                complete: false,
+            });
+        })
+    };
+    let build = async move {
+        let built = source
+            .build_reporting(temp_dir, cache, Some(progress))
+            .await;
+        if let Ok(built) = &built {
+            tell.send_replace(upload::Growing {
+                path: Some(built.path.clone()),
+                ready: built.size,
+                complete: true,
+            });
+        }
+        // Dropped here (the progress's copy went with the build's thread): a build that
+        // failed closes the channel, and the upload gives up.
+        drop(tell);
+        built
+    };
+    let upload = uploader.put_growing(
+        key,
+        archive::ZIP_CONTENT_TYPE,
+        source.zip_size_bound(),
+        file,
+    );
+    let (built, outcome) = tokio::join!(build, upload);
+    let built = built.map_err(build_failed)?;
+    Ok((built, outcome?))
+}
+
 /// Uploads one object unless it exists. `present`: the keys known to exist with their sizes,
 /// when the bucket was listed (then nothing else exists); else each key is checked on its own.
 async fn run_job(
@@ -380,16 +440,8 @@ async fn run_job(
             let (outcome, bytes, zip_sha256) = match existing(&key).await? {
                 Some(size) => (Uploaded::Skipped, size, None),
                 None => {
-                    let built = source
-                        .build(temp_dir, cache)
-                        .await
-                        .map_err(|e| Error::Build {
-                            path: source.root.clone(),
-                            source: e,
-                        })?;
-                    let outcome = uploader
-                        .put_file(&key, &built.path, built.content_type)
-                        .await?;
+                    let (built, outcome) =
+                        build_and_put(source, uploader, &key, temp_dir, cache).await?;
                     (outcome, sent(outcome), built.sha256)
                 }
             };

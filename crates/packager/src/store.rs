@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 
-use upload::{UploadError, Uploaded, Uploader};
+use tokio::sync::watch;
+use upload::{Growing, UploadError, Uploaded, Uploader};
 
 /// A bucket as packaging sees it: its name and URLs (pure: rendering needs no network), which
 /// keys exist, and uploads that do not check first (packaging checked already).
@@ -38,6 +39,32 @@ pub trait Store: Sync {
         path: &Path,
         content_type: &'static str,
     ) -> impl Future<Output = Result<Uploaded, UploadError>> + Send;
+    /// Stores at `key` a file another task is still writing, followed on `file` (at most
+    /// `size_bound` bytes); see [`Uploader::put_growing`], which sends it while it is written.
+    /// By default: waits for the file to be complete, then [`Store::put_file`].
+    fn put_growing(
+        &self,
+        key: &str,
+        content_type: &'static str,
+        size_bound: u64,
+        mut file: watch::Receiver<Growing>,
+    ) -> impl Future<Output = Result<Uploaded, UploadError>> + Send {
+        let _ = size_bound;
+        async move {
+            loop {
+                let state = file.borrow_and_update().clone();
+                if let (true, Some(path)) = (state.complete, state.path) {
+                    return self.put_file(key, &path, content_type).await;
+                }
+                if file.changed().await.is_err() {
+                    return Err(UploadError::Incomplete {
+                        bucket: self.bucket().to_owned(),
+                        key: key.to_owned(),
+                    });
+                }
+            }
+        }
+    }
 }
 
 impl Store for Uploader {
@@ -74,5 +101,14 @@ impl Store for Uploader {
         content_type: &'static str,
     ) -> impl Future<Output = Result<Uploaded, UploadError>> + Send {
         Uploader::put_file(self, key, path, content_type)
+    }
+    fn put_growing(
+        &self,
+        key: &str,
+        content_type: &'static str,
+        size_bound: u64,
+        file: watch::Receiver<Growing>,
+    ) -> impl Future<Output = Result<Uploaded, UploadError>> + Send {
+        Uploader::put_growing(self, key, content_type, size_bound, file)
     }
 }

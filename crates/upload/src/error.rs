@@ -49,6 +49,11 @@ pub enum UploadError {
         endpoint: String,
         problem: String,
     },
+    /// A file uploaded while it was being written ([`crate::Uploader::put_growing`]) was never
+    /// completed (its writer failed or stopped): nothing was stored (a multipart upload begun
+    /// for it was aborted).
+    #[error("s3://{bucket}/{key}: the file to upload was not completed")]
+    Incomplete { bucket: String, key: String },
     /// Neither `--region` nor the SDK chain (env, profile, IMDS) gave a region.
     #[error("no AWS region: pass --region or set AWS_REGION")]
     NoRegion,

@@ -4,8 +4,9 @@
 //! path-style addressing, standard retry mode), the existence check (`HeadObject`, or one
 //! `ListObjectsV2` per folder when many keys are checked at once), single-part and multipart
 //! uploads with checksums (CRC32C, computed before sending and sent as a plain
-//! `x-amz-checksum-crc32c` header on the object or each part) and bounded concurrency,
-//! aborting interrupted multipart uploads, mapping S3 errors to [`UploadError`], object URLs.
+//! `x-amz-checksum-crc32c` header on the object or each part) and bounded concurrency, the
+//! upload of a file while another task writes it ([`Growing`]), aborting interrupted
+//! multipart uploads, mapping S3 errors to [`UploadError`], object URLs.
 //! Must not know about templates, zips, content hashing or the terminal (it logs through
 //! `tracing` only), nor decide whether to skip a key (its callers do).
 //!
@@ -31,7 +32,8 @@ pub use config::{Connection, Options, READ_TIMEOUT, Sse};
 pub use error::{UploadError, check_bucket_name};
 pub use exists::{KEYS_PER_PAGE, LIST_MIN_KEYS};
 pub use multipart::{
-    ABORT_TIMEOUT, DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PART_CONCURRENCY, finish_aborts,
+    ABORT_TIMEOUT, DEFAULT_PART_SIZE, Growing, MAX_PARTS, MIN_PART_SIZE, PART_CONCURRENCY,
+    finish_aborts,
 };
 pub use put::Uploaded;
 pub use url::https_url;

@@ -76,6 +76,82 @@ impl Uploader {
         content_type: &str,
     ) -> Result<(), UploadError> {
         let part_size = effective_part_size(self.options.part_size, size);
+        let upload_id = self.create(key, content_type).await?;
+        tracing::debug!(bucket = %self.bucket, %key, %upload_id, size, part_size, "multipart upload started");
+        // Dropped before the upload completed or aborted (the run was cancelled, or another
+        // upload failed): the guard aborts it.
+        let mut guard = OpenUpload {
+            uploader: self,
+            key,
+            upload_id: &upload_id,
+            armed: true,
+        };
+        let parts = self
+            .send_parts(key, source, size, part_size, &upload_id)
+            .await;
+        let result = self.complete_or_abort(key, parts, size, &upload_id).await;
+        guard.armed = false;
+        result
+    }
+
+    /// A multipart upload of a file that another task is still appending to: each part is
+    /// sent as soon as the file has grown past its end (bytes below [`Growing::ready`] are
+    /// final), at most [`PART_CONCURRENCY`] at once; the last one once the file is complete.
+    /// `part_size` is fixed before the final size is known (from an upper bound of it).
+    pub(crate) async fn multipart_growing(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        file: tokio::sync::watch::Receiver<Growing>,
+        part_size: u64,
+        content_type: &str,
+    ) -> Result<u64, UploadError> {
+        let upload_id = self.create(key, content_type).await?;
+        tracing::debug!(bucket = %self.bucket, %key, %upload_id, part_size, "multipart upload of a growing file started");
+        let mut guard = OpenUpload {
+            uploader: self,
+            key,
+            upload_id: &upload_id,
+            armed: true,
+        };
+        let last = file.clone();
+        let source = Source::File(path);
+        let specs = futures::stream::unfold((0u64, file), |(index, mut file)| async move {
+            let spec = next_part(&mut file, index, part_size).await;
+            spec.map(|spec| (spec, (index + 1, file)))
+        });
+        let sent: Result<Vec<CompletedPart>, UploadError> = specs
+            .map(|spec| {
+                let source = &source;
+                let upload_id = &upload_id;
+                async move {
+                    let (number, offset, len) = spec.map_err(|()| self.incomplete(key))?;
+                    self.send_part(key, source, upload_id, number, offset, len)
+                        .await
+                }
+            })
+            .buffer_unordered(PART_CONCURRENCY)
+            .try_collect()
+            .await;
+        let size = last.borrow().ready;
+        let parts = sent.map(|mut parts| {
+            parts.sort_by_key(|p| p.part_number);
+            parts
+        });
+        let result = self.complete_or_abort(key, parts, size, &upload_id).await;
+        guard.armed = false;
+        result.map(|()| size)
+    }
+
+    pub(crate) fn incomplete(&self, key: &str) -> UploadError {
+        UploadError::Incomplete {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+        }
+    }
+
+    /// Starts a multipart upload; returns its id.
+    async fn create(&self, key: &str, content_type: &str) -> Result<String, UploadError> {
         let create = self
             .client
             .create_multipart_upload()
@@ -98,35 +174,20 @@ impl Uploader {
         if upload_id.is_empty() {
             return Err(self.not_s3("CreateMultipartUpload", key, "an empty UploadId"));
         }
-        tracing::debug!(bucket = %self.bucket, %key, %upload_id, size, part_size, "multipart upload started");
-        // Dropped before the upload completed or aborted (the run was cancelled, or another
-        // upload failed): the guard aborts it.
-        let mut guard = OpenUpload {
-            uploader: self,
-            key,
-            upload_id: &upload_id,
-            armed: true,
-        };
-        let result = self
-            .complete_or_abort(key, source, size, part_size, &upload_id)
-            .await;
-        guard.armed = false;
-        result
+        Ok(upload_id)
     }
 
+    /// Completes the upload with `parts` (the whole object: `size` bytes), or aborts it when
+    /// sending them failed.
     async fn complete_or_abort(
         &self,
         key: &str,
-        source: &Source<'_>,
+        parts: Result<Vec<CompletedPart>, UploadError>,
         size: u64,
-        part_size: u64,
         upload_id: &str,
     ) -> Result<(), UploadError> {
         let upload_id = upload_id.to_owned();
-        match self
-            .send_parts(key, source, size, part_size, &upload_id)
-            .await
-        {
+        match parts {
             Ok(parts) => {
                 let done = self
                     .client
@@ -315,12 +376,50 @@ impl Drop for OpenUpload<'_> {
     }
 }
 
+/// A file another task is appending to, as [`Uploader::put_growing`] follows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Growing {
+    /// The file, once it exists.
+    pub path: Option<std::path::PathBuf>,
+    /// Bytes at its start that are written for good (the writer only appends).
+    pub ready: u64,
+    /// The file is complete: `ready` is its size.
+    pub complete: bool,
+}
+
+/// The next part of a growing file to send: (part number, offset, length) once the file has
+/// grown past its end (or is complete), `None` after the last one, `Err` when the writer went
+/// away before completing the file.
+async fn next_part(
+    file: &mut tokio::sync::watch::Receiver<Growing>,
+    index: u64,
+    part_size: u64,
+) -> Option<Result<(i32, u64, u64), ()>> {
+    let offset = index * part_size;
+    loop {
+        let state = file.borrow_and_update().clone();
+        if state.complete && offset >= state.ready {
+            return None;
+        }
+        if state.complete || state.ready >= offset + part_size {
+            let len = part_size.min(state.ready - offset);
+            let number = i32::try_from(index + 1)
+                .ok()
+                .filter(|&n| n as u64 <= MAX_PARTS);
+            return Some(number.map(|n| (n, offset, len)).ok_or(()));
+        }
+        if file.changed().await.is_err() {
+            return Some(Err(()));
+        }
+    }
+}
+
 pub(crate) fn nonzero_or_default(v: u64) -> u64 {
     if v == 0 { DEFAULT_PART_SIZE } else { v }
 }
 
 /// Part size honouring S3's minimum and the 10,000-part limit.
-fn effective_part_size(requested: u64, size: u64) -> u64 {
+pub(crate) fn effective_part_size(requested: u64, size: u64) -> u64 {
     nonzero_or_default(requested)
         .max(MIN_PART_SIZE)
         .max(size.div_ceil(MAX_PARTS))

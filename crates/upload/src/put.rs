@@ -11,7 +11,7 @@ use aws_sdk_s3::types::ObjectCannedAcl;
 use aws_smithy_types::byte_stream::Length;
 
 use crate::config::{kms_key, metadata, sse};
-use crate::multipart::nonzero_or_default;
+use crate::multipart::{Growing, effective_part_size, nonzero_or_default};
 use crate::{UploadError, Uploader};
 
 /// What became of one object. [`Uploader`] only ever sends; `Skipped` is for the callers
@@ -144,6 +144,44 @@ impl Uploader {
         }
         self.upload(key, Source::File(path), meta.len(), content_type)
             .await
+    }
+
+    /// Uploads a file that another task is still writing (appending only), following it on
+    /// `file`. A file complete before it passes the multipart threshold goes as with
+    /// [`Uploader::put_file`]; a bigger one as a multipart upload whose parts are sent as soon
+    /// as they are written, so that the upload overlaps the writing. `size_bound` (an upper
+    /// bound of the final size) sets the part size within S3's part count. A file whose writer
+    /// goes away before completing it is [`UploadError::Incomplete`], and nothing is stored.
+    pub async fn put_growing(
+        &self,
+        key: &str,
+        content_type: &str,
+        size_bound: u64,
+        mut file: tokio::sync::watch::Receiver<Growing>,
+    ) -> Result<Uploaded, UploadError> {
+        let threshold = nonzero_or_default(self.options.multipart_threshold);
+        let part_size = effective_part_size(self.options.part_size, size_bound);
+        let start = threshold.max(part_size);
+        let state = loop {
+            let state = file.borrow_and_update().clone();
+            if state.complete || (state.ready > start && state.path.is_some()) {
+                break state;
+            }
+            if file.changed().await.is_err() {
+                return Err(self.incomplete(key));
+            }
+        };
+        let Some(path) = state.path else {
+            return Err(self.incomplete(key));
+        };
+        if state.complete {
+            return self.put_file(key, &path, content_type).await;
+        }
+        let size = self
+            .multipart_growing(key, &path, file, part_size, content_type)
+            .await?;
+        tracing::debug!(bucket = %self.bucket, %key, bytes = size, "uploaded while written");
+        Ok(Uploaded::Sent { bytes: size })
     }
 
     /// Uploads `bytes` to `key` the same way as [`Uploader::put_file`].

@@ -711,3 +711,131 @@ async fn existing_does_not_list_many_small_folders() {
     assert_eq!(up.existing(&refs(&keys)).await.unwrap(), None);
     assert!(s3.requests().is_empty());
 }
+
+// ---------------------------------------------------------------- files uploaded while written
+
+/// Waits (a bounded time) until `up` has sent at least `bytes`.
+async fn until_sent(up: &Uploader, bytes: u64) {
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while up.bytes_sent() < bytes {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "only {} of {bytes} bytes sent before the file was complete",
+        up.bytes_sent()
+    );
+}
+
+fn growing(path: &Path, ready: usize, complete: bool) -> upload::Growing {
+    upload::Growing {
+        path: Some(path.to_path_buf()),
+        ready: ready as u64,
+        complete,
+    }
+}
+
+#[tokio::test]
+async fn a_growing_file_is_sent_while_it_is_written() {
+    use std::io::Write;
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(17 * MIB + 321);
+    let path = dir.path().join("growing.zip");
+    let up = uploader(&s3, multipart_options()).await;
+    let (tell, file) = tokio::sync::watch::channel(upload::Growing::default());
+    let writer = async {
+        let mut out = std::fs::File::create(&path).unwrap();
+        out.write_all(&data[..11 * MIB]).unwrap();
+        tell.send_replace(growing(&path, 11 * MIB, false));
+        // The two parts below 11 MiB go out before the rest is written: the upload does not
+        // wait for the end of the file (it would wait forever here).
+        until_sent(&up, 10 * MIB as u64).await;
+        assert_eq!(s3.count_operation("CompleteMultipartUpload"), 0);
+        out.write_all(&data[11 * MIB..]).unwrap();
+        tell.send_replace(growing(&path, data.len(), true));
+    };
+    let bound = 2 * data.len() as u64;
+    let upload = up.put_growing("big/growing.zip", "application/zip", bound, file);
+    let ((), res) = tokio::join!(writer, upload);
+    assert_eq!(
+        res.unwrap(),
+        Uploaded::Sent {
+            bytes: data.len() as u64
+        }
+    );
+    assert!(s3.object(BUCKET, "big/growing.zip").unwrap() == data);
+    assert_eq!(up.bytes_sent(), data.len() as u64);
+    assert_eq!(s3.count_operation("UploadPart"), 4); // 3 parts of 5 MiB and the rest
+    assert_eq!(s3.count_operation("CompleteMultipartUpload"), 1);
+    assert_eq!(s3.count_operation("PutObject"), 0);
+    assert_eq!(s3.open_multipart_uploads(), 0);
+}
+
+#[tokio::test]
+async fn a_growing_file_never_completed_stores_nothing() {
+    use std::io::Write;
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(12 * MIB);
+    let path = dir.path().join("failed.zip");
+    let up = uploader(&s3, multipart_options()).await;
+    let (tell, file) = tokio::sync::watch::channel(upload::Growing::default());
+    let writer = async {
+        let mut out = std::fs::File::create(&path).unwrap();
+        out.write_all(&data).unwrap();
+        tell.send_replace(growing(&path, data.len(), false));
+        until_sent(&up, 10 * MIB as u64).await;
+        // The writer fails: it goes away without completing the file.
+        drop(tell);
+    };
+    let upload = up.put_growing("big/failed.zip", "application/zip", 1 << 30, file);
+    let ((), res) = tokio::join!(writer, upload);
+    match res {
+        Err(UploadError::Incomplete { bucket, key }) => {
+            assert_eq!((bucket.as_str(), key.as_str()), (BUCKET, "big/failed.zip"))
+        }
+        other => panic!("expected Incomplete, got {other:?}"),
+    }
+    assert_eq!(s3.count_operation("AbortMultipartUpload"), 1);
+    assert_eq!(s3.count_operation("CompleteMultipartUpload"), 0);
+    assert_eq!(s3.open_multipart_uploads(), 0);
+    assert_eq!(s3.object(BUCKET, "big/failed.zip"), None);
+}
+
+#[tokio::test]
+async fn a_growing_file_done_below_the_threshold_is_one_put() {
+    let s3 = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(3 * MIB);
+    let path = write_file(dir.path(), "small.zip", &data);
+    let up = uploader(&s3, multipart_options()).await;
+    let (tell, file) = tokio::sync::watch::channel(growing(&path, MIB, false));
+    let writer = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tell.send_replace(growing(&path, data.len(), true));
+    };
+    let upload = up.put_growing("small.zip", "application/zip", 1 << 30, file);
+    let ((), res) = tokio::join!(writer, upload);
+    assert_eq!(
+        res.unwrap(),
+        Uploaded::Sent {
+            bytes: data.len() as u64
+        }
+    );
+    assert!(s3.object(BUCKET, "small.zip").unwrap() == data);
+    assert_eq!(s3.count_operation("PutObject"), 1);
+    assert_eq!(s3.count_operation("CreateMultipartUpload"), 0);
+    // Never completed, nothing written: nothing sent.
+    let (tell, file) = tokio::sync::watch::channel(upload::Growing::default());
+    drop(tell);
+    assert!(matches!(
+        up.put_growing("never.zip", "application/zip", 1 << 30, file)
+            .await,
+        Err(UploadError::Incomplete { .. })
+    ));
+    assert_eq!(s3.object(BUCKET, "never.zip"), None);
+    assert_eq!(s3.count_operation("PutObject"), 1);
+}
