@@ -252,7 +252,7 @@ impl Pack {
         slot: Slot,
         mut each: impl FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<u32> {
-        let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
+        let mut crc = crc32_digest();
         let mut buf = vec![0u8; COPY_CHUNK];
         let mut done = 0u64;
         while done < slot.len {
@@ -285,10 +285,9 @@ impl PackWriter {
         if self.failed {
             return;
         }
-        let (_, crc) = self.open.get_or_insert_with(|| {
-            let crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
-            (self.offset, crc)
-        });
+        let (_, crc) = self
+            .open
+            .get_or_insert_with(|| (self.offset, crc32_digest()));
         crc.update(data);
         if let Err(e) = self.out.write_all(data) {
             tracing::debug!(error = %e, "compressed-entry cache not written");
@@ -361,9 +360,14 @@ impl PackWriter {
     }
 }
 
+/// A CRC-32 (ISO-HDLC, the zip checksum) being computed, as the pack's index records it.
+fn crc32_digest() -> crc_fast::Digest {
+    crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc)
+}
+
 /// CRC-32 (ISO-HDLC) of deflated bytes, as the pack's index records it.
 pub(crate) fn crc32(data: &[u8]) -> u32 {
-    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
+    let mut crc = crc32_digest();
     crc.update(data);
     crc.finalize() as u32
 }

@@ -978,8 +978,7 @@ fn deflate_blocks(
         for _ in 0..workers {
             let (job_queue, results) = (&job_queue, results.clone());
             scope.spawn(move || {
-                let mut stream =
-                    flate2::Compress::new(flate2::Compression::new(DEFLATE_LEVEL_STREAMED), false);
+                let mut stream = new_stream();
                 loop {
                     let job = job_queue
                         .lock()
@@ -1056,6 +1055,11 @@ fn stopped(entry: &Entry) -> Streamed {
         root: entry.path.clone(),
         message: "compression workers stopped early".to_owned(),
     })
+}
+
+/// The compressor of big entries' blocks: zlib-rs at [`DEFLATE_LEVEL_STREAMED`], raw DEFLATE.
+fn new_stream() -> flate2::Compress {
+    flate2::Compress::new(flate2::Compression::new(DEFLATE_LEVEL_STREAMED), false)
 }
 
 /// One block of a streamed entry, deflated by `stream` from its reset state: ended by a sync
@@ -1231,8 +1235,7 @@ mod tests {
         let blocks: Vec<&[u8]> = data.chunks(BLOCK).collect();
         let mut one_by_one = Vec::new();
         for (i, block) in blocks.iter().enumerate() {
-            let mut fresh =
-                flate2::Compress::new(flate2::Compression::new(DEFLATE_LEVEL_STREAMED), false);
+            let mut fresh = new_stream();
             let last = i + 1 == blocks.len();
             one_by_one.extend(deflate_block(&mut fresh, block, last).expect("deflate"));
         }
@@ -1248,8 +1251,7 @@ mod tests {
         assert_eq!(decoder.total_in(), out.len() as u64);
         assert!(out.len() < data.len() / 3);
         // A reused stream gives the bytes of a fresh one.
-        let mut reused =
-            flate2::Compress::new(flate2::Compression::new(DEFLATE_LEVEL_STREAMED), false);
+        let mut reused = new_stream();
         deflate_block(&mut reused, blocks[1], false).expect("deflate");
         let again = deflate_block(&mut reused, blocks[0], false).expect("deflate");
         assert!(one_by_one.starts_with(&again));

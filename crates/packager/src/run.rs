@@ -349,9 +349,8 @@ async fn build_and_put(
         return Ok((built, outcome));
     }
     let (tell, file) = tokio::sync::watch::channel(upload::Growing::default());
-    let tell = std::sync::Arc::new(tell);
     let progress: archive::Progress = {
-        let tell = std::sync::Arc::clone(&tell);
+        let tell = tell.clone();
         Box::new(move |path, ready| {
             tell.send_replace(upload::Growing {
                 path: Some(path.to_path_buf()),

@@ -51,17 +51,16 @@ pub trait Store: Sync {
     ) -> impl Future<Output = Result<Uploaded, UploadError>> + Send {
         let _ = size_bound;
         async move {
-            loop {
-                let state = file.borrow_and_update().clone();
-                if let (true, Some(path)) = (state.complete, state.path) {
-                    return self.put_file(key, &path, content_type).await;
-                }
-                if file.changed().await.is_err() {
-                    return Err(UploadError::Incomplete {
-                        bucket: self.bucket().to_owned(),
-                        key: key.to_owned(),
-                    });
-                }
+            let complete = file
+                .wait_for(|g| g.complete && g.path.is_some())
+                .await
+                .map(|g| g.path.clone());
+            match complete {
+                Ok(Some(path)) => self.put_file(key, &path, content_type).await,
+                _ => Err(UploadError::Incomplete {
+                    bucket: self.bucket().to_owned(),
+                    key: key.to_owned(),
+                }),
             }
         }
     }

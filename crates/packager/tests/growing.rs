@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use packager::{Base, Error, Options, prepare};
+mod common;
+
+use packager::Error;
 use test_support::s3::TestS3;
 use upload::Uploader;
 
@@ -42,20 +44,7 @@ fn workspace() -> tempfile::TempDir {
 }
 
 async fn prepared(dir: &Path) -> packager::Prepared {
-    let template =
-        cfn_yaml::Template::parse(&dir.join("template.yml"), ROOT.to_string()).expect("parses");
-    let options = Options {
-        base: Base::TemplateDir,
-        root: dir.to_path_buf(),
-        confine: false,
-        key_prefix: "p".into(),
-        jobs: 2,
-        json: false,
-        ignore_file: None,
-        cache: None,
-        force: false,
-    };
-    prepare(template, options).await.expect("valid")
+    common::prepared(dir, ROOT, false).await
 }
 
 async fn uploader(s3: &TestS3) -> Uploader {

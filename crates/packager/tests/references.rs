@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use packager::{Base, Options, ReferenceKind, prepare};
+mod common;
+
+use packager::ReferenceKind;
 use test_support::s3::TestS3;
 use upload::{Uploaded, Uploader};
 
@@ -44,20 +46,7 @@ fn write(dir: &Path, name: &str, text: &str) {
 }
 
 async fn package(dir: &Path, uploader: &Uploader) -> packager::Packaged {
-    let path = dir.join("template.yml");
-    let template = cfn_yaml::Template::parse(&path, ROOT.to_string()).expect("parses");
-    let options = Options {
-        base: Base::TemplateDir,
-        root: dir.to_path_buf(),
-        confine: false,
-        key_prefix: "p".into(),
-        jobs: 2,
-        json: false,
-        ignore_file: None,
-        cache: None,
-        force: false,
-    };
-    let prepared = prepare(template, options).await.expect("valid");
+    let prepared = common::prepared(dir, ROOT, false).await;
     prepared.upload(uploader, &()).await.expect("uploaded")
 }
 

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use packager::{Base, Options, Store, prepare};
+mod common;
+
+use packager::Store;
 use upload::{UploadError, Uploaded};
 
 const ROOT: &str = "\
@@ -138,20 +140,7 @@ fn workspace() -> tempfile::TempDir {
 }
 
 async fn package(dir: &Path, store: &Memory, force: bool) -> packager::Packaged {
-    let template =
-        cfn_yaml::Template::parse(&dir.join("template.yml"), ROOT.to_string()).expect("parses");
-    let options = Options {
-        base: Base::TemplateDir,
-        root: dir.to_path_buf(),
-        confine: false,
-        key_prefix: "p".into(),
-        jobs: 2,
-        json: false,
-        ignore_file: None,
-        cache: None,
-        force,
-    };
-    let prepared = prepare(template, options).await.expect("valid");
+    let prepared = common::prepared(dir, ROOT, force).await;
     prepared.upload(store, &()).await.expect("uploaded")
 }
 

@@ -396,22 +396,21 @@ async fn next_part(
     part_size: u64,
 ) -> Option<Result<(i32, u64, u64), ()>> {
     let offset = index * part_size;
-    loop {
-        let state = file.borrow_and_update().clone();
-        if state.complete && offset >= state.ready {
-            return None;
-        }
-        if state.complete || state.ready >= offset + part_size {
-            let len = part_size.min(state.ready - offset);
-            let number = i32::try_from(index + 1)
-                .ok()
-                .filter(|&n| n as u64 <= MAX_PARTS);
-            return Some(number.map(|n| (n, offset, len)).ok_or(()));
-        }
-        if file.changed().await.is_err() {
-            return Some(Err(()));
-        }
+    let waited = file
+        .wait_for(|g| g.complete || g.ready >= offset + part_size)
+        .await
+        .map(|g| g.clone());
+    let Ok(state) = waited else {
+        return Some(Err(()));
+    };
+    if state.complete && offset >= state.ready {
+        return None;
     }
+    let len = part_size.min(state.ready - offset);
+    let number = i32::try_from(index + 1)
+        .ok()
+        .filter(|&n| n as u64 <= MAX_PARTS);
+    Some(number.map(|n| (n, offset, len)).ok_or(()))
 }
 
 pub(crate) fn nonzero_or_default(v: u64) -> u64 {

@@ -162,15 +162,11 @@ impl Uploader {
         let threshold = nonzero_or_default(self.options.multipart_threshold);
         let part_size = effective_part_size(self.options.part_size, size_bound);
         let start = threshold.max(part_size);
-        let state = loop {
-            let state = file.borrow_and_update().clone();
-            if state.complete || (state.ready > start && state.path.is_some()) {
-                break state;
-            }
-            if file.changed().await.is_err() {
-                return Err(self.incomplete(key));
-            }
-        };
+        let state = file
+            .wait_for(|g| g.complete || (g.ready > start && g.path.is_some()))
+            .await
+            .map(|g| g.clone())
+            .map_err(|_| self.incomplete(key))?;
         let Some(path) = state.path else {
             return Err(self.incomplete(key));
         };

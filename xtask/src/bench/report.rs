@@ -219,26 +219,10 @@ pub fn verdicts(samples: &[Sample], floors: &[FloorSample]) -> Vec<Verdict> {
     };
     let sum = |w, t, m| summarize(samples, w, t, m);
     if workloads.contains(&Workload::W2) {
-        let cl = sum(Workload::W2, Tool::CopilotLite, Mode::Cold).and_then(|s| s.wall_s);
-        let aws = sum(Workload::W2, Tool::AwsCli, Mode::Cold).and_then(|s| s.wall_s);
-        let r = ratio(aws, cl);
-        out.push(Verdict {
-            target: "W2 cold: >= 5× faster than aws-cli".into(),
-            measured: fmt_ratio(r),
-            pass: r.map(|r| r >= 5.0),
-        });
-        out.push(Verdict {
-            target: "W2 cold: >= 10× faster than aws-cli (packaging-speed issue)".into(),
-            measured: fmt_ratio(r),
-            pass: r.map(|r| r >= 10.0),
-        });
-        let (_, deflate) = floor_medians(floors, Workload::W2);
-        let r = ratio(cl, deflate);
-        out.push(Verdict {
-            target: "W2 cold: within 1.5× of the floor (read + deflate, all cores)".into(),
-            measured: fmt_ratio(r),
-            pass: r.map(|r| r <= 1.5),
-        });
+        out.push(faster_than_aws(samples, Workload::W2, 5.0, ""));
+        let issue = " (packaging-speed issue)";
+        out.push(faster_than_aws(samples, Workload::W2, 10.0, issue));
+        out.push(near_floor(samples, floors, Workload::W2, 1.5));
     }
     for &w in &workloads {
         let cl = sum(w, Tool::CopilotLite, Mode::Warm);
@@ -281,24 +265,10 @@ pub fn verdicts(samples: &[Sample], floors: &[FloorSample]) -> Vec<Verdict> {
         });
     }
     if workloads.contains(&Workload::W4) {
-        let cl = sum(Workload::W4, Tool::CopilotLite, Mode::Cold).and_then(|s| s.wall_s);
-        let aws = sum(Workload::W4, Tool::AwsCli, Mode::Cold).and_then(|s| s.wall_s);
-        let r = ratio(aws, cl);
-        out.push(Verdict {
-            target: "W4 cold: >= 5× faster than aws-cli".into(),
-            measured: fmt_ratio(r),
-            pass: r.map(|r| r >= 5.0),
-        });
+        out.push(faster_than_aws(samples, Workload::W4, 5.0, ""));
     }
     if workloads.contains(&Workload::W5) {
-        let cl = sum(Workload::W5, Tool::CopilotLite, Mode::Cold).and_then(|s| s.wall_s);
-        let (_, deflate) = floor_medians(floors, Workload::W5);
-        let r = ratio(cl, deflate);
-        out.push(Verdict {
-            target: "W5 cold: within 1.3× of the floor (read + deflate, all cores)".into(),
-            measured: fmt_ratio(r),
-            pass: r.map(|r| r <= 1.3),
-        });
+        out.push(near_floor(samples, floors, Workload::W5, 1.3));
     }
     for &w in &workloads {
         let rss = samples
@@ -313,6 +283,38 @@ pub fn verdicts(samples: &[Sample], floors: &[FloorSample]) -> Vec<Verdict> {
         });
     }
     out
+}
+
+/// Median wall seconds of the cold runs of `w` by `tool`.
+fn cold_wall(samples: &[Sample], w: Workload, tool: Tool) -> Option<f64> {
+    summarize(samples, w, tool, Mode::Cold).and_then(|s| s.wall_s)
+}
+
+/// "`w` cold: at least `times` faster than aws-cli".
+fn faster_than_aws(samples: &[Sample], w: Workload, times: f64, note: &str) -> Verdict {
+    let r = ratio(
+        cold_wall(samples, w, Tool::AwsCli),
+        cold_wall(samples, w, Tool::CopilotLite),
+    );
+    Verdict {
+        target: format!("{} cold: >= {times}× faster than aws-cli{note}", w.name()),
+        measured: fmt_ratio(r),
+        pass: r.map(|r| r >= times),
+    }
+}
+
+/// "`w` cold: within `times` of the floor".
+fn near_floor(samples: &[Sample], floors: &[FloorSample], w: Workload, times: f64) -> Verdict {
+    let (_, deflate) = floor_medians(floors, w);
+    let r = ratio(cold_wall(samples, w, Tool::CopilotLite), deflate);
+    Verdict {
+        target: format!(
+            "{} cold: within {times}× of the floor (read + deflate, all cores)",
+            w.name()
+        ),
+        measured: fmt_ratio(r),
+        pass: r.map(|r| r <= times),
+    }
 }
 
 /// The results as markdown: one table of runs, one of floors, one of targets.
